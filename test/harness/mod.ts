@@ -1,0 +1,4 @@
+/** The Cleave test harness: real servers and real models for integration suites. */
+export { useTestNats, type TestNats } from './nats-harness.js';
+export { ensureZooModel, ZOO_CACHE_DIR } from './zoo-models.js';
+export { CLEAVE_BIN, runCleave, startCleave, type CliResult } from './run-cli.js';
