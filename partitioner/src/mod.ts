@@ -24,3 +24,9 @@ export {
   type MeasureAccuracyOptions,
   type OutputAccuracy,
 } from './evaluate/classifier-accuracy.js';
+export { OnnxModelError, OnnxModelErrorCode } from './onnx/onnx-errors.js';
+export { loadOnnxModel, parseOnnxModel, encodeOnnxModel, type OnnxModel, type TensorSpec } from './onnx/onnx-model.js';
+export { indexGraph, type GraphIndex, type TensorKind } from './graph/graph-index.js';
+export { findCuts, type Cut, type CutOrigin } from './graph/cut-analysis.js';
+export { probeTensorShapes, type ProbedTensor } from './graph/shape-probe.js';
+export { splitAtCut, type SplitModels, type SplitOptions } from './graph/graph-surgery.js';

@@ -1,0 +1,176 @@
+import type { onnx } from '../onnx/onnx-schema.js';
+import { encodeOnnxModel, type TensorSpec } from '../onnx/onnx-model.js';
+import { OnnxModelError, OnnxModelErrorCode } from '../onnx/onnx-errors.js';
+import type { GraphIndex } from './graph-index.js';
+import type { ProbedTensor } from './shape-probe.js';
+
+const DTYPE_CODES: Record<string, number> = {
+  float32: 1,
+  uint8: 2,
+  int8: 3,
+  int16: 5,
+  int32: 6,
+  int64: 7,
+  bool: 9,
+  float16: 10,
+  float64: 11,
+};
+
+/** The two sub-models of one cut, as ONNX bytes, and the tensors that cross between them. */
+export interface SplitModels {
+  /** Graph inputs → wire tensors (plus any extra head outputs). */
+  readonly head: Uint8Array;
+  /** Wire tensors → graph outputs. */
+  readonly tail: Uint8Array;
+  /**
+   * Tensors that cross the wire: the cut, plus any shape tensors the tail cannot recompute
+   * (a Reshape in the tail whose shape came from a tensor that stayed on the edge).
+   */
+  readonly wire: readonly TensorSpec[];
+}
+
+/** Options for {@link splitAtCut}. */
+export interface SplitOptions {
+  /** Graph outputs the head also produces (early exits computed before the cut). @default none */
+  readonly headOutputs?: readonly string[];
+}
+
+/** A graph-level ValueInfo with a symbolic batch dim where the probe saw one. */
+export function specToValueInfo(spec: TensorSpec): onnx.IValueInfoProto {
+  return {
+    name: spec.name,
+    type: {
+      tensorType: {
+        elemType: DTYPE_CODES[spec.dtype] ?? 1,
+        shape: { dim: spec.shape.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d ?? 'batch' })) },
+      },
+    },
+  };
+}
+
+/** Nodes (in graph order) needed to compute `targets`, treating `available` tensors as given. */
+function closure(index: GraphIndex, targets: readonly string[], available: ReadonlySet<string>): number[] {
+  const picked = new Set<number>();
+  const stack = [...targets];
+  const visited = new Set<string>();
+  while (stack.length > 0) {
+    const name = stack.pop()!;
+    if (visited.has(name) || available.has(name)) continue;
+    visited.add(name);
+    const p = index.producer.get(name);
+    if (p === undefined || picked.has(p)) continue;
+    picked.add(p);
+    stack.push(...(index.nodes[p]!.input ?? []).filter((n) => n !== ''));
+  }
+  return [...picked].sort((a, b) => a - b);
+}
+
+/** Builds a standalone model from a subset of nodes, keeping only the initializers they read. */
+function subModel(
+  index: GraphIndex,
+  name: string,
+  nodeIds: readonly number[],
+  inputs: readonly onnx.IValueInfoProto[],
+  outputs: readonly onnx.IValueInfoProto[],
+): Uint8Array {
+  const { model } = index;
+  const nodes = nodeIds.map((i) => index.nodes[i]!);
+  const used = new Set(nodes.flatMap((n) => n.input ?? []));
+  const produced = new Set(nodes.flatMap((n) => n.output ?? []));
+  const graph: onnx.IGraphProto = {
+    name,
+    node: nodes,
+    input: [...inputs],
+    output: [...outputs],
+    initializer: (model.graph.initializer ?? []).filter((t) => used.has(t.name ?? '')),
+    valueInfo: (model.graph.valueInfo ?? []).filter((v) => produced.has(v.name ?? '')),
+  };
+  return encodeOnnxModel({ ...model.proto, graph });
+}
+
+/**
+ * Splits the model at a cut into a head (graph inputs → cut) and a tail (cut → graph outputs).
+ * Weights and constants are copied to whichever side reads them; they never cross the wire.
+ * Throws OnnxModelError `bad_cut` when the tensors do not separate inputs from outputs.
+ */
+export function splitAtCut(
+  index: GraphIndex,
+  probed: ReadonlyMap<string, ProbedTensor>,
+  cut: readonly string[],
+  options: SplitOptions = {},
+): SplitModels {
+  const { model } = index;
+  const cutSet = new Set(cut);
+  const inputNames = new Set(model.inputs.map((i) => i.name));
+  const headExtra = new Set(options.headOutputs ?? []);
+  const tailOutputs = model.outputs.filter((o) => !headExtra.has(o.name));
+
+  const computable = new Map<string, boolean>();
+  const canCompute = (t: string): boolean => {
+    const memo = computable.get(t);
+    if (memo !== undefined) return memo;
+    let ok: boolean;
+    if (cutSet.has(t) || index.kind.get(t) === 'static') ok = true;
+    else if (inputNames.has(t)) ok = false;
+    else {
+      const p = index.producer.get(t);
+      ok = p !== undefined && (index.nodes[p]!.input ?? []).every((n) => n === '' || canCompute(n));
+    }
+    computable.set(t, ok);
+    return ok;
+  };
+
+  // Walk back from the tail's outputs; a shape tensor the tail cannot recompute is sent instead.
+  const wireExtra: string[] = [];
+  const visited = new Set<string>();
+  const stack = tailOutputs.map((o) => o.name);
+  while (stack.length > 0) {
+    const t = stack.pop()!;
+    if (visited.has(t) || cutSet.has(t) || index.kind.get(t) === 'static') continue;
+    visited.add(t);
+    if (!canCompute(t)) {
+      if (index.kind.get(t) === 'shape') {
+        wireExtra.push(t);
+        continue;
+      }
+      throw new OnnxModelError(
+        OnnxModelErrorCode.BadCut,
+        `${model.source}: [${cut.join(', ')}] is not a cut: the tail would need '${t}', which depends on the graph input without passing through the cut`,
+      );
+    }
+    const p = index.producer.get(t);
+    if (p !== undefined) stack.push(...(index.nodes[p]!.input ?? []).filter((n) => n !== ''));
+  }
+
+  const wireNames = [...cut, ...wireExtra.filter((t) => !cutSet.has(t))];
+  const wire = wireNames.map((name) => {
+    const spec = probed.get(name)?.spec;
+    if (spec === undefined) {
+      throw new OnnxModelError(OnnxModelErrorCode.BadCut, `${model.source}: no shape is known for cut tensor '${name}'`);
+    }
+    return spec;
+  });
+  const originalOutputs = new Map((model.graph.output ?? []).map((o) => [o.name ?? '', o]));
+  const originalInputs = (model.graph.input ?? []).filter((i) => inputNames.has(i.name ?? ''));
+
+  const headTargets = [...wireNames, ...headExtra];
+  const head = subModel(
+    index,
+    'cleave_head',
+    closure(index, headTargets, inputNames),
+    originalInputs,
+    [...wire.map(specToValueInfo), ...[...headExtra].map((n) => originalOutputs.get(n)!)],
+  );
+  const tail = subModel(
+    index,
+    'cleave_tail',
+    closure(
+      index,
+      tailOutputs.map((o) => o.name),
+      new Set(wireNames),
+    ),
+    wire.map(specToValueInfo),
+    tailOutputs.map((o) => originalOutputs.get(o.name)!),
+  );
+  return { head, tail, wire };
+}

@@ -1,0 +1,25 @@
+/** Why an ONNX model was rejected. */
+export const OnnxModelErrorCode = {
+  NotFound: 'not_found',
+  NotOnnx: 'not_onnx',
+  Unsupported: 'unsupported',
+  NoInputs: 'no_inputs',
+  NoOutputs: 'no_outputs',
+  DanglingReference: 'dangling_reference',
+  RuntimeRejected: 'runtime_rejected',
+  BadCut: 'bad_cut',
+} as const;
+/** One of {@link OnnxModelErrorCode}. */
+export type OnnxModelErrorCode = (typeof OnnxModelErrorCode)[keyof typeof OnnxModelErrorCode];
+
+/** A model that Cleave cannot load, split or run. The message names the file and the problem. */
+export class OnnxModelError extends Error {
+  override readonly name = 'OnnxModelError';
+  constructor(
+    readonly code: OnnxModelErrorCode,
+    message: string,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+  }
+}
