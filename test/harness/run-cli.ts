@@ -13,7 +13,10 @@ export interface CliResult {
 }
 
 /** Runs `cleave ...args` to completion (killing it after `timeoutMs`) and captures its output. */
-export function runCleave(args: string[], options: { timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<CliResult> {
+export function runCleave(
+  args: string[],
+  options: { timeoutMs?: number; env?: NodeJS.ProcessEnv } = {},
+): Promise<CliResult> {
   const child = startCleave(args, options.env);
   let stdout = '';
   let stderr = '';
