@@ -30,3 +30,48 @@ export { indexGraph, type GraphIndex, type TensorKind } from './graph/graph-inde
 export { findCuts, type Cut, type CutOrigin } from './graph/cut-analysis.js';
 export { probeTensorShapes, type ProbedTensor } from './graph/shape-probe.js';
 export { splitAtCut, type SplitModels, type SplitOptions } from './graph/graph-surgery.js';
+export {
+  buildCandidates,
+  wireBytes,
+  WIRE_CODECS,
+  type Candidate,
+  type CandidateKind,
+  type CodecBytes,
+  type WireCodec,
+} from './graph/candidates.js';
+export { describeDevice, cgroupCpuQuota, type DeviceDescriptor } from './profile/device-descriptor.js';
+export { summarise, quantile, type StageTiming } from './profile/stage-timing.js';
+export {
+  profileCandidates,
+  sha256Hex,
+  type CandidateTiming,
+  type ModelProfile,
+  type NodeTiming,
+  type ProfileOptions,
+} from './profile/profiler.js';
+export { readProfile, writeProfile, ProfileFileError } from './profile/profile-file.js';
+export { DEFAULT_POWER_MODEL, type PowerModel } from './plan/power-model.js';
+export {
+  buildPlan,
+  costAt,
+  dropDominated,
+  lookupPlan,
+  rankCandidates,
+  OBJECTIVES,
+  PLAN_MIN_MBPS,
+  type CandidateCost,
+  type Objective,
+  type Plan,
+  type PlanCandidate,
+  type PlanContext,
+  type PlanRange,
+} from './plan/planner.js';
+export { planCandidates, ProfileMismatchError } from './plan/plan-inputs.js';
+export {
+  assertBundleTarget,
+  contentVersion,
+  writeBundle,
+  BundleWriteError,
+  type BundleContents,
+} from './bundle/bundle-writer.js';
+export { analyseModel, partitionModel, type PartitionOptions, type PartitionResult } from './partition.js';

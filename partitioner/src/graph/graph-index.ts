@@ -35,7 +35,7 @@ function topologicalOrder(nodes: readonly onnx.INodeProto[], ready: Set<string>,
   const available = new Set(ready);
   while (pending.length > 0) {
     const before = pending.length;
-    for (let i = 0; i < pending.length; ) {
+    for (let i = 0; i < pending.length;) {
       const node = pending[i]!;
       if ((node.input ?? []).every((n) => n === '' || available.has(n))) {
         ordered.push(node);

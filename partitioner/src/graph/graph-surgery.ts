@@ -146,7 +146,10 @@ export function splitAtCut(
   const wire = wireNames.map((name) => {
     const spec = probed.get(name)?.spec;
     if (spec === undefined) {
-      throw new OnnxModelError(OnnxModelErrorCode.BadCut, `${model.source}: no shape is known for cut tensor '${name}'`);
+      throw new OnnxModelError(
+        OnnxModelErrorCode.BadCut,
+        `${model.source}: no shape is known for cut tensor '${name}'`,
+      );
     }
     return spec;
   });
@@ -154,13 +157,10 @@ export function splitAtCut(
   const originalInputs = (model.graph.input ?? []).filter((i) => inputNames.has(i.name ?? ''));
 
   const headTargets = [...wireNames, ...headExtra];
-  const head = subModel(
-    index,
-    'cleave_head',
-    closure(index, headTargets, inputNames),
-    originalInputs,
-    [...wire.map(specToValueInfo), ...[...headExtra].map((n) => originalOutputs.get(n)!)],
-  );
+  const head = subModel(index, 'cleave_head', closure(index, headTargets, inputNames), originalInputs, [
+    ...wire.map(specToValueInfo),
+    ...[...headExtra].map((n) => originalOutputs.get(n)!),
+  ]);
   const tail = subModel(
     index,
     'cleave_tail',

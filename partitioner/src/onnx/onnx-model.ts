@@ -33,6 +33,8 @@ export interface OnnxModel {
   readonly initializerNames: ReadonlySet<string>;
   /** Where it came from, for error messages. */
   readonly source: string;
+  /** The original serialised model, so whole-model candidates run exactly what the user gave. */
+  readonly bytes: Uint8Array;
 }
 
 /** Converts protobufjs int64 values (number or Long) to a JS number. */
@@ -53,9 +55,12 @@ export function valueInfoToSpec(info: onnx.IValueInfoProto): TensorSpec {
   return {
     name: info.name ?? '',
     dtype: dataTypeName(tensorType?.elemType),
-    shape: dims.map((d) =>
-      d.dimParam ? d.dimParam : d.dimValue !== null && d.dimValue !== undefined ? int64ToNumber(d.dimValue) : null,
-    ),
+    shape: dims.map((d) => {
+      if (d.dimParam) return d.dimParam;
+      // protobufjs types int64 as number | Long; Long's typings are not installed, so name the shape we use.
+      const value = d.dimValue as number | { toNumber(): number } | null | undefined;
+      return value === null || value === undefined ? null : int64ToNumber(value);
+    }),
   };
 }
 
@@ -84,7 +89,9 @@ export function parseOnnxModel(bytes: Uint8Array, source = '<buffer>'): OnnxMode
     );
   }
   const initializerNames = new Set((graph.initializer ?? []).map((t) => t.name ?? ''));
-  const external = (graph.initializer ?? []).find((t) => t.dataLocation === OnnxSchema.TensorProto.DataLocation.EXTERNAL);
+  const external = (graph.initializer ?? []).find(
+    (t) => t.dataLocation === OnnxSchema.TensorProto.DataLocation.EXTERNAL,
+  );
   if (external) {
     throw new OnnxModelError(
       OnnxModelErrorCode.Unsupported,
@@ -101,7 +108,9 @@ export function parseOnnxModel(bytes: Uint8Array, source = '<buffer>'): OnnxMode
       `${source}: unsupported: custom operator domain '${foreign.domain}' (only ai.onnx, ai.onnx.ml and com.microsoft)`,
     );
   }
-  const subgraphNode = (graph.node ?? []).find((n) => (n.attribute ?? []).some((a) => a.g || (a.graphs?.length ?? 0) > 0));
+  const subgraphNode = (graph.node ?? []).find((n) =>
+    (n.attribute ?? []).some((a) => a.g || (a.graphs?.length ?? 0) > 0),
+  );
   if (subgraphNode) {
     throw new OnnxModelError(
       OnnxModelErrorCode.Unsupported,
@@ -111,7 +120,8 @@ export function parseOnnxModel(bytes: Uint8Array, source = '<buffer>'): OnnxMode
   const inputs = (graph.input ?? []).filter((i) => !initializerNames.has(i.name ?? '')).map(valueInfoToSpec);
   const outputs = (graph.output ?? []).map(valueInfoToSpec);
   if (inputs.length === 0) throw new OnnxModelError(OnnxModelErrorCode.NoInputs, `${source}: the graph has no inputs`);
-  if (outputs.length === 0) throw new OnnxModelError(OnnxModelErrorCode.NoOutputs, `${source}: the graph has no outputs`);
+  if (outputs.length === 0)
+    throw new OnnxModelError(OnnxModelErrorCode.NoOutputs, `${source}: the graph has no outputs`);
 
   const available = new Set<string>([...initializerNames, ...inputs.map((i) => i.name), '']);
   for (const node of graph.node ?? []) for (const out of node.output ?? []) available.add(out);
@@ -131,7 +141,7 @@ export function parseOnnxModel(bytes: Uint8Array, source = '<buffer>'): OnnxMode
       `${source}: graph output '${missingOutput.name}' is not produced by any node`,
     );
   }
-  return { proto, graph, inputs, outputs, initializerNames, source };
+  return { proto, graph, inputs, outputs, initializerNames, source, bytes };
 }
 
 /** Reads and validates an ONNX file; see {@link parseOnnxModel}. */

@@ -51,7 +51,11 @@ export function syntheticInput(spec: TensorSpec, batch: number, source: string, 
     case 'int32':
       return new ort.Tensor('int32', new Int32Array(count), dims);
     case 'uint8':
-      return new ort.Tensor('uint8', Uint8Array.from({ length: count }, () => Math.floor(next() * 256)), dims);
+      return new ort.Tensor(
+        'uint8',
+        Uint8Array.from({ length: count }, () => Math.floor(next() * 256)),
+        dims,
+      );
     default:
       throw new OnnxModelError(
         OnnxModelErrorCode.Unsupported,

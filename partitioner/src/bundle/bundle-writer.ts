@@ -1,0 +1,91 @@
+import { randomBytes } from 'node:crypto';
+import { access, mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { sha256Hex } from '../profile/profiler.js';
+
+/** A bundle before it is written: its files by relative path, and a manifest builder that receives their hashes. */
+export interface BundleContents {
+  readonly files: ReadonlyMap<string, Uint8Array>;
+  /** Builds manifest.json from the bundle version and per-file hashes. */
+  readonly manifest: (version: string, files: Record<string, { sha256: string; bytes: number }>) => unknown;
+}
+
+/** Raised when the bundle directory cannot be written; nothing partial is left behind. */
+export class BundleWriteError extends Error {
+  override readonly name = 'BundleWriteError';
+  constructor(
+    readonly code: 'exists' | 'io',
+    message: string,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await access(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Fails early, before any expensive work, when `outDir` exists and may not be replaced. */
+export async function assertBundleTarget(outDir: string, force: boolean): Promise<void> {
+  if (!force && (await exists(outDir))) {
+    throw new BundleWriteError(
+      'exists',
+      `${outDir} already exists; choose another --out or pass --force to replace it`,
+    );
+  }
+}
+
+/** Content-derived bundle version: the same files always get the same version. */
+export function contentVersion(files: Record<string, { sha256: string }>): string {
+  const digest = Object.keys(files)
+    .sort()
+    .map((k) => `${k}:${files[k]!.sha256}`)
+    .join('\n');
+  return `v${sha256Hex(new TextEncoder().encode(digest)).slice(0, 12)}`;
+}
+
+/**
+ * Writes a bundle atomically: everything goes into a hidden sibling directory, which is renamed
+ * into place only when complete, so a failed or interrupted run never leaves a partial bundle.
+ * Returns the bundle version.
+ */
+export async function writeBundle(
+  outDir: string,
+  contents: BundleContents,
+  options: { force?: boolean } = {},
+): Promise<string> {
+  await assertBundleTarget(outDir, options.force ?? false);
+  const parent = dirname(outDir);
+  const staging = join(parent, `.${basename(outDir)}.partial-${randomBytes(4).toString('hex')}`);
+  try {
+    await mkdir(parent, { recursive: true });
+    await mkdir(staging);
+    const hashes: Record<string, { sha256: string; bytes: number }> = {};
+    for (const [rel, bytes] of contents.files) {
+      await mkdir(dirname(join(staging, rel)), { recursive: true });
+      await writeFile(join(staging, rel), bytes);
+      hashes[rel] = { sha256: sha256Hex(bytes), bytes: bytes.byteLength };
+    }
+    const version = contentVersion(hashes);
+    await writeFile(join(staging, 'manifest.json'), JSON.stringify(contents.manifest(version, hashes), null, 2) + '\n');
+    if (await exists(outDir)) {
+      const old = `${staging}.old`;
+      await rename(outDir, old);
+      await rename(staging, outDir);
+      await rm(old, { recursive: true, force: true });
+    } else {
+      await rename(staging, outDir);
+    }
+    return version;
+  } catch (err) {
+    await rm(staging, { recursive: true, force: true });
+    if (err instanceof BundleWriteError) throw err;
+    throw new BundleWriteError('io', `cannot write bundle ${outDir}: ${(err as Error).message}`, { cause: err });
+  }
+}

@@ -1,0 +1,104 @@
+import type { TensorSpec } from '../onnx/onnx-model.js';
+import { DTYPE_BYTES } from '../runtime/ort-tensors.js';
+import { findCuts, type Cut } from './cut-analysis.js';
+import type { GraphIndex } from './graph-index.js';
+import { splitAtCut } from './graph-surgery.js';
+import type { ProbedTensor } from './shape-probe.js';
+
+/** Where the work of a candidate runs. */
+export type CandidateKind = 'edge-only' | 'cloud-only' | 'split';
+
+/** Wire encodings the planner can choose for float cut tensors. */
+export type WireCodec = 'f32' | 'f16' | 'int8';
+
+/** All wire codecs, in order of decreasing fidelity. */
+export const WIRE_CODECS: readonly WireCodec[] = ['f32', 'f16', 'int8'];
+
+/** Per-sample payload bytes of a candidate under each codec. */
+export type CodecBytes = Readonly<Record<WireCodec, number>>;
+
+/** A way to run the model: a split (head on the edge, tail in the cloud), or all on one side. */
+export interface Candidate {
+  /** Stable across machines for the same model and options, so separate edge and cloud profiles line up. */
+  readonly id: string;
+  readonly kind: CandidateKind;
+  /** Tensors sent to the cloud ([] for edge-only; the model inputs for cloud-only). */
+  readonly wire: readonly TensorSpec[];
+  readonly origin: Cut['origin'] | 'whole-model';
+  /** Head ONNX bytes, null for cloud-only. */
+  readonly head: Uint8Array | null;
+  /** Tail ONNX bytes, null for edge-only. */
+  readonly tail: Uint8Array | null;
+  readonly bytesPerSample: CodecBytes;
+}
+
+/** Bytes per sample on the wire for each codec: floats shrink, other types travel raw. */
+export function wireBytes(wire: readonly TensorSpec[], probed: ReadonlyMap<string, ProbedTensor>): CodecBytes {
+  const out = { f32: 0, f16: 0, int8: 0 };
+  for (const spec of wire) {
+    const p = probed.get(spec.name);
+    const elements =
+      p?.elementsPerSample ?? spec.shape.reduce<number>((a, d) => a * (typeof d === 'number' ? d : 1), 1);
+    const raw = p?.bytesPerSample ?? elements * (DTYPE_BYTES[spec.dtype] ?? 8);
+    if (spec.dtype === 'float32') {
+      out.f32 += elements * 4;
+      out.f16 += elements * 2;
+      out.int8 += elements + 8; // one byte each, plus a per-tensor scale and zero point
+    } else {
+      out.f32 += raw;
+      out.f16 += raw;
+      out.int8 += raw;
+    }
+  }
+  return out;
+}
+
+/**
+ * Every candidate for a model: edge-only, cloud-only, and a split at each cut found by
+ * {@link findCuts}, with its head and tail already built.
+ */
+export function buildCandidates(
+  index: GraphIndex,
+  probed: ReadonlyMap<string, ProbedTensor>,
+  options: { headOutputs?: readonly string[] } = {},
+): Candidate[] {
+  const tensorBytes = new Map([...probed].map(([n, p]) => [n, p.bytesPerSample]));
+  const headOutputs = options.headOutputs ?? [];
+  const tailOutputs = index.model.outputs.map((o) => o.name).filter((n) => !headOutputs.includes(n));
+  const cuts = findCuts(index, { tensorBytes, tailOutputs });
+  const whole = index.model.bytes;
+  const inputs = index.model.inputs.map((i) => probed.get(i.name)?.spec ?? i);
+  const candidates: Candidate[] = [
+    {
+      id: 'edge-only',
+      kind: 'edge-only',
+      wire: [],
+      origin: 'whole-model',
+      head: whole,
+      tail: null,
+      bytesPerSample: { f32: 0, f16: 0, int8: 0 },
+    },
+  ];
+  cuts.forEach((cut, k) => {
+    const split = splitAtCut(index, probed, cut.tensors, { headOutputs });
+    candidates.push({
+      id: `split-${String(k + 1).padStart(2, '0')}`,
+      kind: 'split',
+      wire: split.wire,
+      origin: cut.origin,
+      head: split.head,
+      tail: split.tail,
+      bytesPerSample: wireBytes(split.wire, probed),
+    });
+  });
+  candidates.push({
+    id: 'cloud-only',
+    kind: 'cloud-only',
+    wire: inputs,
+    origin: 'whole-model',
+    head: null,
+    tail: whole,
+    bytesPerSample: wireBytes(inputs, probed),
+  });
+  return candidates;
+}

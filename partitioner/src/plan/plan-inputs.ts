@@ -1,0 +1,46 @@
+import type { Candidate } from '../graph/candidates.js';
+import type { ModelProfile } from '../profile/profiler.js';
+import type { PlanCandidate } from './planner.js';
+
+/** Raised when an edge or cloud profile does not describe the candidates being planned. */
+export class ProfileMismatchError extends Error {
+  override readonly name = 'ProfileMismatchError';
+}
+
+/**
+ * Combines candidate payload sizes with head times from the edge profile and tail times from the
+ * cloud profile. Profiles are matched by candidate id and checked by wire tensor names and model hash.
+ */
+export function planCandidates(
+  candidates: readonly Pick<Candidate, 'id' | 'kind' | 'bytesPerSample' | 'wire'>[],
+  edge: ModelProfile,
+  cloud: ModelProfile,
+): PlanCandidate[] {
+  if (edge.model.sha256 !== cloud.model.sha256) {
+    throw new ProfileMismatchError(
+      `edge profile (${edge.model.file}) and cloud profile (${cloud.model.file}) were measured on different models`,
+    );
+  }
+  return candidates.map((c) => {
+    const e = edge.candidates.find((x) => x.id === c.id);
+    const k = cloud.candidates.find((x) => x.id === c.id);
+    const wire = c.wire.map((w) => w.name).join(',');
+    for (const [role, p] of [
+      ['edge', e],
+      ['cloud', k],
+    ] as const) {
+      if (p === undefined || p.wire.join(',') !== wire) {
+        throw new ProfileMismatchError(
+          `the ${role} profile has no matching candidate '${c.id}' (cut [${wire}]); re-run cleave profile with the same model and options`,
+        );
+      }
+    }
+    return {
+      id: c.id,
+      kind: c.kind,
+      bytesPerSample: c.bytesPerSample,
+      edgeMs: c.kind === 'cloud-only' ? 0 : (e?.head?.medianMs ?? 0),
+      cloudMs: c.kind === 'edge-only' ? 0 : (k?.tail?.medianMs ?? 0),
+    };
+  });
+}
