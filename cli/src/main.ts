@@ -4,6 +4,9 @@ import { integerOption, type CliContext } from './cli-context.js';
 import { registerDemoCommand } from './commands/demo-command.js';
 import { registerEvaluateCommand } from './commands/evaluate-command.js';
 import { registerNatsCommand } from './commands/nats-command.js';
+import { registerPartitionCommand } from './commands/partition-command.js';
+import { registerPlanCommand } from './commands/plan-command.js';
+import { registerProfileCommand } from './commands/profile-command.js';
 import { createLogger } from './logger.js';
 
 // The only module that reads process.argv, process.env and signals; commands get a CliContext.
@@ -34,6 +37,9 @@ const ctx: CliContext = {
 registerDemoCommand(program, ctx);
 registerNatsCommand(program, ctx);
 registerEvaluateCommand(program, ctx);
+registerPartitionCommand(program, ctx);
+registerProfileCommand(program, ctx);
+registerPlanCommand(program, ctx);
 
 try {
   await program.parseAsync(process.argv);

@@ -88,9 +88,11 @@ export async function partitionModel(options: PartitionOptions): Promise<Partiti
   );
 
   options.onPhase?.('writing bundle');
-  const files = new Map<string, Uint8Array>([['model.onnx', model.bytes]]);
+  // Only candidates the plan kept go into the bundle; dominated ones would only cost disk and transfer.
+  const kept = candidates.filter((c) => plan.candidates.includes(c.id));
+  const files = new Map<string, () => Uint8Array>([['model.onnx', () => model.bytes]]);
   const paths = new Map<string, { head: string | null; tail: string | null }>();
-  for (const c of candidates) {
+  for (const c of kept) {
     const head =
       c.kind === 'cloud-only' ? null : c.kind === 'edge-only' ? 'model.onnx' : `candidates/${c.id}/head.onnx`;
     const tail =
@@ -101,8 +103,8 @@ export async function partitionModel(options: PartitionOptions): Promise<Partiti
     }
     paths.set(c.id, { head, tail });
   }
-  files.set('profiles/edge.json', new TextEncoder().encode(JSON.stringify(edgeProfile, null, 2)));
-  files.set('profiles/cloud.json', new TextEncoder().encode(JSON.stringify(cloudProfile, null, 2)));
+  files.set('profiles/edge.json', () => new TextEncoder().encode(JSON.stringify(edgeProfile, null, 2)));
+  files.set('profiles/cloud.json', () => new TextEncoder().encode(JSON.stringify(cloudProfile, null, 2)));
   const modelId = options.modelId ?? modelIdFrom(options.modelPath);
   const version = await writeBundle(
     options.outDir,
@@ -120,7 +122,7 @@ export async function partitionModel(options: PartitionOptions): Promise<Partiti
           outputs: model.outputs,
         },
         files: fileHashes,
-        candidates: candidates.map((c) => ({
+        candidates: kept.map((c) => ({
           id: c.id,
           kind: c.kind,
           origin: c.origin,

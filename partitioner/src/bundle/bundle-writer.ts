@@ -5,7 +5,8 @@ import { sha256Hex } from '../profile/profiler.js';
 
 /** A bundle before it is written: its files by relative path, and a manifest builder that receives their hashes. */
 export interface BundleContents {
-  readonly files: ReadonlyMap<string, Uint8Array>;
+  /** File producers, called one at a time so only one large sub-model is in memory at once. */
+  readonly files: ReadonlyMap<string, () => Uint8Array>;
   /** Builds manifest.json from the bundle version and per-file hashes. */
   readonly manifest: (version: string, files: Record<string, { sha256: string; bytes: number }>) => unknown;
 }
@@ -67,7 +68,8 @@ export async function writeBundle(
     await mkdir(parent, { recursive: true });
     await mkdir(staging);
     const hashes: Record<string, { sha256: string; bytes: number }> = {};
-    for (const [rel, bytes] of contents.files) {
+    for (const [rel, produce] of contents.files) {
+      const bytes = produce();
       await mkdir(dirname(join(staging, rel)), { recursive: true });
       await writeFile(join(staging, rel), bytes);
       hashes[rel] = { sha256: sha256Hex(bytes), bytes: bytes.byteLength };

@@ -25,10 +25,10 @@ export interface Candidate {
   /** Tensors sent to the cloud ([] for edge-only; the model inputs for cloud-only). */
   readonly wire: readonly TensorSpec[];
   readonly origin: Cut['origin'] | 'whole-model';
-  /** Head ONNX bytes, null for cloud-only. */
-  readonly head: Uint8Array | null;
-  /** Tail ONNX bytes, null for edge-only. */
-  readonly tail: Uint8Array | null;
+  /** Serialises the head ONNX (null for cloud-only). Weights are copied, so call it only when needed. */
+  readonly head: (() => Uint8Array) | null;
+  /** Serialises the tail ONNX (null for edge-only). */
+  readonly tail: (() => Uint8Array) | null;
   readonly bytesPerSample: CodecBytes;
 }
 
@@ -66,7 +66,7 @@ export function buildCandidates(
   const headOutputs = options.headOutputs ?? [];
   const tailOutputs = index.model.outputs.map((o) => o.name).filter((n) => !headOutputs.includes(n));
   const cuts = findCuts(index, { tensorBytes, tailOutputs });
-  const whole = index.model.bytes;
+  const whole = (): Uint8Array => index.model.bytes;
   const inputs = index.model.inputs.map((i) => probed.get(i.name)?.spec ?? i);
   const candidates: Candidate[] = [
     {

@@ -16,12 +16,15 @@ const DTYPE_CODES: Record<string, number> = {
   float64: 11,
 };
 
-/** The two sub-models of one cut, as ONNX bytes, and the tensors that cross between them. */
+/**
+ * The two sub-models of one cut and the tensors that cross between them. Serialising copies the
+ * weights, so the ONNX bytes are produced on demand rather than for every candidate at once.
+ */
 export interface SplitModels {
-  /** Graph inputs → wire tensors (plus any extra head outputs). */
-  readonly head: Uint8Array;
-  /** Wire tensors → graph outputs. */
-  readonly tail: Uint8Array;
+  /** Serialises graph inputs → wire tensors (plus any extra head outputs). */
+  readonly head: () => Uint8Array;
+  /** Serialises wire tensors → graph outputs. */
+  readonly tail: () => Uint8Array;
   /**
    * Tensors that cross the wire: the cut, plus any shape tensors the tail cannot recompute
    * (a Reshape in the tail whose shape came from a tensor that stayed on the edge).
@@ -157,20 +160,22 @@ export function splitAtCut(
   const originalInputs = (model.graph.input ?? []).filter((i) => inputNames.has(i.name ?? ''));
 
   const headTargets = [...wireNames, ...headExtra];
-  const head = subModel(index, 'cleave_head', closure(index, headTargets, inputNames), originalInputs, [
-    ...wire.map(specToValueInfo),
-    ...[...headExtra].map((n) => originalOutputs.get(n)!),
-  ]);
-  const tail = subModel(
-    index,
-    'cleave_tail',
-    closure(
+  const head = (): Uint8Array =>
+    subModel(index, 'cleave_head', closure(index, headTargets, inputNames), originalInputs, [
+      ...wire.map(specToValueInfo),
+      ...[...headExtra].map((n) => originalOutputs.get(n)!),
+    ]);
+  const tail = (): Uint8Array =>
+    subModel(
       index,
-      tailOutputs.map((o) => o.name),
-      new Set(wireNames),
-    ),
-    wire.map(specToValueInfo),
-    tailOutputs.map((o) => originalOutputs.get(o.name)!),
-  );
+      'cleave_tail',
+      closure(
+        index,
+        tailOutputs.map((o) => o.name),
+        new Set(wireNames),
+      ),
+      wire.map(specToValueInfo),
+      tailOutputs.map((o) => originalOutputs.get(o.name)!),
+    );
   return { head, tail, wire };
 }

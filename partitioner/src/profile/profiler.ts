@@ -135,7 +135,7 @@ export async function profileCandidates(
     let tail: StageTiming | null = null;
     let tailFeeds: Record<string, ort.Tensor> = inputFeeds;
     if (c.head) {
-      const session = await ort.InferenceSession.create(c.head, sessionOptions);
+      const session = await ort.InferenceSession.create(c.head(), sessionOptions);
       const measured = await timeStage(session, inputFeeds, runs, warmup, batch);
       await session.release();
       head = measured.timing;
@@ -143,7 +143,7 @@ export async function profileCandidates(
       options.onProgress?.(++done, total);
     }
     if (c.tail) {
-      const session = await ort.InferenceSession.create(c.tail, sessionOptions);
+      const session = await ort.InferenceSession.create(c.tail(), sessionOptions);
       tail = (await timeStage(session, tailFeeds, runs, warmup, batch)).timing;
       await session.release();
       options.onProgress?.(++done, total);

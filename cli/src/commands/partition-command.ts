@@ -1,0 +1,107 @@
+import { resolve } from 'node:path';
+import { InvalidArgumentError, type Command } from 'commander';
+import { partitionModel, readProfile, WIRE_CODECS, type WireCodec } from '@cleave/partitioner';
+import type { CliContext } from '../cli-context.js';
+import { createProgress } from '../progress.js';
+import { printPlanTable } from './plan-table.js';
+
+interface PartitionCommandOptions {
+  out: string;
+  modelId?: string;
+  edgeProfile?: string;
+  cloudProfile?: string;
+  rtt: number;
+  maxPayload: number;
+  codecs: WireCodec[];
+  runs: number;
+  warmup: number;
+  threads: number;
+  exits: string[];
+  force: boolean;
+}
+
+/** Parses a comma-separated codec list, rejecting unknown names. */
+export function parseCodecs(value: string): WireCodec[] {
+  const list = value.split(',').map((s) => s.trim());
+  const bad = list.filter((c) => !(WIRE_CODECS as readonly string[]).includes(c));
+  if (bad.length > 0 || list.length === 0) {
+    throw new InvalidArgumentError(
+      `codecs must be a comma-separated subset of ${WIRE_CODECS.join(',')}; got '${value}'`,
+    );
+  }
+  return list as WireCodec[];
+}
+
+/** Parses a positive number (milliseconds, Mbps). */
+export function parsePositive(name: string): (value: string) => number {
+  return (value) => {
+    const n = Number(value);
+    if (!Number.isFinite(n) || n < 0)
+      throw new InvalidArgumentError(`--${name} must be a non-negative number, got '${value}'`);
+    return n;
+  };
+}
+
+/** Registers `cleave partition`: model → measured candidates → plan → bundle directory. */
+export function registerPartitionCommand(program: Command, ctx: CliContext): void {
+  program
+    .command('partition')
+    .description(
+      'Find split points of an ONNX model, cut heads and tails, measure them, plan over bandwidth, and write a bundle.',
+    )
+    .argument('<model>', 'ONNX model file')
+    .requiredOption('--out <dir>', 'bundle directory to create (written atomically)')
+    .option('--model-id <id>', 'model id used in the manifest and on the wire (default: file name)')
+    .option('--edge-profile <file>', 'profile measured on the edge device (cleave profile); default: measure here')
+    .option('--cloud-profile <file>', 'profile measured on the cloud machine; default: measure here')
+    .option('--rtt <ms>', 'network round-trip time to plan for', parsePositive('rtt'), 20)
+    .option(
+      '--max-payload <bytes>',
+      'largest NATS message; bigger payloads are infeasible',
+      ctx.parseInteger('max-payload', 1024, 64 * 1024 * 1024),
+      8 * 1024 * 1024,
+    )
+    .option('--codecs <list>', 'wire codecs the plan may use', parseCodecs, ['f32', 'f16'] as WireCodec[])
+    .option('--runs <n>', 'timed runs per head and tail', ctx.parseInteger('runs', 1, 10_000), 20)
+    .option('--warmup <n>', 'untimed runs first', ctx.parseInteger('warmup', 1, 1000), 3)
+    .option('--threads <n>', 'onnxruntime intra-op threads', ctx.parseInteger('threads', 1, 256), 1)
+    .option(
+      '--exits <outputs>',
+      'comma-separated model outputs that are early exits (computed by heads)',
+      (v: string) => v.split(',').filter(Boolean),
+      [] as string[],
+    )
+    .option('--force', 'replace --out if it exists', false)
+    .action(async (model: string, opts: PartitionCommandOptions) => {
+      const progress = createProgress('profiling', ctx.interactive);
+      const result = await partitionModel({
+        modelPath: model,
+        outDir: resolve(opts.out),
+        ...(opts.modelId ? { modelId: opts.modelId } : {}),
+        ...(opts.edgeProfile ? { edgeProfile: await readProfile(opts.edgeProfile) } : {}),
+        ...(opts.cloudProfile ? { cloudProfile: await readProfile(opts.cloudProfile) } : {}),
+        rttMs: opts.rtt,
+        maxPayloadBytes: opts.maxPayload,
+        codecs: opts.codecs,
+        exitOutputs: opts.exits,
+        force: opts.force,
+        profile: {
+          runs: opts.runs,
+          warmup: opts.warmup,
+          intraOpNumThreads: opts.threads,
+          onProgress: (done, total) => progress.update(done, total),
+        },
+        onPhase: (phase) => ctx.log.info({ model }, phase),
+      }).finally(() => progress.stop());
+      ctx.log.info(
+        {
+          out: result.outDir,
+          version: result.version,
+          candidates: result.candidates.length,
+          kept: result.plan.candidates.length,
+        },
+        'bundle written',
+      );
+      printPlanTable(result.plan);
+    });
+}

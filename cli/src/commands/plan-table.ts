@@ -1,0 +1,52 @@
+import type { CandidateCost, Plan } from '@cleave/partitioner';
+
+const fmtMbps = (x: number | null): string => (x === null ? '∞' : x < 10 ? x.toFixed(3) : x.toFixed(1));
+
+/** Prints the plan's bandwidth ranges per objective as an aligned text table on stdout. */
+export function printPlanTable(plan: Plan): void {
+  const rows = [['objective', 'from Mbps', 'to Mbps', 'candidate', 'codec', 'latency ms', 'edge mJ']];
+  for (const r of plan.ranges) {
+    rows.push([
+      r.objective,
+      fmtMbps(r.minMbps),
+      fmtMbps(r.maxMbps),
+      r.candidate,
+      r.codec,
+      r.expectedLatencyMs.toFixed(2),
+      (r.expectedEdgeJoules * 1000).toFixed(2),
+    ]);
+  }
+  printRows(rows);
+}
+
+/** Prints ranked costs at one bandwidth. */
+export function printCostTable(mbps: number, costs: readonly CandidateCost[], limit: number): void {
+  process.stdout.write(`\nat ${mbps} Mbps (best first)\n`);
+  const rows = [['candidate', 'codec', 'edge ms', 'transfer ms', 'rtt ms', 'cloud ms', 'total ms', 'edge mJ', 'bytes']];
+  for (const c of costs.slice(0, limit)) {
+    rows.push([
+      c.candidate,
+      c.codec,
+      c.edgeMs.toFixed(2),
+      c.transferMs.toFixed(2),
+      c.rttMs.toFixed(1),
+      c.cloudMs.toFixed(2),
+      c.latencyMs.toFixed(2),
+      (c.edgeJoules * 1000).toFixed(2),
+      String(c.payloadBytes),
+    ]);
+  }
+  printRows(rows);
+}
+
+/** Writes rows as space-aligned columns. */
+export function printRows(rows: readonly (readonly string[])[]): void {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+  for (const r of rows)
+    process.stdout.write(
+      r
+        .map((cell, i) => cell.padEnd(widths[i]!))
+        .join('  ')
+        .trimEnd() + '\n',
+    );
+}
