@@ -108,19 +108,33 @@ export function splitAtCut(
   const headExtra = new Set(options.headOutputs ?? []);
   const tailOutputs = model.outputs.filter((o) => !headExtra.has(o.name));
 
-  const computable = new Map<string, boolean>();
-  const canCompute = (t: string): boolean => {
-    const memo = computable.get(t);
-    if (memo !== undefined) return memo;
+  // strict: computable from the cut alone. relaxed: also counting shape tensors as available,
+  // because a shape tensor the tail cannot recompute is sent along with the cut.
+  const memo = { strict: new Map<string, boolean>(), relaxed: new Map<string, boolean>() };
+  const computable = (t: string, mode: 'strict' | 'relaxed'): boolean => {
+    const cached = memo[mode].get(t);
+    if (cached !== undefined) return cached;
     let ok: boolean;
     if (cutSet.has(t) || index.kind.get(t) === 'static') ok = true;
     else if (inputNames.has(t)) ok = false;
     else {
       const p = index.producer.get(t);
-      ok = p !== undefined && (index.nodes[p]!.input ?? []).every((n) => n === '' || canCompute(n));
+      ok =
+        p !== undefined &&
+        (index.nodes[p]!.input ?? []).every(
+          (n) => n === '' || (mode === 'relaxed' && index.kind.get(n) === 'shape') || computable(n, mode),
+        );
     }
-    computable.set(t, ok);
+    memo[mode].set(t, ok);
     return ok;
+  };
+  /** The last tensor before a graph input on a path that bypasses the cut, for the error message. */
+  const leak = (t: string): string => {
+    const p = index.producer.get(t);
+    const next = (index.nodes[p ?? -1]?.input ?? []).find(
+      (n) => n !== '' && index.kind.get(n) === 'data' && !computable(n, 'relaxed'),
+    );
+    return next === undefined || inputNames.has(next) ? t : leak(next);
   };
 
   // Walk back from the tail's outputs; a shape tensor the tail cannot recompute is sent instead.
@@ -131,14 +145,14 @@ export function splitAtCut(
     const t = stack.pop()!;
     if (visited.has(t) || cutSet.has(t) || index.kind.get(t) === 'static') continue;
     visited.add(t);
-    if (!canCompute(t)) {
-      if (index.kind.get(t) === 'shape') {
-        wireExtra.push(t);
-        continue;
-      }
+    if (index.kind.get(t) === 'shape' && !computable(t, 'strict')) {
+      wireExtra.push(t);
+      continue;
+    }
+    if (!computable(t, 'relaxed')) {
       throw new OnnxModelError(
         OnnxModelErrorCode.BadCut,
-        `${model.source}: [${cut.join(', ')}] is not a cut: the tail would need '${t}', which depends on the graph input without passing through the cut`,
+        `${model.source}: [${cut.join(', ')}] is not a cut: the tail would need '${leak(t)}', which is computed from the graph input without passing through the cut`,
       );
     }
     const p = index.producer.get(t);
