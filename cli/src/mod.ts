@@ -11,3 +11,4 @@ export {
   type EmbeddedNatsOptions,
 } from './embedded-nats.js';
 export { EXAMPLE_MODEL_BACKBONE, EXAMPLE_MODEL_WITH_EXITS, REPO_ROOT } from './example-paths.js';
+export { createCpuQuotaGroup, type CpuQuotaGroup } from './cpu-quota.js';

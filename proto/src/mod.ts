@@ -1,7 +1,123 @@
 /**
- * Public entry of the Cleave wire contract. Isomorphic: no NATS client and no `node:` imports.
- * Messages, tensor codecs, subjects and error codes arrive with the wire-protocol issue.
+ * Public entry of the Cleave wire contract, shared by edge agents and cloud replicas: messages and their msgpack
+ * codec, tensor codecs (f32, f16, int8 affine, raw), NATS subject and bucket names, trace and deadline headers,
+ * wire error codes and the bundle manifest schema. Isomorphic: no NATS client and no `node:` imports.
  */
 
-/** Version of the wire protocol that this build speaks. */
-export const PROTOCOL_VERSION = 1 as const;
+export { PROTOCOL_VERSION } from './protocol-version.js';
+
+export { isProtocolError, ProtocolError, ProtocolErrorCode, type ProtocolErrorOptions } from './protocol-error.js';
+export {
+  isWireErrorCode,
+  MAX_WIRE_ERROR_MESSAGE_LENGTH,
+  toWireError,
+  WIRE_ERROR_RETRYABLE,
+  wireError,
+  WireErrorCode,
+  type WireError,
+} from './error-codes.js';
+
+export {
+  agentInferSubject,
+  assertToken,
+  bucketNames,
+  bundleAnnounceSubject,
+  bundleAnnounceWildcard,
+  bundleObjectName,
+  DEFAULT_SUBJECT_PREFIX,
+  heartbeatSubject,
+  heartbeatWildcard,
+  isValidToken,
+  MAX_TOKEN_LENGTH,
+  parseTailSubject,
+  TAIL_QUEUE_GROUP,
+  TAIL_SERVICE_NAME,
+  tailSubject,
+  tailWildcard,
+  type BucketNames,
+  type TailAddress,
+  type TailSubjectOptions,
+} from './subjects.js';
+export { isSafeRelativePath, SAFE_RELATIVE_PATH_RULE } from './relative-path.js';
+
+export {
+  DEADLINE_HEADER,
+  formatDeadline,
+  formatTraceparent,
+  isExpired,
+  isSampled,
+  parseDeadline,
+  parseTraceparent,
+  remainingMs,
+  TRACE_FLAG_SAMPLED,
+  TraceHeader,
+  type TraceParent,
+} from './trace-context.js';
+
+export {
+  DEFAULT_DECODE_LIMITS,
+  resolveDecodeLimits,
+  type DecodeLimits,
+  type ResolvedDecodeLimits,
+} from './decode-limits.js';
+export { HOST_IS_LITTLE_ENDIAN } from './byte-order.js';
+export { decodeFloat16, encodeFloat16, FLOAT16_MAX, float16BitsToNumber, float32ToFloat16Bits } from './float16.js';
+export {
+  affineParamsFromRange,
+  dequantizeInt8,
+  quantizeInt8,
+  type AffineParams,
+  type QuantizedInt8,
+} from './int8-affine.js';
+export {
+  elementBytes,
+  FLOAT_ENCODINGS,
+  MAX_TENSOR_NAME_LENGTH,
+  MAX_TENSOR_RANK,
+  TensorDtype,
+  TensorEncoding,
+  tensorWireBytes,
+  validateEncodedTensor,
+  type EncodedTensor,
+  type FloatEncoding,
+} from './tensor-validation.js';
+export {
+  decodeAnyTensor,
+  decodeTensor,
+  DEFAULT_CHANNEL_AXIS,
+  encodeRawTensor,
+  encodeTensor,
+  type DecodedTensor,
+  type EncodeTensorOptions,
+  type FloatTensor,
+  type RawTensorData,
+} from './tensor-codec.js';
+
+export {
+  errorReply,
+  isMessageKind,
+  MAX_ID_LENGTH,
+  MessageKind,
+  type BundleAnnouncement,
+  type ErrorReply,
+  type Heartbeat,
+  type HeartbeatModelStats,
+  type InferReply,
+  type InferRequest,
+  type Message,
+  type MessageOfKind,
+} from './messages.js';
+export { decodeMessage, decodeMessageOfKind, encodeMessage } from './message-codec.js';
+
+export {
+  BUNDLE_FORMAT,
+  BundleManifestSchema,
+  CandidateKind,
+  parseBundleManifest,
+  type BundleManifest,
+  type BundlePlan,
+  type PlanRange,
+  type SplitCandidate,
+  type StageProfile,
+  type TensorSpec,
+} from './bundle-manifest.js';
