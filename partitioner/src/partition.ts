@@ -1,4 +1,5 @@
 import { basename } from 'node:path';
+import { parseBundleManifest } from '@cleave/proto';
 import { buildCandidates, type Candidate, type WireCodec } from './graph/candidates.js';
 import { indexGraph } from './graph/graph-index.js';
 import { probeTensorShapes } from './graph/shape-probe.js';
@@ -110,38 +111,46 @@ export async function partitionModel(options: PartitionOptions): Promise<Partiti
     options.outDir,
     {
       files,
-      manifest: (bundleVersion, fileHashes) => ({
-        format: 'cleave.bundle/v1',
-        version: bundleVersion,
-        createdAt: new Date().toISOString(),
-        model: {
-          id: modelId,
-          file: 'model.onnx',
-          sha256: sha256Hex(model.bytes),
-          inputs: model.inputs,
-          outputs: model.outputs,
-        },
-        files: fileHashes,
-        candidates: kept.map((c) => ({
-          id: c.id,
-          kind: c.kind,
-          origin: c.origin,
-          cut: c.wire.map((w) => w.name),
-          head: paths.get(c.id)!.head,
-          tail: paths.get(c.id)!.tail,
-          cutTensors: c.wire,
-          bytesPerSample: c.bytesPerSample,
-          profile: {
-            ...(c.kind !== 'cloud-only' ? { edge: edgeProfile.candidates.find((p) => p.id === c.id)?.head } : {}),
-            ...(c.kind !== 'edge-only' ? { cloud: cloudProfile.candidates.find((p) => p.id === c.id)?.tail } : {}),
+      // Validated against the shared schema before it is written, so edge and cloud can always read it.
+      manifest: (bundleVersion, fileHashes) =>
+        validatedManifest({
+          format: 'cleave.bundle/v1',
+          version: bundleVersion,
+          createdAt: new Date().toISOString(),
+          model: {
+            id: modelId,
+            file: 'model.onnx',
+            sha256: sha256Hex(model.bytes),
+            inputs: model.inputs,
+            outputs: model.outputs,
           },
-        })),
-        ...(exits.length > 0 ? { exits: exits.map((output) => ({ output })) } : {}),
-        plan,
-        profiles: { edge: edgeProfile.device, cloud: cloudProfile.device },
-      }),
+          files: fileHashes,
+          candidates: kept.map((c) => ({
+            id: c.id,
+            kind: c.kind,
+            origin: c.origin,
+            cut: c.wire.map((w) => w.name),
+            head: paths.get(c.id)!.head,
+            tail: paths.get(c.id)!.tail,
+            cutTensors: c.wire,
+            bytesPerSample: c.bytesPerSample,
+            profile: {
+              ...(c.kind !== 'cloud-only' ? { edge: edgeProfile.candidates.find((p) => p.id === c.id)?.head } : {}),
+              ...(c.kind !== 'edge-only' ? { cloud: cloudProfile.candidates.find((p) => p.id === c.id)?.tail } : {}),
+            },
+          })),
+          ...(exits.length > 0 ? { exits: exits.map((output) => ({ output })) } : {}),
+          plan,
+          profiles: { edge: edgeProfile.device, cloud: cloudProfile.device },
+        }),
     },
     { force: options.force ?? false },
   );
   return { version, outDir: options.outDir, candidates, plan, edgeProfile, cloudProfile };
+}
+
+/** Checks a manifest against the shared schema and returns it unchanged (unknown fields kept). */
+function validatedManifest<T>(manifest: T): T {
+  parseBundleManifest(manifest);
+  return manifest;
 }

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdtemp, readFile, readdir, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import ort from 'onnxruntime-node';
@@ -68,6 +68,13 @@ describe('cleave partition', () => {
     const plan = await runCleave(['plan', out, '--bandwidth', '0.13,100']);
     expect(plan.code).toBe(0);
     expect(plan.stdout).toContain('at 0.13 Mbps (best first)');
+
+    const broken = join(work, 'broken-bundle');
+    await mkdir(broken);
+    await writeFile(join(broken, 'manifest.json'), JSON.stringify({ ...manifest, candidates: 'none' }));
+    const bad = await runCleave(['plan', broken]);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/ProtocolError: .*candidates/);
   });
 });
 

@@ -13,6 +13,7 @@ import {
   type TensorSpec,
   type WireCodec,
 } from '@cleave/partitioner';
+import { parseBundleManifest } from '@cleave/proto';
 import type { CliContext } from '../cli-context.js';
 import { parseCodecs, parsePositive } from './partition-command.js';
 import { printCostTable, printPlanTable } from './plan-table.js';
@@ -72,14 +73,15 @@ export function registerPlanCommand(program: Command, ctx: CliContext): void {
     )
     .option('--top <n>', 'rows per cost table', ctx.parseInteger('top', 1, 1000), 5)
     .action(async (bundle: string, opts: PlanCommandOptions) => {
-      let manifest: ManifestCandidates;
+      let json: unknown;
       try {
-        manifest = JSON.parse(await readFile(join(bundle, 'manifest.json'), 'utf8')) as ManifestCandidates;
+        json = JSON.parse(await readFile(join(bundle, 'manifest.json'), 'utf8'));
       } catch (err) {
         throw new Error(`${bundle}: not a bundle directory (cannot read manifest.json: ${(err as Error).message})`, {
           cause: err,
         });
       }
+      const manifest: ManifestCandidates = parseBundleManifest(json);
       const edge = await readProfile(opts.edgeProfile ?? join(bundle, 'profiles', 'edge.json'));
       const cloud = await readProfile(opts.cloudProfile ?? join(bundle, 'profiles', 'cloud.json'));
       const candidates = planCandidates(
