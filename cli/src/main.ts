@@ -47,7 +47,9 @@ try {
 } catch (err) {
   if (err instanceof CommanderError) process.exit(err.exitCode);
   const e = err as Error;
-  process.stderr.write(`cleave: ${e.name !== 'Error' ? `${e.name}: ` : ''}${e.message}\n`);
+  // One line, always: multi-line messages (schema issue lists) are joined so logs and shells stay tidy.
+  const message = e.message.trim().replace(/\s*\n\s*/g, '; ');
+  process.stderr.write(`cleave: ${e.name !== 'Error' ? `${e.name}: ` : ''}${message}\n`);
   log.debug({ err: e }, 'command failed');
   process.exit(1);
 }

@@ -75,6 +75,7 @@ describe('cleave partition', () => {
     const bad = await runCleave(['plan', broken]);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/ProtocolError: .*candidates/);
+    expect(bad.stderr.trim().split('\n')).toHaveLength(1);
   });
 });
 
