@@ -7,7 +7,7 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import ort from 'onnxruntime-node';
-import { analyseModel, summarise } from '@cleave/partitioner';
+import { prepareModel, summarise } from '@cleave/partitioner';
 import { benchInput } from './bench-input.js';
 
 const [modelPath, outDir, runsArg] = process.argv.slice(2);
@@ -16,7 +16,7 @@ if (!modelPath || !outDir) {
   process.exit(2);
 }
 const runs = Number(runsArg ?? 10);
-const { model, candidates } = await analyseModel(modelPath);
+const { model, candidates } = await prepareModel(modelPath);
 const feeds = benchInput(model);
 const heads: Record<
   string,

@@ -7,7 +7,7 @@
  * tensors go to the cloud side, and the tail runs on them. Transfer time is bytes × 8 / bandwidth
  * plus the RTT. The table compares the planner's choice with the measured best per bandwidth.
  *
- * Usage: npm run bench:planner [-- --quota 0.25 --runs 15 --rtt 20 --models fmnist,mobilenet_v2]
+ * Usage: npm run bench:planner [-- --quota 0.2 --runs 15 --rtt 5 --models fmnist,mobilenet_v2]
  */
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -16,7 +16,7 @@ import { parseArgs } from 'node:util';
 import ort from 'onnxruntime-node';
 import { createCpuQuotaGroup, EXAMPLE_MODEL_BACKBONE, REPO_ROOT } from '@cleave/cli';
 import {
-  analyseModel,
+  prepareModel,
   buildPlan,
   lookupPlan,
   planCandidates,
@@ -30,9 +30,9 @@ import { ensureZooModel } from '../test/harness/zoo-models.js';
 
 const { values: args } = parseArgs({
   options: {
-    quota: { type: 'string', default: '0.25' },
+    quota: { type: 'string', default: '0.2' },
     runs: { type: 'string', default: '15' },
-    rtt: { type: 'string', default: '20' },
+    rtt: { type: 'string', default: '5' },
     models: { type: 'string', default: 'fmnist,mobilenet_v2' },
     bandwidths: { type: 'string', default: '0.13,1.1,5.85,18.88,100' },
   },
@@ -77,7 +77,7 @@ for (const name of args.models.split(',')) {
   const path = await modelPath(name);
   const work = await mkdtemp(join(tmpdir(), `cleave-bench-${name}-`));
   process.stderr.write(`[${name}] profiling cloud (here) and edge (quota ${edgeGroup.cores ?? 'none'} cores)\n`);
-  const { model, candidates } = await analyseModel(path);
+  const { model, candidates } = await prepareModel(path);
   const cloud: ModelProfile = await profileCandidates(model, candidates, { runs, nodeBreakdown: false });
   await runOnEdge(process.execPath, [
     CLEAVE,

@@ -74,4 +74,42 @@ export {
   BundleWriteError,
   type BundleContents,
 } from './bundle/bundle-writer.js';
-export { analyseModel, partitionModel, type PartitionOptions, type PartitionResult } from './partition.js';
+export { partitionModel, type ExitReport, type PartitionOptions, type PartitionResult } from './partition.js';
+export {
+  detectExitOutputs,
+  prepareModel,
+  splitCalibration,
+  type CalibrationSet,
+  type PrepareOptions,
+  type PreparedModel,
+} from './prepare-model.js';
+export {
+  calibrateExits,
+  exitRateFor,
+  type CalibrateExitsOptions,
+  type ExitCalibration,
+} from './exits/exit-calibration.js';
+export { CONFIDENCE_MEASURES, confidence, argmaxRow, type ConfidenceMeasure } from './exits/confidence.js';
+export {
+  calibrateThresholds,
+  evidenceFromLogits,
+  exitCurve,
+  simulate,
+  type ExitEvidence,
+  type ExitEvidenceSet,
+  type OperatingPoint,
+} from './exits/threshold-calibration.js';
+export { ExitError, ExitErrorCode } from './exits/exit-errors.js';
+export { checkCalibrationFits, collectLogits, sliceImages, type CollectedLogits } from './exits/collect-logits.js';
+export {
+  trainSoftmaxRegression,
+  applyLinear,
+  type LinearClassifier,
+  type SoftmaxRegressionOptions,
+} from './exits/softmax-regression.js';
+export {
+  attachPosthocExits,
+  chooseAttachPoints,
+  type PosthocExit,
+  type PosthocExitOptions,
+} from './exits/posthoc-exits.js';

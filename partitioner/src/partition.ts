@@ -1,17 +1,17 @@
 import { basename } from 'node:path';
-import { parseBundleManifest } from '@cleave/proto';
-import { buildCandidates, type Candidate, type WireCodec } from './graph/candidates.js';
-import { indexGraph } from './graph/graph-index.js';
-import { probeTensorShapes } from './graph/shape-probe.js';
+import { buildManifest } from './bundle/bundle-manifest.js';
 import { assertBundleTarget, writeBundle } from './bundle/bundle-writer.js';
-import { loadOnnxModel, type OnnxModel } from './onnx/onnx-model.js';
-import { planCandidates } from './plan/plan-inputs.js';
+import { calibrateExits, exitRateFor, type ExitCalibration } from './exits/exit-calibration.js';
+import type { ConfidenceMeasure } from './exits/confidence.js';
+import type { Candidate, WireCodec } from './graph/candidates.js';
+import { planCandidates, ProfileMismatchError } from './plan/plan-inputs.js';
 import { buildPlan, OBJECTIVES, type Objective, type Plan } from './plan/planner.js';
 import type { PowerModel } from './plan/power-model.js';
+import { prepareModel, type PrepareOptions, type PreparedModel } from './prepare-model.js';
 import { profileCandidates, sha256Hex, type ModelProfile, type ProfileOptions } from './profile/profiler.js';
 
 /** Options for {@link partitionModel}. */
-export interface PartitionOptions {
+export interface PartitionOptions extends PrepareOptions {
   readonly modelPath: string;
   readonly outDir: string;
   /** Model id in the manifest and on the wire. @default the file name without extension */
@@ -26,32 +26,32 @@ export interface PartitionOptions {
   readonly codecs?: readonly WireCodec[];
   readonly objectives?: readonly Objective[];
   readonly power?: PowerModel;
-  /** Model outputs that are early exits: computed by heads, not tails. @default none */
-  readonly exitOutputs?: readonly string[];
+  /** Accuracy the exits may cost versus the final output, in points. @default 1.0 */
+  readonly accuracyBudgetPoints?: number;
+  readonly confidenceMeasure?: ConfidenceMeasure | 'auto';
   readonly force?: boolean;
-  /** Reports coarse phases, and per-stage profiling progress. */
-  readonly onPhase?: (phase: string) => void;
+}
+
+/** Per-exit outcome at the chosen operating point, for the partition report. */
+export interface ExitReport {
+  readonly output: string;
+  readonly kind: 'built-in' | 'post-hoc';
+  readonly rate: number;
+  readonly accuracyOfExited: number;
+  /** Share of the full model's measured node time that a sample leaving here skips. */
+  readonly computeSkipped: number;
 }
 
 /** What a partition run produced. */
 export interface PartitionResult {
   readonly version: string;
   readonly outDir: string;
-  readonly candidates: readonly Candidate[];
+  readonly prepared: PreparedModel;
   readonly plan: Plan;
   readonly edgeProfile: ModelProfile;
   readonly cloudProfile: ModelProfile;
-}
-
-/** Analyses a model and builds its candidates (no profiling). */
-export async function analyseModel(
-  modelPath: string,
-  exitOutputs: readonly string[] = [],
-): Promise<{ model: OnnxModel; candidates: Candidate[] }> {
-  const model = await loadOnnxModel(modelPath);
-  const index = indexGraph(model);
-  const probed = await probeTensorShapes(index);
-  return { model, candidates: buildCandidates(index, probed, { headOutputs: exitOutputs }) };
+  readonly calibration: ExitCalibration | undefined;
+  readonly exitReport: readonly ExitReport[];
 }
 
 function modelIdFrom(path: string): string {
@@ -61,14 +61,59 @@ function modelIdFrom(path: string): string {
 }
 
 /**
- * The whole `cleave partition` pipeline: load and validate, find cuts, cut heads and tails,
- * measure them, plan over bandwidth, and write the bundle atomically.
+ * Share of the whole model's measured edge time that a sample leaving at `exit` skips: one minus the
+ * fastest measured head that already computes the exit, over edge-only. Measured stage times are
+ * used because onnxruntime renames fused nodes, so its per-node names do not map back to the graph.
+ */
+function computeSkipped(candidates: readonly Candidate[], profile: ModelProfile, exit: string): number {
+  const edgeOnly = profile.candidates.find((c) => c.id === 'edge-only')?.head?.medianMs;
+  if (!edgeOnly) return 0;
+  const heads = candidates
+    .filter((c) => c.kind === 'split' && c.exits.includes(exit))
+    .map((c) => profile.candidates.find((p) => p.id === c.id)?.head?.medianMs ?? Infinity);
+  const fastest = Math.min(...heads);
+  return Number.isFinite(fastest) ? Math.max(0, 1 - fastest / edgeOnly) : 0;
+}
+
+/**
+ * The whole `cleave partition` pipeline: load and validate, decide exits (built-in or post-hoc)
+ * and calibrate their thresholds, find cuts, cut heads and tails, measure them, plan over
+ * bandwidth, and write the bundle atomically.
  */
 export async function partitionModel(options: PartitionOptions): Promise<PartitionResult> {
   await assertBundleTarget(options.outDir, options.force ?? false);
-  options.onPhase?.('analysing graph');
-  const exits = options.exitOutputs ?? [];
-  const { model, candidates } = await analyseModel(options.modelPath, exits);
+  const prepared = await prepareModel(options.modelPath, options);
+  const { model, candidates, exits } = prepared;
+  const modelSha256 = sha256Hex(model.bytes);
+  for (const [role, p] of [
+    ['edge', options.edgeProfile],
+    ['cloud', options.cloudProfile],
+  ] as const) {
+    if (p && p.model.sha256 !== modelSha256) {
+      throw new ProfileMismatchError(
+        `the ${role} profile was measured on another model (or other exit heads); re-run cleave profile with the same model and --calib options`,
+      );
+    }
+  }
+
+  let calibration: ExitCalibration | undefined;
+  if (exits.length > 0 && prepared.holdout) {
+    options.onPhase?.(`calibrating exit thresholds on ${prepared.holdout.count} held-out samples`);
+    const classes = model.outputs.find((o) => o.name === prepared.finalOutput)?.shape[1];
+    calibration = await calibrateExits(
+      model.bytes,
+      model.inputs[0]!.shape,
+      prepared.holdout,
+      exits,
+      prepared.finalOutput,
+      {
+        budgetPoints: options.accuracyBudgetPoints ?? 1.0,
+        measure: options.confidenceMeasure ?? 'auto',
+        ...(typeof classes === 'number' ? { classes } : {}),
+      },
+    );
+  }
+
   let local: ModelProfile | undefined;
   if (!options.edgeProfile || !options.cloudProfile) {
     options.onPhase?.(`profiling ${candidates.length} candidates`);
@@ -76,13 +121,17 @@ export async function partitionModel(options: PartitionOptions): Promise<Partiti
   }
   const edgeProfile = options.edgeProfile ?? local!;
   const cloudProfile = options.cloudProfile ?? local!;
-  const codecs = options.codecs ?? ['f32', 'f16'];
+  const exitRates = new Map(candidates.map((c) => [c.id, c.kind === 'split' ? exitRateFor(calibration, c.exits) : 0]));
   const plan = buildPlan(
-    planCandidates(candidates, edgeProfile, cloudProfile),
+    planCandidates(
+      candidates.map((c) => ({ ...c, exitRate: exitRates.get(c.id) ?? 0 })),
+      edgeProfile,
+      cloudProfile,
+    ),
     {
       rttMs: options.rttMs ?? 20,
       maxPayloadBytes: options.maxPayloadBytes ?? 8 * 1024 * 1024,
-      codecs,
+      codecs: options.codecs ?? ['f32', 'f16'],
       ...(options.power ? { power: options.power } : {}),
     },
     options.objectives ?? OBJECTIVES,
@@ -90,7 +139,7 @@ export async function partitionModel(options: PartitionOptions): Promise<Partiti
 
   options.onPhase?.('writing bundle');
   // Only candidates the plan kept go into the bundle; dominated ones would only cost disk and transfer.
-  const kept = candidates.filter((c) => plan.candidates.includes(c.id));
+  const kept: Candidate[] = candidates.filter((c) => plan.candidates.includes(c.id));
   const files = new Map<string, () => Uint8Array>([['model.onnx', () => model.bytes]]);
   const paths = new Map<string, { head: string | null; tail: string | null }>();
   for (const c of kept) {
@@ -106,51 +155,41 @@ export async function partitionModel(options: PartitionOptions): Promise<Partiti
   }
   files.set('profiles/edge.json', () => new TextEncoder().encode(JSON.stringify(edgeProfile, null, 2)));
   files.set('profiles/cloud.json', () => new TextEncoder().encode(JSON.stringify(cloudProfile, null, 2)));
-  const modelId = options.modelId ?? modelIdFrom(options.modelPath);
   const version = await writeBundle(
     options.outDir,
     {
       files,
-      // Validated against the shared schema before it is written, so edge and cloud can always read it.
       manifest: (bundleVersion, fileHashes) =>
-        validatedManifest({
-          format: 'cleave.bundle/v1',
-          version: bundleVersion,
-          createdAt: new Date().toISOString(),
-          model: {
-            id: modelId,
-            file: 'model.onnx',
-            sha256: sha256Hex(model.bytes),
+        buildManifest(
+          {
+            modelId: options.modelId ?? modelIdFrom(options.modelPath),
+            modelSha256,
             inputs: model.inputs,
             outputs: model.outputs,
+            finalOutput: prepared.finalOutput,
+            candidates: kept,
+            paths,
+            exitRates,
+            edgeProfile,
+            cloudProfile,
+            plan,
+            exits,
+            posthoc: prepared.posthoc,
+            calibration,
+            calibrationSource: options.calibration?.source,
           },
-          files: fileHashes,
-          candidates: kept.map((c) => ({
-            id: c.id,
-            kind: c.kind,
-            origin: c.origin,
-            cut: c.wire.map((w) => w.name),
-            head: paths.get(c.id)!.head,
-            tail: paths.get(c.id)!.tail,
-            cutTensors: c.wire,
-            bytesPerSample: c.bytesPerSample,
-            profile: {
-              ...(c.kind !== 'cloud-only' ? { edge: edgeProfile.candidates.find((p) => p.id === c.id)?.head } : {}),
-              ...(c.kind !== 'edge-only' ? { cloud: cloudProfile.candidates.find((p) => p.id === c.id)?.tail } : {}),
-            },
-          })),
-          ...(exits.length > 0 ? { exits: exits.map((output) => ({ output })) } : {}),
-          plan,
-          profiles: { edge: edgeProfile.device, cloud: cloudProfile.device },
-        }),
+          bundleVersion,
+          fileHashes,
+        ),
     },
     { force: options.force ?? false },
   );
-  return { version, outDir: options.outDir, candidates, plan, edgeProfile, cloudProfile };
-}
-
-/** Checks a manifest against the shared schema and returns it unchanged (unknown fields kept). */
-function validatedManifest<T>(manifest: T): T {
-  parseBundleManifest(manifest);
-  return manifest;
+  const exitReport: ExitReport[] = (calibration?.operatingPoint.perExit ?? []).map((e) => ({
+    output: e.output,
+    kind: prepared.posthoc.some((p) => p.output === e.output) ? 'post-hoc' : 'built-in',
+    rate: e.rate,
+    accuracyOfExited: e.accuracy,
+    computeSkipped: computeSkipped(candidates, edgeProfile, e.output),
+  }));
+  return { version, outDir: options.outDir, prepared, plan, edgeProfile, cloudProfile, calibration, exitReport };
 }

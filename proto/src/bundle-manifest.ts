@@ -59,6 +59,12 @@ export const SplitCandidateSchema = z.object({
   /** Wire bytes of the cut tensors for one sample, per codec. */
   bytesPerSample: z.object({ f32: byteCount, f16: byteCount, int8: byteCount }),
   profile: z.object({ edge: StageProfileSchema.optional(), cloud: StageProfileSchema.optional() }),
+  /** How the cut was found: a dominator, a min s–t cut, or the whole model. */
+  origin: z.string().optional(),
+  /** Early-exit outputs this candidate's head computes, in order. */
+  exits: z.array(z.string().min(1)).optional(),
+  /** Fraction of requests the head's exits answer at the operating point. */
+  exitRate: z.number().min(0).max(1).optional(),
 });
 /** One way to run the model: edge only, cloud only, or split at `cut`. */
 export type SplitCandidate = z.infer<typeof SplitCandidateSchema>;
@@ -89,6 +95,33 @@ export const BundlePlanSchema = z.object({
 /** The partitioner's plan. */
 export type BundlePlan = z.infer<typeof BundlePlanSchema>;
 
+/** Early-exit behaviour at one accuracy budget: thresholds per exit (null = never exit there) and the outcome. */
+export const OperatingPointSchema = z.object({
+  budgetPoints: nonNegative,
+  thresholds: z.record(z.string(), z.number().nullable()),
+  exitRate: z.number().min(0).max(1),
+  accuracy: z.number().min(0).max(1),
+  perExit: z.array(
+    z.object({ output: z.string().min(1), rate: z.number().min(0).max(1), accuracy: z.number().min(0).max(1) }),
+  ),
+});
+/** Early-exit behaviour at one accuracy budget. */
+export type OperatingPoint = z.infer<typeof OperatingPointSchema>;
+
+/** Calibrated exit policy: the chosen operating point, the curve the agent may move along, and the floor it must respect. */
+export const ExitPolicySchema = z.object({
+  measure: z.enum(['max-prob', 'margin', 'entropy']),
+  budgetPoints: nonNegative,
+  floorAccuracy: z.number().min(0).max(1),
+  finalAccuracy: z.number().min(0).max(1),
+  samples: z.number().int().positive(),
+  source: z.string(),
+  operatingPoint: OperatingPointSchema,
+  curve: z.array(OperatingPointSchema),
+});
+/** Calibrated exit policy. */
+export type ExitPolicy = z.infer<typeof ExitPolicySchema>;
+
 /** The manifest of a bundle: the model, every file with its hash, the split candidates and the plan. */
 export const BundleManifestSchema = z.object({
   format: z.literal(BUNDLE_FORMAT),
@@ -101,13 +134,25 @@ export const BundleManifestSchema = z.object({
     sha256,
     inputs: z.array(TensorSpecSchema).min(1),
     outputs: z.array(TensorSpecSchema).min(1),
+    /** The output that is the final answer (the others are early exits). */
+    final: z.string().min(1).optional(),
   }),
   /** Every file in the bundle, by relative path. */
   // Keys are checked in crossFieldIssues: a zod key refinement reports only "Invalid key in record".
   files: z.record(z.string(), z.object({ sha256, bytes: byteCount })),
   candidates: z.array(SplitCandidateSchema).min(1),
-  /** Early exits; loose until the exit-head work defines them. */
-  exits: z.array(z.looseObject({ output: z.string().min(1), candidateIds: z.array(token).optional() })).optional(),
+  /** Early-exit outputs, in order: built into the model, or attached post hoc by Cleave. */
+  exits: z
+    .array(
+      z.object({
+        output: z.string().min(1),
+        kind: z.enum(['built-in', 'post-hoc']).optional(),
+        attachedTo: z.string().nullable().optional(),
+        candidateIds: z.array(token).optional(),
+      }),
+    )
+    .optional(),
+  exitPolicy: ExitPolicySchema.optional(),
   plan: BundlePlanSchema,
   /** Descriptors of the devices profiled on; free-form. */
   profiles: z.looseObject({ edge: z.looseObject({}).optional(), cloud: z.looseObject({}).optional() }).optional(),

@@ -58,7 +58,31 @@ function manifest(): BundleManifest {
         profile: { cloud: { medianMs: 2, p90Ms: 2.4, runs: 50, batch: 8 } },
       },
     ],
-    exits: [{ output: 'exit1', candidateIds: ['cut-2'], threshold: 0.9 }],
+    exits: [{ output: 'exit1', kind: 'built-in' as const, attachedTo: null, candidateIds: ['cut-2'] }],
+    exitPolicy: {
+      measure: 'margin' as const,
+      budgetPoints: 1,
+      floorAccuracy: 0.89,
+      finalAccuracy: 0.92,
+      samples: 5000,
+      source: 'fashion-mnist train[55000:60000]',
+      operatingPoint: {
+        budgetPoints: 1,
+        thresholds: { exit1: 0.4 },
+        exitRate: 0.6,
+        accuracy: 0.915,
+        perExit: [{ output: 'exit1', rate: 0.6, accuracy: 0.97 }],
+      },
+      curve: [
+        {
+          budgetPoints: 0,
+          thresholds: { exit1: null },
+          exitRate: 0,
+          accuracy: 0.92,
+          perExit: [{ output: 'exit1', rate: 0, accuracy: 0 }],
+        },
+      ],
+    },
     plan: {
       rttMs: 20,
       maxPayloadBytes: 1_048_576,
@@ -111,13 +135,16 @@ describe('bundle manifest: valid', () => {
   it('parses a complete manifest, keeping the loose sections', () => {
     const parsed = parseBundleManifest(JSON.parse(JSON.stringify(manifest())));
     expect(parsed).toEqual(manifest());
-    expect(parsed.exits?.[0]).toMatchObject({ output: 'exit1', threshold: 0.9 });
+    expect(parsed.exits?.[0]).toMatchObject({ output: 'exit1', kind: 'built-in' });
+    expect(parsed.exitPolicy?.operatingPoint.thresholds).toEqual({ exit1: 0.4 });
+    expect(parsed.exitPolicy?.curve[0]?.thresholds).toEqual({ exit1: null });
     expect(parsed.profiles?.edge).toEqual({ cpu: 'cortex-a53', cores: 4 });
   });
 
   it('accepts a manifest without the optional sections', () => {
     const minimal: Partial<BundleManifest> = manifest();
     delete minimal.exits;
+    delete minimal.exitPolicy;
     delete minimal.profiles;
     expect(parseBundleManifest(minimal).candidates).toHaveLength(3);
   });

@@ -1,7 +1,7 @@
 import ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { EXAMPLE_MODEL_BACKBONE } from '@cleave/cli';
-import { analyseModel, type Candidate, type OnnxModel } from '@cleave/partitioner';
+import { prepareModel, type Candidate, type OnnxModel } from '@cleave/partitioner';
 import { ensureZooModel } from '../harness/mod.js';
 
 const TOLERANCE = 1e-4;
@@ -47,7 +47,7 @@ function relativeError(
 }
 
 async function checkExactness(path: string): Promise<Candidate[]> {
-  const { model, candidates } = await analyseModel(path);
+  const { model, candidates } = await prepareModel(path);
   const feeds = inputFor(model);
   const outputs = model.outputs.map((o) => o.name);
   const full = await ort.InferenceSession.create(model.bytes, { intraOpNumThreads: 1 });

@@ -3,9 +3,10 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { partitionModel, readProfile, WIRE_CODECS, type WireCodec } from '@cleave/partitioner';
 import type { CliContext } from '../cli-context.js';
 import { createProgress } from '../progress.js';
-import { printPlanTable } from './plan-table.js';
+import { addCalibrationOptions, loadCalibration, type CalibrationFlags } from './calibration-options.js';
+import { printExitReport, printPlanTable } from './plan-table.js';
 
-interface PartitionCommandOptions {
+interface PartitionCommandOptions extends CalibrationFlags {
   out: string;
   modelId?: string;
   edgeProfile?: string;
@@ -16,7 +17,6 @@ interface PartitionCommandOptions {
   runs: number;
   warmup: number;
   threads: number;
-  exits: string[];
   force: boolean;
 }
 
@@ -44,7 +44,7 @@ export function parsePositive(name: string): (value: string) => number {
 
 /** Registers `cleave partition`: model → measured candidates → plan → bundle directory. */
 export function registerPartitionCommand(program: Command, ctx: CliContext): void {
-  program
+  const command = program
     .command('partition')
     .description(
       'Find split points of an ONNX model, cut heads and tails, measure them, plan over bandwidth, and write a bundle.',
@@ -65,43 +65,48 @@ export function registerPartitionCommand(program: Command, ctx: CliContext): voi
     .option('--runs <n>', 'timed runs per head and tail', ctx.parseInteger('runs', 1, 10_000), 20)
     .option('--warmup <n>', 'untimed runs first', ctx.parseInteger('warmup', 1, 1000), 3)
     .option('--threads <n>', 'onnxruntime intra-op threads', ctx.parseInteger('threads', 1, 256), 1)
-    .option(
-      '--exits <outputs>',
-      'comma-separated model outputs that are early exits (computed by heads)',
-      (v: string) => v.split(',').filter(Boolean),
-      [] as string[],
-    )
-    .option('--force', 'replace --out if it exists', false)
-    .action(async (model: string, opts: PartitionCommandOptions) => {
-      const progress = createProgress('profiling', ctx.interactive);
-      const result = await partitionModel({
-        modelPath: model,
-        outDir: resolve(opts.out),
-        ...(opts.modelId ? { modelId: opts.modelId } : {}),
-        ...(opts.edgeProfile ? { edgeProfile: await readProfile(opts.edgeProfile) } : {}),
-        ...(opts.cloudProfile ? { cloudProfile: await readProfile(opts.cloudProfile) } : {}),
-        rttMs: opts.rtt,
-        maxPayloadBytes: opts.maxPayload,
-        codecs: opts.codecs,
-        exitOutputs: opts.exits,
-        force: opts.force,
-        profile: {
-          runs: opts.runs,
-          warmup: opts.warmup,
-          intraOpNumThreads: opts.threads,
-          onProgress: (done, total) => progress.update(done, total),
-        },
-        onPhase: (phase) => ctx.log.info({ model }, phase),
-      }).finally(() => progress.stop());
-      ctx.log.info(
-        {
-          out: result.outDir,
-          version: result.version,
-          candidates: result.candidates.length,
-          kept: result.plan.candidates.length,
-        },
-        'bundle written',
+    .option('--force', 'replace --out if it exists', false);
+  addCalibrationOptions(command, ctx).action(async (model: string, opts: PartitionCommandOptions) => {
+    const progress = createProgress('profiling', ctx.interactive);
+    const calibration = await loadCalibration(opts);
+    const result = await partitionModel({
+      modelPath: model,
+      outDir: resolve(opts.out),
+      ...(opts.modelId ? { modelId: opts.modelId } : {}),
+      ...(opts.edgeProfile ? { edgeProfile: await readProfile(opts.edgeProfile) } : {}),
+      ...(opts.cloudProfile ? { cloudProfile: await readProfile(opts.cloudProfile) } : {}),
+      rttMs: opts.rtt,
+      maxPayloadBytes: opts.maxPayload,
+      codecs: opts.codecs,
+      ...(opts.exits ? { exitOutputs: opts.exits } : {}),
+      ...(calibration ? { calibration } : {}),
+      posthocExits: opts.posthocExits,
+      accuracyBudgetPoints: opts.accuracyBudget,
+      confidenceMeasure: opts.confidence,
+      force: opts.force,
+      profile: {
+        runs: opts.runs,
+        warmup: opts.warmup,
+        intraOpNumThreads: opts.threads,
+        onProgress: (done, total) => progress.update(done, total),
+      },
+      onPhase: (phase) => ctx.log.info({ model }, phase),
+    }).finally(() => progress.stop());
+    ctx.log.info(
+      {
+        out: result.outDir,
+        version: result.version,
+        candidates: result.prepared.candidates.length,
+        kept: result.plan.candidates.length,
+      },
+      'bundle written',
+    );
+    printPlanTable(result.plan);
+    if (result.calibration) printExitReport(result.calibration, result.exitReport);
+    else if (result.prepared.exits.length > 0) {
+      ctx.log.warn(
+        'the model has exits but no --calib set was given: thresholds are not calibrated and exits are unused',
       );
-      printPlanTable(result.plan);
-    });
+    }
+  });
 }

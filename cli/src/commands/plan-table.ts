@@ -1,4 +1,4 @@
-import type { CandidateCost, Plan } from '@cleave/partitioner';
+import type { CandidateCost, ExitCalibration, ExitReport, Plan } from '@cleave/partitioner';
 
 const fmtMbps = (x: number | null): string => (x === null ? '∞' : x < 10 ? x.toFixed(3) : x.toFixed(1));
 
@@ -49,4 +49,32 @@ export function printRows(rows: readonly (readonly string[])[]): void {
         .join('  ')
         .trimEnd() + '\n',
     );
+}
+
+const pct = (x: number): string => `${(x * 100).toFixed(2)}%`;
+
+/** Prints, per exit, how often it answers, how well, and how much edge compute those answers skip. */
+export function printExitReport(calibration: ExitCalibration, exits: readonly ExitReport[]): void {
+  const op = calibration.operatingPoint;
+  process.stdout.write(
+    `\nearly exits (${calibration.measure}, budget ${calibration.budgetPoints} pt, calibrated on ${calibration.samples} held-out samples)\n`,
+  );
+  const rows = [['exit', 'kind', 'threshold', 'exit rate', 'accuracy of exited', 'edge compute skipped']];
+  for (const e of exits) {
+    const t = op.thresholds[e.output];
+    rows.push([
+      e.output,
+      e.kind,
+      t === null || t === undefined ? 'never' : t.toFixed(4),
+      pct(e.rate),
+      pct(e.accuracyOfExited),
+      pct(e.computeSkipped),
+    ]);
+  }
+  printRows(rows);
+  const saved = exits.reduce((s, e) => s + e.rate * e.computeSkipped, 0);
+  process.stdout.write(
+    `overall: ${pct(op.exitRate)} answered early, accuracy ${pct(op.accuracy)} vs ${pct(calibration.finalAccuracy)} for the final output alone ` +
+      `(${((op.accuracy - calibration.finalAccuracy) * 100).toFixed(2)} pt); mean edge compute saved ${pct(saved)} when the agent stops at the exit\n`,
+  );
 }

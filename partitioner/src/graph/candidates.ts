@@ -30,6 +30,8 @@ export interface Candidate {
   /** Serialises the tail ONNX (null for edge-only). */
   readonly tail: (() => Uint8Array) | null;
   readonly bytesPerSample: CodecBytes;
+  /** Early-exit outputs this candidate's head computes (all of them for edge-only). */
+  readonly exits: readonly string[];
 }
 
 /** Bytes per sample on the wire for each codec: floats shrink, other types travel raw. */
@@ -60,11 +62,11 @@ export function wireBytes(wire: readonly TensorSpec[], probed: ReadonlyMap<strin
 export function buildCandidates(
   index: GraphIndex,
   probed: ReadonlyMap<string, ProbedTensor>,
-  options: { headOutputs?: readonly string[] } = {},
+  options: { exitOutputs?: readonly string[] } = {},
 ): Candidate[] {
   const tensorBytes = new Map([...probed].map(([n, p]) => [n, p.bytesPerSample]));
-  const headOutputs = options.headOutputs ?? [];
-  const tailOutputs = index.model.outputs.map((o) => o.name).filter((n) => !headOutputs.includes(n));
+  const exitOutputs = options.exitOutputs ?? [];
+  const tailOutputs = index.model.outputs.map((o) => o.name).filter((n) => !exitOutputs.includes(n));
   const cuts = findCuts(index, { tensorBytes, tailOutputs });
   const whole = (): Uint8Array => index.model.bytes;
   const inputs = index.model.inputs.map((i) => probed.get(i.name)?.spec ?? i);
@@ -77,10 +79,11 @@ export function buildCandidates(
       head: whole,
       tail: null,
       bytesPerSample: { f32: 0, f16: 0, int8: 0 },
+      exits: [...exitOutputs],
     },
   ];
   cuts.forEach((cut, k) => {
-    const split = splitAtCut(index, probed, cut.tensors, { headOutputs });
+    const split = splitAtCut(index, probed, cut.tensors, { exitOutputs });
     candidates.push({
       id: `split-${String(k + 1).padStart(2, '0')}`,
       kind: 'split',
@@ -89,6 +92,7 @@ export function buildCandidates(
       head: split.head,
       tail: split.tail,
       bytesPerSample: wireBytes(split.wire, probed),
+      exits: split.exits,
     });
   });
   candidates.push({
@@ -99,6 +103,7 @@ export function buildCandidates(
     head: null,
     tail: whole,
     bytesPerSample: wireBytes(inputs, probed),
+    exits: [],
   });
   return candidates;
 }

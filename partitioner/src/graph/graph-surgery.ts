@@ -30,12 +30,17 @@ export interface SplitModels {
    * (a Reshape in the tail whose shape came from a tensor that stayed on the edge).
    */
   readonly wire: readonly TensorSpec[];
+  /** Exit outputs the head produces, in model output order. */
+  readonly exits: readonly string[];
 }
 
 /** Options for {@link splitAtCut}. */
 export interface SplitOptions {
-  /** Graph outputs the head also produces (early exits computed before the cut). @default none */
-  readonly headOutputs?: readonly string[];
+  /**
+   * Early-exit outputs. Those the head can compute without any of the tail's nodes become extra head
+   * outputs; the others are dropped for this split (an exit in the cloud saves nothing). @default none
+   */
+  readonly exitOutputs?: readonly string[];
 }
 
 /** A graph-level ValueInfo with a symbolic batch dim where the probe saw one. */
@@ -105,8 +110,8 @@ export function splitAtCut(
   const { model } = index;
   const cutSet = new Set(cut);
   const inputNames = new Set(model.inputs.map((i) => i.name));
-  const headExtra = new Set(options.headOutputs ?? []);
-  const tailOutputs = model.outputs.filter((o) => !headExtra.has(o.name));
+  const exitNames = new Set(options.exitOutputs ?? []);
+  const tailOutputs = model.outputs.filter((o) => !exitNames.has(o.name));
 
   // strict: computable from the cut alone. relaxed: also counting shape tensors as available,
   // because a shape tensor the tail cannot recompute is sent along with the cut.
@@ -173,6 +178,17 @@ export function splitAtCut(
   const originalOutputs = new Map((model.graph.output ?? []).map((o) => [o.name ?? '', o]));
   const originalInputs = (model.graph.input ?? []).filter((i) => inputNames.has(i.name ?? ''));
 
+  // An exit belongs to the head only if computing it needs none of the tail's nodes.
+  const tailNodes = new Set(
+    closure(
+      index,
+      tailOutputs.map((o) => o.name),
+      new Set(wireNames),
+    ),
+  );
+  const headExtra = model.outputs
+    .map((o) => o.name)
+    .filter((n) => exitNames.has(n) && closure(index, [n], inputNames).every((i) => !tailNodes.has(i)));
   const headTargets = [...wireNames, ...headExtra];
   const head = (): Uint8Array =>
     subModel(index, 'cleave_head', closure(index, headTargets, inputNames), originalInputs, [
@@ -191,5 +207,5 @@ export function splitAtCut(
       wire.map(specToValueInfo),
       tailOutputs.map((o) => originalOutputs.get(o.name)!),
     );
-  return { head, tail, wire };
+  return { head, tail, wire, exits: headExtra };
 }

@@ -12,7 +12,7 @@ export class ProfileMismatchError extends Error {
  * cloud profile. Profiles are matched by candidate id and checked by wire tensor names and model hash.
  */
 export function planCandidates(
-  candidates: readonly Pick<Candidate, 'id' | 'kind' | 'bytesPerSample' | 'wire'>[],
+  candidates: readonly (Pick<Candidate, 'id' | 'kind' | 'bytesPerSample' | 'wire'> & { exitRate?: number })[],
   edge: ModelProfile,
   cloud: ModelProfile,
 ): PlanCandidate[] {
@@ -41,6 +41,7 @@ export function planCandidates(
       bytesPerSample: c.bytesPerSample,
       edgeMs: c.kind === 'cloud-only' ? 0 : (e?.head?.medianMs ?? 0),
       cloudMs: c.kind === 'edge-only' ? 0 : (k?.tail?.medianMs ?? 0),
+      exitRate: c.exitRate ?? 0,
     };
   });
 }

@@ -10,6 +10,8 @@ export interface PlanCandidate {
   readonly edgeMs: number;
   /** Median tail time on the cloud (0 for edge-only). */
   readonly cloudMs: number;
+  /** Fraction of requests the head's early exits answer, which then skip the network and the cloud. @default 0 */
+  readonly exitRate?: number;
 }
 
 /** Optimisation goals: latency, edge energy, or an equal mix of both normalised to edge-only. */
@@ -72,18 +74,21 @@ export function costAt(c: PlanCandidate, codec: WireCodec, mbps: number, ctx: Pl
   const power = ctx.power ?? DEFAULT_POWER_MODEL;
   const sends = c.kind !== 'edge-only';
   const payload = sends ? c.bytesPerSample[codec] + (ctx.envelopeBytes ?? 1024) : 0;
-  const transferMs = sends ? (payload * 8) / (mbps * 1000) : 0;
-  const rttMs = sends ? ctx.rttMs : 0;
-  const latencyMs = c.edgeMs + transferMs + rttMs + c.cloudMs;
+  // Requests answered by an early exit in the head never cross the network: expected costs scale by (1 - exitRate).
+  const offload = sends ? 1 - (c.exitRate ?? 0) : 0;
+  const transferMs = (offload * (payload * 8)) / (mbps * 1000);
+  const rttMs = offload * ctx.rttMs;
+  const cloudMs = offload * c.cloudMs;
+  const latencyMs = c.edgeMs + transferMs + rttMs + cloudMs;
   const edgeJoules =
-    (power.computeWatts * c.edgeMs + power.radioWatts * transferMs + power.idleWatts * (rttMs + c.cloudMs)) / 1000;
+    (power.computeWatts * c.edgeMs + power.radioWatts * transferMs + power.idleWatts * (rttMs + cloudMs)) / 1000;
   return {
     candidate: c.id,
     codec,
     edgeMs: c.edgeMs,
     transferMs,
     rttMs,
-    cloudMs: c.cloudMs,
+    cloudMs,
     latencyMs,
     edgeJoules,
     payloadBytes: payload,

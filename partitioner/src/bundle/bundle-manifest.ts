@@ -1,0 +1,85 @@
+import { parseBundleManifest } from '@cleave/proto';
+import type { ExitCalibration } from '../exits/exit-calibration.js';
+import type { PosthocExit } from '../exits/posthoc-exits.js';
+import type { Candidate } from '../graph/candidates.js';
+import type { TensorSpec } from '../onnx/onnx-model.js';
+import type { Plan } from '../plan/planner.js';
+import type { ModelProfile } from '../profile/profiler.js';
+
+/** Everything the manifest records besides the file hashes and version. */
+export interface ManifestInputs {
+  readonly modelId: string;
+  readonly modelSha256: string;
+  readonly inputs: readonly TensorSpec[];
+  readonly outputs: readonly TensorSpec[];
+  readonly finalOutput: string;
+  readonly candidates: readonly Candidate[];
+  readonly paths: ReadonlyMap<string, { head: string | null; tail: string | null }>;
+  readonly exitRates: ReadonlyMap<string, number>;
+  readonly edgeProfile: ModelProfile;
+  readonly cloudProfile: ModelProfile;
+  readonly plan: Plan;
+  readonly exits: readonly string[];
+  readonly posthoc: readonly PosthocExit[];
+  readonly calibration: ExitCalibration | undefined;
+  readonly calibrationSource: string | undefined;
+}
+
+/**
+ * Builds `manifest.json` and checks it against the shared schema before it is written, so the
+ * edge agent and the cloud service can always read what the partitioner writes.
+ */
+export function buildManifest(
+  m: ManifestInputs,
+  version: string,
+  files: Record<string, { sha256: string; bytes: number }>,
+): Record<string, unknown> {
+  const manifest = {
+    format: 'cleave.bundle/v1',
+    version,
+    createdAt: new Date().toISOString(),
+    model: {
+      id: m.modelId,
+      file: 'model.onnx',
+      sha256: m.modelSha256,
+      inputs: m.inputs,
+      outputs: m.outputs,
+      final: m.finalOutput,
+    },
+    files,
+    candidates: m.candidates.map((c) => ({
+      id: c.id,
+      kind: c.kind,
+      origin: c.origin,
+      cut: c.wire.map((w) => w.name),
+      head: m.paths.get(c.id)!.head,
+      tail: m.paths.get(c.id)!.tail,
+      cutTensors: c.wire,
+      bytesPerSample: c.bytesPerSample,
+      exits: c.exits,
+      exitRate: m.exitRates.get(c.id) ?? 0,
+      profile: {
+        ...(c.kind !== 'cloud-only' ? { edge: m.edgeProfile.candidates.find((p) => p.id === c.id)?.head } : {}),
+        ...(c.kind !== 'edge-only' ? { cloud: m.cloudProfile.candidates.find((p) => p.id === c.id)?.tail } : {}),
+      },
+    })),
+    ...(m.exits.length > 0
+      ? {
+          exits: m.exits.map((output) => {
+            const posthoc = m.posthoc.find((p) => p.output === output);
+            return {
+              output,
+              kind: posthoc ? 'post-hoc' : 'built-in',
+              attachedTo: posthoc?.attachedTo ?? null,
+              candidateIds: m.candidates.filter((c) => c.exits.includes(output)).map((c) => c.id),
+            };
+          }),
+        }
+      : {}),
+    ...(m.calibration ? { exitPolicy: { ...m.calibration, source: m.calibrationSource ?? 'unknown' } } : {}),
+    plan: m.plan,
+    profiles: { edge: m.edgeProfile.device, cloud: m.cloudProfile.device },
+  };
+  parseBundleManifest(manifest);
+  return manifest;
+}
