@@ -3,3 +3,4 @@ export { useTestNats, type TestNats } from './nats-harness.js';
 export { ensureZooModel, ZOO_CACHE_DIR } from './zoo-models.js';
 export { CLEAVE_BIN, runCleave, startCleave, type CliResult } from './run-cli.js';
 export { evaluateExitPolicy } from './exit-evaluation.js';
+export { startLinkEmulator, type LinkEmulator, type LinkShape } from './link-emulator.js';
