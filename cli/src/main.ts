@@ -1,12 +1,14 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
 import { integerOption, type CliContext } from './cli-context.js';
+import { registerCloudCommand } from './commands/cloud-command.js';
 import { registerDemoCommand } from './commands/demo-command.js';
 import { registerEvaluateCommand } from './commands/evaluate-command.js';
 import { registerNatsCommand } from './commands/nats-command.js';
 import { registerPartitionCommand } from './commands/partition-command.js';
 import { registerPlanCommand } from './commands/plan-command.js';
 import { registerProfileCommand } from './commands/profile-command.js';
+import { registerPublishCommand } from './commands/publish-command.js';
 import { createLogger } from './logger.js';
 
 // The only module that reads process.argv, process.env and signals; commands get a CliContext.
@@ -40,6 +42,8 @@ registerEvaluateCommand(program, ctx);
 registerPartitionCommand(program, ctx);
 registerProfileCommand(program, ctx);
 registerPlanCommand(program, ctx);
+registerPublishCommand(program, ctx);
+registerCloudCommand(program, ctx);
 
 try {
   await program.parseAsync(process.argv);

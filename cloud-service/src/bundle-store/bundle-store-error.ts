@@ -1,0 +1,34 @@
+/** Why a bundle could not be published, fetched or read. */
+export const BundleStoreErrorCode = {
+  /** The model, version or file is not in the store (or the bucket does not exist yet). */
+  NotFound: 'not_found',
+  /** A file's bytes do not hash to the sha256 the manifest lists (or the manifest to the expected sha256). */
+  HashMismatch: 'hash_mismatch',
+  /** manifest.json is missing, not JSON, or fails the schema. */
+  BadManifest: 'bad_manifest',
+  /** The manifest names another model or version than the one requested or stored under. */
+  ManifestMismatch: 'manifest_mismatch',
+  /** The version is already published with different content; versions are immutable. */
+  VersionConflict: 'version_conflict',
+  /** A local file could not be read or written, or NATS failed. */
+  Io: 'io',
+} as const;
+/** One of {@link BundleStoreErrorCode}. */
+export type BundleStoreErrorCode = (typeof BundleStoreErrorCode)[keyof typeof BundleStoreErrorCode];
+
+/** A bundle store failure. The message names the model, version and file concerned. */
+export class BundleStoreError extends Error {
+  override readonly name = 'BundleStoreError';
+  constructor(
+    readonly code: BundleStoreErrorCode,
+    message: string,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+  }
+}
+
+/** True for a {@link BundleStoreError}, optionally with the given code. */
+export function isBundleStoreError(error: unknown, code?: BundleStoreErrorCode): error is BundleStoreError {
+  return error instanceof BundleStoreError && (code === undefined || error.code === code);
+}

@@ -1,0 +1,271 @@
+import type { Meter, Tracer } from '@opentelemetry/api';
+import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
+import { type Service, Svcm } from '@nats-io/services';
+import {
+  bundleAnnounceWildcard,
+  type DecodeLimits,
+  decodeMessage,
+  TAIL_QUEUE_GROUP,
+  TAIL_SERVICE_NAME,
+  tailWildcard,
+} from '@cleave/proto';
+import { type BundleReader, createBundleReader } from '../bundle-store/mod.js';
+import type { OrtSessionSettings } from '../tail/executor-protocol.js';
+import { createOrtExecutor, type TailExecutor } from '../tail/ort-executor.js';
+import type { BatchPolicy } from '../tail/tail-batcher.js';
+import { createTailRegistry, type TailRegistry } from '../tail/tail-registry.js';
+import { createServiceTelemetry } from '../telemetry/service-telemetry.js';
+import { type Admission, createRequestHandler } from './request-handler.js';
+
+// @nats-io/services 3.0.0-25 pins an older @nats-io/nats-core whose types differ from ours only in a header-match
+// enum; the objects are the same at run time, so the connection and messages are cast at this one boundary.
+type ServicesConnection = ConstructorParameters<typeof Svcm>[0];
+
+/** Settings of one tail replica, already validated (see resolveCloudConfig). */
+export interface TailServiceSettings {
+  /** Subject prefix and bucket stem. */
+  readonly prefix: string;
+  /** Name of this replica, sent in every reply. */
+  readonly replica: string;
+  /** Semver reported in $SRV.INFO. */
+  readonly serviceVersion: string;
+  readonly batching: BatchPolicy;
+  /** Requests admitted at once across tails (loading, queued or running); past it, `overloaded`. */
+  readonly maxInFlight: number;
+  /** Sum of tail ONNX bytes kept loaded (LRU). */
+  readonly maxTailBytes: number;
+  /** How long an unknown model or unpublished version is remembered, in ms. */
+  readonly negativeCacheMs: number;
+  readonly decodeLimits: DecodeLimits;
+  readonly ort: OrtSessionSettings;
+  /** Longest a drain waits for in-flight requests before answering the rest `unavailable`, in ms. */
+  readonly drainTimeoutMs: number;
+}
+
+/** Minimal structured logger (pino's shape). */
+export interface ServiceLogger {
+  info(fields: object, message: string): void;
+  warn(fields: object, message: string): void;
+  error(fields: object, message: string): void;
+}
+
+/** What a tail service needs. Only `nc`, `settings` and `logger` are required. */
+export interface TailServiceDeps {
+  readonly nc: NatsConnection;
+  readonly settings: TailServiceSettings;
+  readonly logger: ServiceLogger;
+  readonly tracer?: Tracer;
+  readonly meter?: Meter;
+  /** Epoch ms with sub-ms precision. @default performance.timeOrigin + performance.now() */
+  readonly now?: () => number;
+  /** @default a reader of the bundle store under `settings.prefix` */
+  readonly reader?: BundleReader;
+  /** @default one onnxruntime worker thread */
+  readonly executor?: TailExecutor;
+}
+
+/** Liveness and readiness, for the NATS and HTTP probes. */
+export interface ServiceHealth {
+  /** False only when the service stopped on its own (a required subscription failed). */
+  readonly live: boolean;
+  /** True when started, connected and not draining. */
+  readonly ready: boolean;
+  readonly reasons: readonly string[];
+}
+
+/** A running snapshot, for logs, $SRV.STATS and tests. */
+export interface TailServiceStats {
+  readonly inFlight: number;
+  readonly queueDepth: number;
+  readonly loadedTails: number;
+  readonly loadedTailBytes: number;
+}
+
+/** One replica of the tail micro-service. */
+export interface TailService extends AsyncDisposable {
+  /** Registers the `@nats-io/services` service and its endpoint (queue group `cleave-tail`). */
+  start(): Promise<void>;
+  /** Stops taking work, finishes and answers everything in flight, and flushes. Idempotent. */
+  drain(): Promise<void>;
+  /** Drains if needed, then unloads every tail and stops the executor. Does not close `nc`. */
+  close(): Promise<void>;
+  health(): ServiceHealth;
+  stats(): TailServiceStats;
+  /** The $SRV id, once started. */
+  readonly id: string | undefined;
+}
+
+/** Creates a tail replica on `nc`. */
+export function createTailService(deps: TailServiceDeps): TailService {
+  const { nc, settings, logger } = deps;
+  const now = deps.now ?? (() => performance.timeOrigin + performance.now());
+  const executor = deps.executor ?? createOrtExecutor(settings.ort);
+  const reader = deps.reader ?? createBundleReader(nc, { prefix: settings.prefix });
+  let inFlight = 0;
+  const idleWaiters: (() => void)[] = [];
+  const admission: Admission = {
+    tryEnter() {
+      if (inFlight >= settings.maxInFlight) return false;
+      inFlight += 1;
+      return true;
+    },
+    leave() {
+      inFlight -= 1;
+      if (inFlight === 0) for (const resolve of idleWaiters.splice(0)) resolve();
+    },
+    get inFlight() {
+      return inFlight;
+    },
+    limit: settings.maxInFlight,
+  };
+  // The gauges read the registry at collection time, after both exist.
+  const telemetry = createServiceTelemetry({
+    ...(deps.meter === undefined ? {} : { meter: deps.meter }),
+    ...(deps.tracer === undefined ? {} : { tracer: deps.tracer }),
+    gauges: {
+      inFlight: () => inFlight,
+      queueDepth: () => tails.queueDepth,
+      loadedTails: () => tails.loadedCount,
+      loadedTailBytes: () => tails.loadedBytes,
+    },
+  });
+  const tails: TailRegistry = createTailRegistry({
+    reader,
+    executor,
+    policy: settings.batching,
+    limits: { maxTailBytes: settings.maxTailBytes, negativeCacheMs: settings.negativeCacheMs },
+    now,
+    onBatch: (tail, batch) => telemetry.batch(tail, batch),
+    onEvent: (event, fields) => logger.info({ replica: settings.replica, ...fields }, event),
+  });
+
+  let service: Service | undefined;
+  let announcements: Subscription | undefined;
+  let connected = true;
+  let stoppedWithError: Error | undefined;
+  let draining: Promise<void> | undefined;
+  let closing: Promise<void> | undefined;
+
+  const handler = createRequestHandler({
+    prefix: settings.prefix,
+    replica: settings.replica,
+    registry: tails,
+    admission,
+    telemetry,
+    decodeLimits: settings.decodeLimits,
+    now,
+    onReplyFailure: (error) => logger.warn({ err: (error as Error).message }, 'could not send a reply'),
+  });
+
+  async function watchConnection(): Promise<void> {
+    for await (const status of nc.status()) {
+      if (status.type === 'disconnect') connected = false;
+      else if (status.type === 'reconnect') connected = true;
+      else if (status.type === 'close') return;
+    }
+  }
+
+  async function start(): Promise<void> {
+    if (service !== undefined) throw new Error('the tail service is already started');
+    void watchConnection().catch(() => undefined);
+    // Every replica hears every announcement: a new version clears what was remembered as missing.
+    announcements = nc.subscribe(bundleAnnounceWildcard(settings.prefix), {
+      callback: (_err, msg) => {
+        try {
+          const message = decodeMessage(msg.data);
+          if (message.kind === 'bundle') tails.forgetFailures(message.model);
+        } catch {
+          // an announcement nobody can read is ignored; publishers validate their own
+        }
+      },
+    });
+    service = await new Svcm(nc as unknown as ServicesConnection).add({
+      name: TAIL_SERVICE_NAME,
+      version: settings.serviceVersion,
+      description: 'Cleave tail inference: runs the cloud half of split models with dynamic batching',
+      queue: TAIL_QUEUE_GROUP,
+      metadata: { replica: settings.replica, prefix: settings.prefix },
+      statsHandler: () => Promise.resolve(stats()),
+    });
+    service.addEndpoint('tail', {
+      subject: tailWildcard(settings.prefix),
+      queue: TAIL_QUEUE_GROUP,
+      metadata: { subject: `${settings.prefix}.tail.<model>.<version>.<split>` },
+      handler: (err, msg) => {
+        if (err === null) handler(msg as unknown as Msg);
+      },
+    });
+    void service.stopped.then((result) => {
+      if (result instanceof Error && draining === undefined) {
+        stoppedWithError = result;
+        logger.error({ err: result.message }, 'tail service stopped');
+      }
+    });
+    logger.info(
+      { replica: settings.replica, id: service.info().id, subject: tailWildcard(settings.prefix) },
+      'tail service started',
+    );
+  }
+
+  function drain(): Promise<void> {
+    draining ??= (async () => {
+      // Unsubscribing (a NATS drain) hands new requests to the other replicas; what already arrived is still served.
+      await service?.stop();
+      tails.flush();
+      if (inFlight > 0) {
+        const finished = new Promise<void>((resolve) => idleWaiters.push(resolve));
+        let timer: NodeJS.Timeout | undefined;
+        const timedOut = new Promise<'timeout'>((resolve) => {
+          timer = setTimeout(() => resolve('timeout'), settings.drainTimeoutMs);
+        });
+        if ((await Promise.race([finished, timedOut])) === 'timeout') {
+          logger.warn({ inFlight }, 'drain timed out; unloading tails answers the rest unavailable');
+        }
+        clearTimeout(timer);
+      }
+      if (!nc.isClosed()) await nc.flush().catch(() => undefined);
+      logger.info({ replica: settings.replica }, 'tail service drained');
+    })();
+    return draining;
+  }
+
+  function stats(): TailServiceStats {
+    return {
+      inFlight,
+      queueDepth: tails.queueDepth,
+      loadedTails: tails.loadedCount,
+      loadedTailBytes: tails.loadedBytes,
+    };
+  }
+
+  function health(): ServiceHealth {
+    const reasons: string[] = [];
+    if (service === undefined) reasons.push('not started');
+    if (!connected || nc.isClosed()) reasons.push('not connected to NATS');
+    if (draining !== undefined) reasons.push('draining');
+    if (stoppedWithError !== undefined) reasons.push(`stopped: ${stoppedWithError.message}`);
+    return { live: stoppedWithError === undefined && !nc.isClosed(), ready: reasons.length === 0, reasons };
+  }
+
+  async function close(): Promise<void> {
+    closing ??= (async () => {
+      await drain();
+      announcements?.unsubscribe();
+      await tails.close();
+      await executor.close();
+    })();
+    return closing;
+  }
+
+  return {
+    start,
+    drain,
+    close,
+    health,
+    stats,
+    get id() {
+      return service?.info().id;
+    },
+    [Symbol.asyncDispose]: close,
+  };
+}

@@ -1,0 +1,28 @@
+// Messages between the service and its onnxruntime worker thread. Tensor arrays travel as transferables.
+import type { NamedTensor, TensorSlot } from './tensor-batch.js';
+
+/** onnxruntime settings of the worker's sessions. */
+export interface OrtSessionSettings {
+  /** Intra-op threads per session; 0 lets onnxruntime use every core. */
+  readonly intraOpNumThreads: number;
+  /** Inter-op threads per session. */
+  readonly interOpNumThreads: number;
+}
+
+/** Service → worker. */
+export type ExecutorRequest =
+  | { readonly op: 'load'; readonly id: number; readonly model: Uint8Array }
+  | { readonly op: 'run'; readonly id: number; readonly session: number; readonly feeds: readonly NamedTensor[] }
+  | { readonly op: 'unload'; readonly id: number; readonly session: number };
+
+/** A session the worker has loaded. */
+export interface LoadedSession {
+  readonly session: number;
+  readonly inputs: readonly TensorSlot[];
+  readonly outputs: readonly TensorSlot[];
+}
+
+/** Worker → service: the result of request `id`, or why it failed. */
+export type ExecutorReply =
+  | { readonly id: number; readonly ok: true; readonly loaded?: LoadedSession; readonly outputs?: NamedTensor[] }
+  | { readonly id: number; readonly ok: false; readonly error: string };

@@ -1,0 +1,298 @@
+// Which tails are loaded. Tails load on demand from the bundle store and stay in an LRU bounded by the bytes of
+// their ONNX files; a tail is only evicted when idle. Lookups that fail (unknown model, unpublished version) are
+// remembered briefly, so a flood of bad requests does not become a flood of JetStream reads.
+import { type SplitCandidate, type TailAddress, WireErrorCode } from '@cleave/proto';
+import type { BundleReader, ManifestWithBytes } from '../bundle-store/mod.js';
+import { isBundleStoreError } from '../bundle-store/mod.js';
+import { ServeError } from '../service/serve-error.js';
+import { type BatchObserver, createLoadedTail, type LoadedTail } from './loaded-tail.js';
+import type { TailExecutor } from './ort-executor.js';
+import type { BatchPolicy } from './tail-batcher.js';
+import { tailSignature } from './tensor-batch.js';
+
+/** Limits of the registry. */
+export interface TailRegistryLimits {
+  /** Sum of the tail ONNX sizes kept loaded. */
+  readonly maxTailBytes: number;
+  /** How long a failed lookup or load is remembered, in ms. */
+  readonly negativeCacheMs: number;
+}
+
+/** Dependencies of {@link createTailRegistry}. */
+export interface TailRegistryDeps {
+  readonly reader: BundleReader;
+  readonly executor: TailExecutor;
+  readonly policy: BatchPolicy;
+  readonly limits: TailRegistryLimits;
+  readonly now: () => number;
+  readonly onBatch?: BatchObserver;
+  readonly onEvent?: (event: string, fields: Record<string, unknown>) => void;
+}
+
+/** A tail pinned for one request: it will not be evicted until released. */
+export interface TailLease {
+  readonly tail: LoadedTail;
+  release(): void;
+}
+
+/** The loaded tails of one replica. */
+export interface TailRegistry {
+  /** The tail for (model, version, split), loading it if needed. Throws ServeError with the wire code. */
+  acquire(address: TailAddress): Promise<TailLease>;
+  /** Forgets failed lookups of a model, e.g. when a new version of it is announced. */
+  forgetFailures(model: string): void;
+  readonly loadedBytes: number;
+  readonly loadedCount: number;
+  /** Requests queued across tails. */
+  readonly queueDepth: number;
+  /** Tells every tail to dispatch without waiting for its queue delay. */
+  flush(): void;
+  /** Resolves when no tail has queued or running work. */
+  idle(): Promise<void>;
+  /** Unloads everything. */
+  close(): Promise<void>;
+}
+
+interface Entry {
+  readonly key: string;
+  readonly bytes: number;
+  tail: LoadedTail | undefined;
+  ready: Promise<LoadedTail>;
+  leases: number;
+  lastUsed: number;
+}
+
+const MAX_REMEMBERED_FAILURES = 4096;
+const MAX_CACHED_MANIFESTS = 64;
+
+/** Creates the registry of loaded tails. */
+export function createTailRegistry(deps: TailRegistryDeps): TailRegistry {
+  const { reader, executor, limits, now } = deps;
+  const entries = new Map<string, Entry>();
+  const failures = new Map<string, { error: ServeError; until: number }>();
+  const manifests = new Map<string, Promise<ManifestWithBytes>>();
+  let reservedBytes = 0;
+
+  executor.onReset((error) => {
+    deps.onEvent?.('executor reset', { err: error.message, tails: entries.size });
+    for (const entry of [...entries.values()]) void unload(entry);
+  });
+
+  function remembered(key: string): ServeError | undefined {
+    const failure = failures.get(key);
+    if (failure === undefined) return undefined;
+    if (now() < failure.until) return failure.error;
+    failures.delete(key);
+    return undefined;
+  }
+
+  function remember(key: string, error: ServeError): void {
+    if (failures.size >= MAX_REMEMBERED_FAILURES) failures.delete(failures.keys().next().value!);
+    failures.set(key, { error, until: now() + limits.negativeCacheMs });
+  }
+
+  async function manifestFor(model: string, version: string): Promise<ManifestWithBytes> {
+    const key = `${model}/${version}`;
+    let pending = manifests.get(key);
+    if (pending === undefined) {
+      pending = reader.readManifest(model, version);
+      if (manifests.size >= MAX_CACHED_MANIFESTS) manifests.delete(manifests.keys().next().value!);
+      manifests.set(key, pending);
+      pending.catch(() => manifests.delete(key));
+    }
+    try {
+      return await pending;
+    } catch (error) {
+      throw await describeMissing(model, version, error);
+    }
+  }
+
+  async function describeMissing(model: string, version: string, error: unknown): Promise<ServeError> {
+    if (!isBundleStoreError(error)) return new ServeError(WireErrorCode.Unavailable, `bundle store: ${String(error)}`);
+    if (error.code === 'io') return new ServeError(WireErrorCode.Unavailable, error.message, { cause: error });
+    if (error.code !== 'not_found') {
+      return new ServeError(WireErrorCode.Internal, `bundle ${model}@${version} is unusable: ${error.message}`, {
+        cause: error,
+      });
+    }
+    const current = await reader.currentVersion(model).catch(() => undefined);
+    if (current === undefined) {
+      return new ServeError(WireErrorCode.UnknownModel, `model ${model} has never been published`);
+    }
+    return new ServeError(
+      WireErrorCode.VersionMismatch,
+      `model ${model} has no version ${version} in the store (current is ${current}); run the tail locally and fetch the current bundle`,
+    );
+  }
+
+  function tailOf(manifest: ManifestWithBytes, address: TailAddress): { candidate: SplitCandidate; path: string } {
+    const { candidates } = manifest.manifest;
+    const candidate = candidates.find((c) => c.id === address.split);
+    const withTail = candidates.filter((c) => c.tail !== null).map((c) => c.id);
+    if (candidate === undefined) {
+      throw new ServeError(
+        WireErrorCode.BadRequest,
+        `${address.model}@${address.version} has no split ${address.split}; splits with a tail: ${withTail.slice(0, 20).join(', ')}`,
+      );
+    }
+    if (candidate.tail === null) {
+      throw new ServeError(
+        WireErrorCode.BadRequest,
+        `split ${address.split} of ${address.model}@${address.version} is ${candidate.kind}: it has no tail`,
+      );
+    }
+    return { candidate, path: candidate.tail };
+  }
+
+  // Picks idle tails, least recently used first, whose eviction makes `bytes` more fit the budget; undefined when
+  // even evicting every idle tail is not enough. Synchronous, so no other load can interleave with the choice.
+  function chooseVictims(bytes: number): Entry[] | undefined {
+    const idle = [...entries.values()]
+      .filter((e) => e.tail !== undefined && e.leases === 0 && e.tail.depth === 0 && !e.tail.busy)
+      .sort((a, b) => a.lastUsed - b.lastUsed);
+    const victims: Entry[] = [];
+    let free = limits.maxTailBytes - reservedBytes;
+    for (const entry of idle) {
+      if (free >= bytes) break;
+      victims.push(entry);
+      free += entry.bytes;
+    }
+    return free >= bytes ? victims : undefined;
+  }
+
+  async function unload(entry: Entry): Promise<void> {
+    if (entries.get(entry.key) !== entry) return;
+    entries.delete(entry.key);
+    reservedBytes -= entry.bytes;
+    await entry.tail?.close();
+  }
+
+  async function load(key: string, address: TailAddress): Promise<Entry> {
+    const manifest = await manifestFor(address.model, address.version);
+    const { path } = tailOf(manifest, address);
+    const bytes = manifest.manifest.files[path]!.bytes;
+    if (bytes > limits.maxTailBytes) {
+      throw new ServeError(
+        WireErrorCode.Unavailable,
+        `tail ${key} needs ${bytes} bytes; the tail memory budget is ${limits.maxTailBytes}`,
+      );
+    }
+    // From here to entries.set nothing awaits: two requests that read the manifest together load the tail once.
+    const existing = entries.get(key);
+    if (existing !== undefined) return existing;
+    const victims = chooseVictims(bytes);
+    if (victims === undefined) {
+      throw new ServeError(
+        WireErrorCode.Overloaded,
+        `tail memory budget (${limits.maxTailBytes} bytes) is held by busy tails; retry`,
+      );
+    }
+    const evicted = victims.map((victim) => {
+      deps.onEvent?.('tail evicted', { tail: victim.key, bytes: victim.bytes });
+      return unload(victim);
+    });
+    const entry: Entry = { key, bytes, tail: undefined, ready: undefined as never, leases: 0, lastUsed: now() };
+    reservedBytes += bytes;
+    entries.set(key, entry);
+    entry.ready = (async () => {
+      try {
+        await Promise.all(evicted);
+        const model = await reader.readFile(address.model, address.version, path, manifest.manifest);
+        const session = await executor.load(model);
+        const tail = createLoadedTail({
+          address,
+          signature: tailSignature(session.inputs, session.outputs),
+          bytes,
+          session: session.session,
+          executor,
+          policy: deps.policy,
+          now,
+          ...(deps.onBatch === undefined ? {} : { onBatch: deps.onBatch }),
+        });
+        if (entries.get(key) !== entry) {
+          await tail.close(); // evicted or reset while loading
+          throw new ServeError(WireErrorCode.Unavailable, `tail ${key} was unloaded while loading; retry`);
+        }
+        entry.tail = tail;
+        deps.onEvent?.('tail loaded', { tail: key, bytes, batchable: tail.signature.batchable });
+        return tail;
+      } catch (error) {
+        if (entries.get(key) === entry) {
+          entries.delete(key);
+          reservedBytes -= bytes;
+        }
+        throw error instanceof ServeError
+          ? error
+          : new ServeError(WireErrorCode.Unavailable, `tail ${key} cannot be loaded: ${(error as Error).message}`, {
+              cause: error,
+            });
+      }
+    })();
+    return entry;
+  }
+
+  async function acquire(address: TailAddress): Promise<TailLease> {
+    const key = `${address.model}/${address.version}/${address.split}`;
+    let entry = entries.get(key);
+    if (entry === undefined) {
+      const known = remembered(key) ?? remembered(`${address.model}/${address.version}`);
+      if (known !== undefined) throw known;
+      try {
+        entry = await load(key, address);
+      } catch (error) {
+        const failure = error instanceof ServeError ? error : new ServeError(WireErrorCode.Internal, String(error));
+        if (failure.code !== WireErrorCode.Overloaded) remember(key, failure);
+        throw failure;
+      }
+    }
+    entry.leases += 1;
+    entry.lastUsed = now();
+    let tail: LoadedTail;
+    try {
+      tail = await entry.ready;
+    } catch (error) {
+      entry.leases -= 1;
+      if (error instanceof ServeError && error.code !== WireErrorCode.Overloaded) remember(key, error);
+      throw error;
+    }
+    let released = false;
+    const pinned = entry;
+    return {
+      tail,
+      release() {
+        if (released) return;
+        released = true;
+        pinned.leases -= 1;
+        pinned.lastUsed = now();
+      },
+    };
+  }
+
+  const loadedTails = (): LoadedTail[] => [...entries.values()].flatMap((e) => (e.tail === undefined ? [] : [e.tail]));
+
+  return {
+    acquire,
+    forgetFailures(model) {
+      for (const key of [...failures.keys()]) if (key.startsWith(`${model}/`)) failures.delete(key);
+      for (const key of [...manifests.keys()]) if (key.startsWith(`${model}/`)) manifests.delete(key);
+    },
+    get loadedBytes() {
+      return reservedBytes;
+    },
+    get loadedCount() {
+      return entries.size;
+    },
+    get queueDepth() {
+      return loadedTails().reduce((sum, t) => sum + t.depth, 0);
+    },
+    flush() {
+      for (const tail of loadedTails()) tail.flush();
+    },
+    async idle() {
+      await Promise.all(loadedTails().map((t) => t.idle()));
+    },
+    async close() {
+      await Promise.all([...entries.values()].map((e) => unload(e)));
+    },
+  };
+}

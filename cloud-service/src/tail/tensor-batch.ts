@@ -1,0 +1,176 @@
+// Pure tensor plumbing between wire requests and one onnxruntime run: check each request against the tail's
+// inputs, stack requests along dim 0, and cut the outputs back into per-request views.
+import { decodeAnyTensor, type DecodeLimits, type EncodedTensor, type FloatEncoding } from '@cleave/proto';
+
+/** Element arrays that cross the wire and the worker boundary. */
+export type TensorData = Float32Array | BigInt64Array | Int32Array | Uint8Array;
+
+/** Element types the wire can carry. */
+export type TensorDataType = 'float32' | 'int64' | 'int32' | 'uint8';
+
+/** A named tensor with its elements, as fed to or returned by a tail. */
+export interface NamedTensor {
+  readonly name: string;
+  readonly dtype: TensorDataType;
+  readonly dims: readonly number[];
+  readonly data: TensorData;
+}
+
+/** An input or output of a tail as onnxruntime describes it: a string dim is symbolic, [] means unknown. */
+export interface TensorSlot {
+  readonly name: string;
+  readonly dtype: string;
+  readonly shape: readonly (number | string)[];
+}
+
+/** What a tail accepts and returns, and whether requests can be stacked along dim 0. */
+export interface TailSignature {
+  readonly inputs: readonly TensorSlot[];
+  readonly outputs: readonly TensorSlot[];
+  /** True when every input has a symbolic dim 0 and fixed other dims, so any two requests stack. */
+  readonly batchable: boolean;
+}
+
+/** A request's inputs, checked and ordered like the tail's inputs. */
+export interface CheckedInputs {
+  /** Dim 0 shared by every input: the samples this request adds to a batch. */
+  readonly samples: number;
+  readonly tensors: readonly NamedTensor[];
+  /** Codec of the reply's float outputs: f32 and f16 mirror the request, int8 requests get f16. */
+  readonly replyEncoding: Exclude<FloatEncoding, 'int8'>;
+}
+
+/** A request whose tensors do not fit the tail; the message is safe to send back as `bad_request`. */
+export class TailInputError extends Error {
+  override readonly name = 'TailInputError';
+}
+
+/** Builds a tail's signature from its onnxruntime input and output metadata. */
+export function tailSignature(inputs: readonly TensorSlot[], outputs: readonly TensorSlot[]): TailSignature {
+  const batchable =
+    inputs.length > 0 &&
+    inputs.every(
+      (slot) => slot.shape.length > 0 && typeof slot.shape[0] === 'string' && slot.shape.slice(1).every(isFixed),
+    );
+  return { inputs, outputs, batchable };
+}
+
+/**
+ * Decodes a request's wire tensors and checks them against the tail: the same names, dtypes and ranks, fixed dims
+ * equal, and one dim 0 across inputs. Throws TailInputError, or the proto ProtocolError of a bad tensor.
+ */
+export function checkInputs(
+  signature: TailSignature,
+  wire: readonly EncodedTensor[],
+  limits?: DecodeLimits,
+): CheckedInputs {
+  const byName = new Map(wire.map((t) => [t.name, t]));
+  if (byName.size !== wire.length) throw new TailInputError('request carries two tensors with the same name');
+  const expected = signature.inputs.map((slot) => slot.name);
+  const missing = expected.filter((name) => !byName.has(name));
+  const extra = [...byName.keys()].filter((name) => !expected.includes(name));
+  if (missing.length > 0 || extra.length > 0) {
+    throw new TailInputError(
+      `tail inputs are [${expected.join(', ')}]; request is missing [${missing.join(', ')}] and has extra [${extra
+        .slice(0, 8)
+        .join(', ')}]`,
+    );
+  }
+  let samples: number | undefined;
+  let replyEncoding: CheckedInputs['replyEncoding'] | undefined;
+  const tensors = signature.inputs.map((slot) => {
+    const encoded = byName.get(slot.name)!;
+    const tensor = decodeAnyTensor(encoded, limits);
+    const where = `tensor ${JSON.stringify(slot.name)}`;
+    if (tensor.dtype !== slot.dtype)
+      throw new TailInputError(`${where}: tail expects ${slot.dtype}, got ${tensor.dtype}`);
+    checkShape(where, slot.shape, tensor.dims);
+    const first = tensor.dims[0] ?? 1;
+    if (samples !== undefined && first !== samples) {
+      throw new TailInputError(`${where}: dim 0 is ${first} but another input has ${samples}; inputs must agree`);
+    }
+    samples = first;
+    if (tensor.dtype === 'float32' && replyEncoding === undefined) {
+      replyEncoding = encoded.encoding === 'f32' ? 'f32' : 'f16';
+    }
+    return tensor;
+  });
+  if (samples === undefined || samples < 1) throw new TailInputError('request carries no samples (dim 0 is 0)');
+  return { samples, tensors, replyEncoding: replyEncoding ?? 'f32' };
+}
+
+/** Concatenates the requests' inputs along dim 0 into fresh arrays (which may then be transferred). */
+export function stackInputs(signature: TailSignature, requests: readonly CheckedInputs[]): NamedTensor[] {
+  if (requests.length === 0) throw new RangeError('"requests" must not be empty');
+  const total = requests.reduce((sum, r) => sum + r.samples, 0);
+  return signature.inputs.map((slot, i) => {
+    const parts = requests.map((r) => r.tensors[i]!);
+    const first = parts[0]!;
+    const count = parts.reduce((sum, t) => sum + t.data.length, 0);
+    const data = allocate(first.dtype, count);
+    let offset = 0;
+    for (const part of parts) {
+      setInto(data, part.data, offset);
+      offset += part.data.length;
+    }
+    return { name: slot.name, dtype: first.dtype, dims: [total, ...first.dims.slice(1)], data };
+  });
+}
+
+/**
+ * Cuts each batch output into one view per request along dim 0, in request order. An output whose dim 0 is not
+ * the batch's total can only go to a batch of one; otherwise this throws RangeError (a tail that cannot batch).
+ */
+export function scatterOutputs(outputs: readonly NamedTensor[], samples: readonly number[]): NamedTensor[][] {
+  const total = samples.reduce((a, b) => a + b, 0);
+  return samples.map((n, index) => {
+    const start = samples.slice(0, index).reduce((a, b) => a + b, 0);
+    return outputs.map((out) => {
+      if (samples.length === 1) return out;
+      if (out.dims[0] !== total) {
+        throw new RangeError(`output "${out.name}" has dim 0 = ${out.dims[0]}, not the batch's ${total} samples`);
+      }
+      const perSample = out.dims.slice(1).reduce((a, b) => a * b, 1);
+      const data = out.data.subarray(start * perSample, (start + n) * perSample);
+      return { name: out.name, dtype: out.dtype, dims: [n, ...out.dims.slice(1)], data };
+    });
+  });
+}
+
+function isFixed(dim: number | string): boolean {
+  return typeof dim === 'number' && dim >= 0;
+}
+
+function checkShape(where: string, shape: readonly (number | string)[], dims: readonly number[]): void {
+  if (shape.length === 0) return; // onnxruntime does not know the shape: let the run decide
+  if (dims.length !== shape.length) {
+    throw new TailInputError(
+      `${where}: tail expects ${shape.length} dims [${shape.join(', ')}], got [${dims.join(', ')}]`,
+    );
+  }
+  shape.forEach((dim, axis) => {
+    if (isFixed(dim) && dims[axis] !== dim) {
+      throw new TailInputError(
+        `${where}: dim ${axis} must be ${dim} (tail shape [${shape.join(', ')}]), got [${dims.join(', ')}]`,
+      );
+    }
+  });
+}
+
+function allocate(dtype: TensorDataType, count: number): TensorData {
+  switch (dtype) {
+    case 'float32':
+      return new Float32Array(count);
+    case 'int64':
+      return new BigInt64Array(count);
+    case 'int32':
+      return new Int32Array(count);
+    case 'uint8':
+      return new Uint8Array(count);
+  }
+}
+
+function setInto(target: TensorData, source: TensorData, offset: number): void {
+  // The dtypes were checked equal per input, so source and target are the same kind of array.
+  (target as Float32Array).set(source as Float32Array, offset);
+}
