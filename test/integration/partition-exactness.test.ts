@@ -46,7 +46,7 @@ function relativeError(
   return worst;
 }
 
-async function checkExactness(path: string): Promise<Candidate[]> {
+async function checkExactness(path: string): Promise<readonly Candidate[]> {
   const { model, candidates } = await prepareModel(path);
   const feeds = inputFor(model);
   const outputs = model.outputs.map((o) => o.name);
