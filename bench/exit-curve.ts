@@ -7,8 +7,8 @@
  * Usage: npm run bench:exits
  */
 import { EXAMPLE_MODEL_BACKBONE, EXAMPLE_MODEL_WITH_EXITS } from '@cleave/cli';
-import { calibrateExits, loadMnistSplit, prepareModel, type CalibrationSet } from '@cleave/partitioner';
-import { evaluateExitPolicy } from '../test/harness/exit-evaluation.js';
+import { loadMnistSplit, prepareModel, type CalibrationSet } from '@cleave/partitioner';
+import { measureExitPolicy } from '../test/harness/exit-evaluation.js';
 
 const budgets = [0, 0.5, 1, 2, 3];
 const [train, t10k] = await Promise.all([loadMnistSplit('train'), loadMnistSplit('t10k')]);
@@ -24,23 +24,7 @@ for (const [label, path] of [
   const prepared = await prepareModel(path, { calibration, posthocExits: 3 });
   const prepMs = performance.now() - t0;
   for (const budget of budgets) {
-    const cal = await calibrateExits(
-      prepared.model.bytes,
-      prepared.model.inputs[0]!.shape,
-      prepared.holdout!,
-      prepared.exits,
-      prepared.finalOutput,
-      {
-        budgetPoints: budget,
-      },
-    );
-    const { point, finalAccuracy } = await evaluateExitPolicy(
-      prepared.model.bytes,
-      t10k,
-      prepared.exits,
-      prepared.finalOutput,
-      cal,
-    );
+    const { calibration: cal, point, finalAccuracy } = await measureExitPolicy(prepared, t10k, budget);
     rows.push([
       label,
       budget.toFixed(1),

@@ -4,6 +4,7 @@ import { access, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:f
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { CodedError } from '@cleave/proto';
 
 /** Why an embedded nats-server could not be started. */
 export const NatsServerErrorCode = {
@@ -15,15 +16,8 @@ export const NatsServerErrorCode = {
 export type NatsServerErrorCode = (typeof NatsServerErrorCode)[keyof typeof NatsServerErrorCode];
 
 /** Raised when the local nats-server cannot be found, fails, or never becomes ready. */
-export class NatsServerError extends Error {
+export class NatsServerError extends CodedError<NatsServerErrorCode> {
   override readonly name = 'NatsServerError';
-  constructor(
-    readonly code: NatsServerErrorCode,
-    message: string,
-    options?: ErrorOptions,
-  ) {
-    super(message, options);
-  }
 }
 
 /** Options for {@link startEmbeddedNats}. Every field is optional. */

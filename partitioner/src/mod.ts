@@ -84,6 +84,7 @@ export {
   type PreparedModel,
 } from './prepare-model.js';
 export {
+  applyExitPolicy,
   calibrateExits,
   exitRateFor,
   type CalibrateExitsOptions,

@@ -6,6 +6,7 @@
 
 export { PROTOCOL_VERSION } from './protocol-version.js';
 
+export { CodedError } from './coded-error.js';
 export { isProtocolError, ProtocolError, ProtocolErrorCode, type ProtocolErrorOptions } from './protocol-error.js';
 export {
   isWireErrorCode,

@@ -1,32 +1,25 @@
-import {
-  collectLogits,
-  evidenceFromLogits,
-  simulate,
-  type ExitCalibration,
-  type LabelledImages,
-  type OperatingPoint,
-} from '@cleave/partitioner';
+import { applyExitPolicy, calibrateExits, type LabelledImages, type PreparedModel } from '@cleave/partitioner';
 
-/** Applies calibrated thresholds to a labelled evaluation set (t10k) and reports what happens there. */
-export async function evaluateExitPolicy(
-  model: Uint8Array,
-  data: LabelledImages,
-  exits: readonly string[],
-  finalOutput: string,
-  calibration: ExitCalibration,
-  point: OperatingPoint = calibration.operatingPoint,
-): Promise<{ point: OperatingPoint; finalAccuracy: number }> {
-  const collected = await collectLogits(model, data, [...exits, finalOutput]);
-  const evidence = evidenceFromLogits(
-    exits.map((output) => ({ output, logits: collected.logits.get(output)! })),
-    collected.logits.get(finalOutput)!,
-    data.labels,
-    collected.classes,
-    calibration.measure,
+/**
+ * Calibrates a prepared model's exits on its hold-out set at `budgetPoints`, then applies that
+ * policy unchanged to an evaluation set (t10k) — the measurement every early-exit figure uses.
+ */
+export async function measureExitPolicy(prepared: PreparedModel, evaluation: LabelledImages, budgetPoints = 1.0) {
+  if (!prepared.holdout) throw new TypeError("'prepared' has no hold-out set: prepare it with a calibration set");
+  const calibration = await calibrateExits(
+    prepared.model.bytes,
+    prepared.model.inputs[0]!.shape,
+    prepared.holdout,
+    prepared.exits,
+    prepared.finalOutput,
+    { budgetPoints },
   );
-  const thresholds = exits.map((e) => point.thresholds[e] ?? Infinity);
-  return {
-    point: simulate(evidence, thresholds, point.budgetPoints),
-    finalAccuracy: evidence.finalCorrect.reduce((a, b) => a + b, 0) / evidence.samples,
-  };
+  const applied = await applyExitPolicy(
+    prepared.model.bytes,
+    evaluation,
+    prepared.exits,
+    prepared.finalOutput,
+    calibration,
+  );
+  return { calibration, ...applied };
 }

@@ -6,16 +6,14 @@ import ort from 'onnxruntime-node';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { EXAMPLE_MODEL_BACKBONE, EXAMPLE_MODEL_WITH_EXITS } from '@cleave/cli';
 import {
-  calibrateExits,
   encodeOnnxModel,
   loadMnistSplit,
   loadOnnxModel,
   prepareModel,
   type CalibrationSet,
   type LabelledImages,
-  type PreparedModel,
 } from '@cleave/partitioner';
-import { evaluateExitPolicy, runCleave } from '../harness/mod.js';
+import { measureExitPolicy, runCleave } from '../harness/mod.js';
 
 // Calibration comes from the train split only; t10k is used for nothing but the final measurement.
 let train: LabelledImages;
@@ -26,25 +24,12 @@ beforeAll(async () => {
   calibration = { data: train, source: 'fashion-mnist train', trainSamples: 20_000, holdoutSamples: 5_000 };
 });
 
-async function measureOnT10k(prepared: PreparedModel) {
-  const cal = await calibrateExits(
-    prepared.model.bytes,
-    prepared.model.inputs[0]!.shape,
-    prepared.holdout!,
-    prepared.exits,
-    prepared.finalOutput,
-    { budgetPoints: 1.0 },
-  );
-  const result = await evaluateExitPolicy(prepared.model.bytes, t10k, prepared.exits, prepared.finalOutput, cal);
-  return { cal, ...result };
-}
-
 describe('early exits, measured on Fashion-MNIST t10k (never used for training or calibration)', () => {
   it('built-in exits: >= 55% answered early, within 1.0 point of the final exit alone', async () => {
     const prepared = await prepareModel(EXAMPLE_MODEL_WITH_EXITS, { calibration });
     expect(prepared.exits).toEqual(['exit_1', 'exit_2']);
     expect(prepared.posthoc).toEqual([]);
-    const { point, finalAccuracy, cal } = await measureOnT10k(prepared);
+    const { point, finalAccuracy, calibration: cal } = await measureExitPolicy(prepared, t10k);
     expect(point.exitRate).toBeGreaterThanOrEqual(0.55);
     expect(point.accuracy).toBeGreaterThanOrEqual(finalAccuracy - 0.01);
     // The curve lets the agent trade accuracy for exits; it must be monotone in the budget.
@@ -56,7 +41,7 @@ describe('early exits, measured on Fashion-MNIST t10k (never used for training o
   it('post-hoc exits on the backbone-only model: >= 40% answered early within 1.0 point, deterministically', async () => {
     const prepared = await prepareModel(EXAMPLE_MODEL_BACKBONE, { calibration, posthocExits: 3 });
     expect(prepared.posthoc.length).toBeGreaterThanOrEqual(1);
-    const { point, finalAccuracy } = await measureOnT10k(prepared);
+    const { point, finalAccuracy } = await measureExitPolicy(prepared, t10k);
     expect(point.exitRate).toBeGreaterThanOrEqual(0.4);
     expect(point.accuracy).toBeGreaterThanOrEqual(finalAccuracy - 0.01);
     const again = await prepareModel(EXAMPLE_MODEL_BACKBONE, { calibration, posthocExits: 3 });

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { access, mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { CodedError } from '@cleave/proto';
 import { sha256Hex } from '../profile/profiler.js';
 
 /** A bundle before it is written: its files by relative path, and a manifest builder that receives their hashes. */
@@ -12,15 +13,8 @@ export interface BundleContents {
 }
 
 /** Raised when the bundle directory cannot be written; nothing partial is left behind. */
-export class BundleWriteError extends Error {
+export class BundleWriteError extends CodedError<'exists' | 'io'> {
   override readonly name = 'BundleWriteError';
-  constructor(
-    readonly code: 'exists' | 'io',
-    message: string,
-    options?: ErrorOptions,
-  ) {
-    super(message, options);
-  }
 }
 
 async function exists(path: string): Promise<boolean> {

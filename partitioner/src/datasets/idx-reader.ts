@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { gunzipSync } from 'node:zlib';
+import { CodedError } from '@cleave/proto';
 
 /** Machine-readable reasons a dataset file is rejected. */
 export const DatasetErrorCode = {
@@ -13,15 +14,8 @@ export const DatasetErrorCode = {
 export type DatasetErrorCode = (typeof DatasetErrorCode)[keyof typeof DatasetErrorCode];
 
 /** A dataset file that cannot be read as what it claims to be. The message names the file. */
-export class DatasetError extends Error {
+export class DatasetError extends CodedError<DatasetErrorCode> {
   override readonly name = 'DatasetError';
-  constructor(
-    readonly code: DatasetErrorCode,
-    message: string,
-    options?: ErrorOptions,
-  ) {
-    super(message, options);
-  }
 }
 
 /** Element types the IDX format defines, keyed by the type byte of the magic number. */

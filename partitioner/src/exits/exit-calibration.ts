@@ -1,8 +1,15 @@
 import type { LabelledImages } from '../datasets/labelled-images.js';
-import { checkCalibrationFits, collectLogits } from './collect-logits.js';
+import { checkCalibrationFits, collectLogits, type CollectedLogits } from './collect-logits.js';
 import { CONFIDENCE_MEASURES, type ConfidenceMeasure } from './confidence.js';
 import { ExitError, ExitErrorCode } from './exit-errors.js';
-import { calibrateThresholds, evidenceFromLogits, exitCurve, type OperatingPoint } from './threshold-calibration.js';
+import {
+  calibrateThresholds,
+  evidenceFromLogits,
+  exitCurve,
+  simulate,
+  type ExitEvidenceSet,
+  type OperatingPoint,
+} from './threshold-calibration.js';
 
 /** Exit behaviour chosen on a held-out calibration set, as stored in the bundle manifest. */
 export interface ExitCalibration {
@@ -66,24 +73,11 @@ export async function calibrateExits(
     options.measure === undefined || options.measure === 'auto' ? CONFIDENCE_MEASURES : [options.measure];
   let best: { measure: ConfidenceMeasure; point: OperatingPoint } | undefined;
   for (const measure of measures) {
-    const evidence = evidenceFromLogits(
-      exits.map((output) => ({ output, logits: collected.logits.get(output)! })),
-      collected.logits.get(finalOutput)!,
-      holdout.labels,
-      collected.classes,
-      measure,
-    );
-    const point = calibrateThresholds(evidence, budget);
+    const point = calibrateThresholds(evidenceFor(collected, exits, finalOutput, holdout, measure), budget);
     if (!best || point.exitRate > best.point.exitRate) best = { measure, point };
   }
   const chosen = best!;
-  const evidence = evidenceFromLogits(
-    exits.map((output) => ({ output, logits: collected.logits.get(output)! })),
-    collected.logits.get(finalOutput)!,
-    holdout.labels,
-    collected.classes,
-    chosen.measure,
-  );
+  const evidence = evidenceFor(collected, exits, finalOutput, holdout, chosen.measure);
   const finalAccuracy = evidence.finalCorrect.reduce((a, b) => a + b, 0) / evidence.samples;
   const floorPoints = options.floorPoints ?? 3.0;
   return {
@@ -94,6 +88,46 @@ export async function calibrateExits(
     samples: holdout.count,
     operatingPoint: chosen.point,
     curve: exitCurve(evidence).filter((p) => p.budgetPoints <= floorPoints),
+  };
+}
+
+function evidenceFor(
+  collected: CollectedLogits,
+  exits: readonly string[],
+  finalOutput: string,
+  data: LabelledImages,
+  measure: ConfidenceMeasure,
+): ExitEvidenceSet {
+  return evidenceFromLogits(
+    exits.map((output) => ({ output, logits: collected.logits.get(output)! })),
+    collected.logits.get(finalOutput)!,
+    data.labels,
+    collected.classes,
+    measure,
+  );
+}
+
+/**
+ * Applies a calibrated exit policy, unchanged, to another labelled set (e.g. the test split) and
+ * reports what happens there, next to the final output's own accuracy on that set.
+ */
+export async function applyExitPolicy(
+  model: Uint8Array,
+  data: LabelledImages,
+  exits: readonly string[],
+  finalOutput: string,
+  calibration: ExitCalibration,
+  point: OperatingPoint = calibration.operatingPoint,
+): Promise<{ point: OperatingPoint; finalAccuracy: number }> {
+  const collected = await collectLogits(model, data, [...exits, finalOutput]);
+  const evidence = evidenceFor(collected, exits, finalOutput, data, calibration.measure);
+  return {
+    point: simulate(
+      evidence,
+      exits.map((e) => point.thresholds[e] ?? Infinity),
+      point.budgetPoints,
+    ),
+    finalAccuracy: evidence.finalCorrect.reduce((a, b) => a + b, 0) / evidence.samples,
   };
 }
 

@@ -1,3 +1,5 @@
+import { CodedError } from '@cleave/proto';
+
 /** Why early-exit training or calibration cannot proceed. */
 export const ExitErrorCode = {
   EmptyCalibration: 'empty_calibration',
@@ -10,13 +12,6 @@ export const ExitErrorCode = {
 export type ExitErrorCode = (typeof ExitErrorCode)[keyof typeof ExitErrorCode];
 
 /** A calibration set or exit choice that does not fit the model; the message says what to change. */
-export class ExitError extends Error {
+export class ExitError extends CodedError<ExitErrorCode> {
   override readonly name = 'ExitError';
-  constructor(
-    readonly code: ExitErrorCode,
-    message: string,
-    options?: ErrorOptions,
-  ) {
-    super(message, options);
-  }
 }

@@ -1,3 +1,5 @@
+import { CodedError } from '@cleave/proto';
+
 /** Why an ONNX model was rejected. */
 export const OnnxModelErrorCode = {
   NotFound: 'not_found',
@@ -13,13 +15,6 @@ export const OnnxModelErrorCode = {
 export type OnnxModelErrorCode = (typeof OnnxModelErrorCode)[keyof typeof OnnxModelErrorCode];
 
 /** A model that Cleave cannot load, split or run. The message names the file and the problem. */
-export class OnnxModelError extends Error {
+export class OnnxModelError extends CodedError<OnnxModelErrorCode> {
   override readonly name = 'OnnxModelError';
-  constructor(
-    readonly code: OnnxModelErrorCode,
-    message: string,
-    options?: ErrorOptions,
-  ) {
-    super(message, options);
-  }
 }
