@@ -110,6 +110,8 @@ export {
 } from './messages.js';
 export { decodeMessage, decodeMessageOfKind, encodeMessage } from './message-codec.js';
 
+export { argmaxRow, EXIT_CONFIDENCE_MEASURES, exitConfidence, type ExitConfidenceMeasure } from './exit-confidence.js';
+
 export {
   BUNDLE_FORMAT,
   BundleManifestSchema,
@@ -126,3 +128,12 @@ export {
   type StageProfile,
   type TensorSpec,
 } from './bundle-manifest.js';
+export {
+  agentPolicyKey,
+  AgentPolicySchema,
+  FLEET_POLICY_KEY,
+  mergePolicies,
+  validateAgentPolicy,
+  type AgentPolicy,
+  type PolicyFieldErrors,
+} from './agent-policy.js';
