@@ -56,5 +56,5 @@ export function mergePolicies(...layers: (AgentPolicy | undefined)[]): AgentPoli
   for (const layer of layers) {
     for (const [k, v] of Object.entries(layer ?? {})) if (v !== undefined) merged[k] = v;
   }
-  return merged as AgentPolicy;
+  return merged;
 }
