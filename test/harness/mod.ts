@@ -4,4 +4,25 @@ export { ensureZooModel, ZOO_CACHE_DIR } from './zoo-models.js';
 export { CLEAVE_BIN, runCleave, startCleave, type CliResult } from './run-cli.js';
 export { measureExitPolicy } from './exit-evaluation.js';
 export { startLinkEmulator, type LinkEmulator, type LinkShape } from './link-emulator.js';
+export {
+  buildExampleBundle,
+  exampleImages,
+  inferRequest,
+  maxAbsDiff,
+  replyLogits,
+  requestTail,
+  runHead,
+  runTailLocally,
+  startTestReplica,
+  testServiceSettings,
+  writeVariantModel,
+  type TestBundle,
+} from './cloud-fixtures.js';
+export { packMsgpack, type MsgpackValue } from './msgpack-writer.js';
 export { startCloudProcess, type CloudProcess } from './cloud-process.js';
+export {
+  createRetryingTailClient,
+  type RetryingTailClient,
+  type RetriedResult,
+  type RetryReason,
+} from './retrying-tail-client.js';

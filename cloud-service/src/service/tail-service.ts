@@ -14,7 +14,7 @@ import type { OrtSessionSettings } from '../tail/executor-protocol.js';
 import { createOrtExecutor, type TailExecutor } from '../tail/ort-executor.js';
 import type { BatchPolicy } from '../tail/tail-batcher.js';
 import { createTailRegistry, type TailRegistry } from '../tail/tail-registry.js';
-import { createServiceTelemetry } from '../telemetry/service-telemetry.js';
+import { createServiceTelemetry, type TelemetryCounts } from '../telemetry/service-telemetry.js';
 import { type Admission, createRequestHandler } from './request-handler.js';
 
 // @nats-io/services 3.0.0-25 pins an older @nats-io/nats-core whose types differ from ours only in a header-match
@@ -74,7 +74,7 @@ export interface ServiceHealth {
 }
 
 /** A running snapshot, for logs, $SRV.STATS and tests. */
-export interface TailServiceStats {
+export interface TailServiceStats extends TelemetryCounts {
   readonly inFlight: number;
   readonly queueDepth: number;
   readonly loadedTails: number;
@@ -231,6 +231,7 @@ export function createTailService(deps: TailServiceDeps): TailService {
 
   function stats(): TailServiceStats {
     return {
+      ...telemetry.counts(),
       inFlight,
       queueDepth: tails.queueDepth,
       loadedTails: tails.loadedCount,

@@ -27,9 +27,19 @@ export interface TelemetryGauges {
   loadedTailBytes(): number;
 }
 
+/** Plain running totals, for $SRV.STATS, logs and tests (the meter may be a no-op). */
+export interface TelemetryCounts {
+  readonly served: number;
+  readonly failed: Readonly<Partial<Record<WireErrorCode, number>>>;
+  readonly dropped: number;
+  readonly batches: number;
+}
+
 /** What the service records. */
 export interface ServiceTelemetry {
   readonly tracer: Tracer;
+  /** Totals since start. */
+  counts(): TelemetryCounts;
   /** A request answered with outputs. */
   served(tail: TailAddress, timings: { totalMs: number; queueMs: number }): void;
   /** A request answered with an error reply. */
@@ -88,6 +98,10 @@ export function createServiceTelemetry(options: {
     .createObservableGauge('cleave.tail.loaded_bytes', { description: 'ONNX bytes of the loaded tails', unit: 'By' })
     .addCallback((result) => result.observe(gauges.loadedTailBytes()));
 
+  let served = 0;
+  let droppedCount = 0;
+  let batches = 0;
+  const failed: Partial<Record<WireErrorCode, number>> = {};
   const tailAttributes = (tail: TailAddress) => ({
     'cleave.model': tail.model,
     'cleave.version': tail.version,
@@ -95,20 +109,25 @@ export function createServiceTelemetry(options: {
   });
   return {
     tracer,
+    counts: () => ({ served, failed: { ...failed }, dropped: droppedCount, batches }),
     served(tail, timings) {
+      served += 1;
       const attributes = tailAttributes(tail);
       requests.add(1, attributes);
       latency.record(timings.totalMs, { outcome: 'ok' });
       queueTime.record(timings.queueMs, attributes);
     },
     failed(code, totalMs) {
+      failed[code] = (failed[code] ?? 0) + 1;
       errors.add(1, { code });
       latency.record(totalMs, { outcome: code });
     },
     dropped(reason) {
+      droppedCount += 1;
       dropped.add(1, { reason });
     },
     batch(tail, batch) {
+      batches += 1;
       batchSize.record(batch.requests, tailAttributes(tail));
       runTime.record(batch.runMs, tailAttributes(tail));
     },
