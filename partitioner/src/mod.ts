@@ -30,15 +30,7 @@ export { indexGraph, type GraphIndex, type TensorKind } from './graph/graph-inde
 export { findCuts, type Cut, type CutOrigin } from './graph/cut-analysis.js';
 export { probeTensorShapes, type ProbedTensor } from './graph/shape-probe.js';
 export { splitAtCut, type SplitModels, type SplitOptions } from './graph/graph-surgery.js';
-export {
-  buildCandidates,
-  wireBytes,
-  WIRE_CODECS,
-  type Candidate,
-  type CandidateKind,
-  type CodecBytes,
-  type WireCodec,
-} from './graph/candidates.js';
+export { buildCandidates, wireBytes, WIRE_CODECS, type Candidate, type CandidateKind } from './graph/candidates.js';
 export { describeDevice, cgroupCpuQuota, type DeviceDescriptor } from './profile/device-descriptor.js';
 export { summarise, quantile, type StageTiming } from './profile/stage-timing.js';
 export {
@@ -50,22 +42,21 @@ export {
   type ProfileOptions,
 } from './profile/profiler.js';
 export { readProfile, writeProfile, ProfileFileError } from './profile/profile-file.js';
-export { DEFAULT_POWER_MODEL, type PowerModel } from './plan/power-model.js';
+export { buildPlan, dropDominated, PLAN_MIN_MBPS, type Plan, type PlanRange } from './plan/planner.js';
 export {
-  buildPlan,
   costAt,
-  dropDominated,
+  DEFAULT_POWER_MODEL,
   lookupPlan,
-  rankCandidates,
   OBJECTIVES,
-  PLAN_MIN_MBPS,
+  rankCandidates,
   type CandidateCost,
+  type CodecBytes,
   type Objective,
-  type Plan,
   type PlanCandidate,
   type PlanContext,
-  type PlanRange,
-} from './plan/planner.js';
+  type PowerModel,
+  type WireCodec,
+} from '@cleave/proto';
 export { planCandidates, ProfileMismatchError } from './plan/plan-inputs.js';
 export {
   assertBundleTarget,

@@ -3,10 +3,10 @@ import { buildManifest } from './bundle/bundle-manifest.js';
 import { assertBundleTarget, writeBundle } from './bundle/bundle-writer.js';
 import { calibrateExits, exitRateFor, type ExitCalibration } from './exits/exit-calibration.js';
 import type { ConfidenceMeasure } from './exits/confidence.js';
-import type { Candidate, WireCodec } from './graph/candidates.js';
+import type { Candidate } from './graph/candidates.js';
 import { planCandidates, ProfileMismatchError } from './plan/plan-inputs.js';
-import { buildPlan, OBJECTIVES, type Objective, type Plan } from './plan/planner.js';
-import type { PowerModel } from './plan/power-model.js';
+import { OBJECTIVES, type Objective, type PowerModel, type WireCodec } from '@cleave/proto';
+import { buildPlan, type Plan } from './plan/planner.js';
 import { prepareModel, type PrepareOptions, type PreparedModel } from './prepare-model.js';
 import { profileCandidates, sha256Hex, type ModelProfile, type ProfileOptions } from './profile/profiler.js';
 

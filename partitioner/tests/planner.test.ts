@@ -1,13 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import {
-  buildPlan,
-  dropDominated,
-  lookupPlan,
-  rankCandidates,
-  type CandidateCost,
-  type PlanCandidate,
-  type PlanContext,
-} from '../src/plan/planner.js';
+import { lookupPlan, rankCandidates, type CandidateCost, type PlanCandidate, type PlanContext } from '@cleave/proto';
+import { buildPlan, dropDominated } from '../src/plan/planner.js';
 
 const bytes = (f32: number) => ({ f32, f16: f32 / 2, int8: f32 / 4 + 8 });
 

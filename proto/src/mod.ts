@@ -137,3 +137,22 @@ export {
   type AgentPolicy,
   type PolicyFieldErrors,
 } from './agent-policy.js';
+export {
+  costAt,
+  DEFAULT_POWER_MODEL,
+  lookupPlan,
+  objectiveValue,
+  OBJECTIVES,
+  rankCandidates,
+  type CandidateCost,
+  type CodecBytes,
+  type CostCandidateKind,
+  type Objective,
+  type PlanCandidate,
+  type PlanContext,
+  type PlanRangeLike,
+  type PlanTable,
+  type PlanTableRange,
+  type PowerModel,
+  type WireCodec,
+} from './cost-model.js';

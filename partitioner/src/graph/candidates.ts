@@ -1,3 +1,4 @@
+import type { CodecBytes, WireCodec } from '@cleave/proto';
 import type { TensorSpec } from '../onnx/onnx-model.js';
 import { DTYPE_BYTES } from '../runtime/ort-tensors.js';
 import { findCuts, type Cut } from './cut-analysis.js';
@@ -8,14 +9,8 @@ import type { ProbedTensor } from './shape-probe.js';
 /** Where the work of a candidate runs. */
 export type CandidateKind = 'edge-only' | 'cloud-only' | 'split';
 
-/** Wire encodings the planner can choose for float cut tensors. */
-export type WireCodec = 'f32' | 'f16' | 'int8';
-
 /** All wire codecs, in order of decreasing fidelity. */
 export const WIRE_CODECS: readonly WireCodec[] = ['f32', 'f16', 'int8'];
-
-/** Per-sample payload bytes of a candidate under each codec. */
-export type CodecBytes = Readonly<Record<WireCodec, number>>;
 
 /** A way to run the model: a split (head on the edge, tail in the cloud), or all on one side. */
 export interface Candidate {

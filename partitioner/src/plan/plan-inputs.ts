@@ -1,6 +1,6 @@
 import type { Candidate } from '../graph/candidates.js';
 import type { ModelProfile } from '../profile/profiler.js';
-import type { PlanCandidate } from './planner.js';
+import type { PlanCandidate } from '@cleave/proto';
 
 /** Raised when an edge or cloud profile does not describe the candidates being planned. */
 export class ProfileMismatchError extends Error {

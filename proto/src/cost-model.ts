@@ -1,0 +1,169 @@
+/**
+ * The cost model shared by the planner (partitioner), the controller (edge agent) and the console:
+ * expected latency and edge energy of running a candidate at a bandwidth. Pure and isomorphic.
+ */
+
+/** Where the work of a candidate runs. */
+export type CostCandidateKind = 'edge-only' | 'cloud-only' | 'split';
+
+/** Wire encodings for float cut tensors. */
+export type WireCodec = 'f32' | 'f16' | 'int8';
+
+/** Per-sample payload bytes of a candidate under each codec. */
+export type CodecBytes = Readonly<Record<WireCodec, number>>;
+
+/**
+ * Edge device power model for the `energy` objective: joules = compute W × head time
+ * + radio W × transfer time + idle W × time waiting for the cloud.
+ *
+ * Defaults describe a Raspberry-Pi-4-class gateway on Wi-Fi:
+ * - compute 3.7 W: a Pi 4 draws about 2.7 W idle and 6.4 W with all cores busy (Raspberry Pi
+ *   Foundation / Tom's Hardware measurements), so inference adds roughly 3.7 W;
+ * - radio 1.3 W: Wi-Fi uplink power measured by Huang et al., "A Close Examination of
+ *   Performance and Power Characteristics of 4G LTE Networks", MobiSys 2012 (Wi-Fi ≈ 1.2–1.4 W
+ *   while sending; LTE is higher, ≈ 1.3 W + 0.44 W per Mbps, so raise it for cellular links);
+ * - idle 0.9 W: the extra draw of a board waiting on the network with the radio associated.
+ */
+export interface PowerModel {
+  readonly computeWatts: number;
+  readonly radioWatts: number;
+  readonly idleWatts: number;
+}
+
+/** See {@link PowerModel} for where these figures come from. */
+export const DEFAULT_POWER_MODEL: PowerModel = Object.freeze({ computeWatts: 3.7, radioWatts: 1.3, idleWatts: 0.9 });
+
+/** What the planner needs to know about one candidate: measured stage times and payload sizes. */
+export interface PlanCandidate {
+  readonly id: string;
+  readonly kind: CostCandidateKind;
+  readonly bytesPerSample: CodecBytes;
+  /** Median head time on the edge device (0 for cloud-only). */
+  readonly edgeMs: number;
+  /** Median tail time on the cloud (0 for edge-only). */
+  readonly cloudMs: number;
+  /** Fraction of requests the head's early exits answer, which then skip the network and the cloud. @default 0 */
+  readonly exitRate?: number;
+}
+
+/** Optimisation goals: latency, edge energy, or an equal mix of both normalised to edge-only. */
+export const OBJECTIVES = ['latency', 'energy', 'balanced'] as const;
+/** One of {@link OBJECTIVES}. */
+export type Objective = (typeof OBJECTIVES)[number];
+
+/** Link and transport facts the plan depends on. */
+export interface PlanContext {
+  readonly rttMs: number;
+  readonly maxPayloadBytes: number;
+  readonly codecs: readonly WireCodec[];
+  readonly power?: PowerModel;
+  /** Bytes a request adds around the tensors (message envelope, headers). @default 1024 */
+  readonly envelopeBytes?: number;
+}
+
+/** Expected cost of one candidate with one codec at one bandwidth. */
+export interface CandidateCost {
+  readonly candidate: string;
+  readonly codec: WireCodec;
+  readonly edgeMs: number;
+  readonly transferMs: number;
+  readonly rttMs: number;
+  readonly cloudMs: number;
+  readonly latencyMs: number;
+  readonly edgeJoules: number;
+  readonly payloadBytes: number;
+  readonly feasible: boolean;
+}
+
+/** The best option over a bandwidth range; the agent looks this up instead of re-planning. */
+export interface PlanTableRange {
+  readonly objective: Objective;
+  readonly minMbps: number;
+  /** null means "and above". */
+  readonly maxMbps: number | null;
+  readonly candidate: string;
+  readonly codec: WireCodec;
+  /** At minMbps, the slowest point of the range. */
+  readonly expectedLatencyMs: number;
+  readonly expectedEdgeJoules: number;
+}
+
+/** The plan table written into a bundle. */
+export interface PlanTable {
+  readonly rttMs: number;
+  readonly maxPayloadBytes: number;
+  readonly objectives: readonly Objective[];
+  readonly candidates: readonly string[];
+  readonly ranges: readonly PlanTableRange[];
+}
+
+/** Cost of a candidate/codec at `mbps`. Latency and energy are both affine in 1/bandwidth. */
+export function costAt(c: PlanCandidate, codec: WireCodec, mbps: number, ctx: PlanContext): CandidateCost {
+  const power = ctx.power ?? DEFAULT_POWER_MODEL;
+  const sends = c.kind !== 'edge-only';
+  const payload = sends ? c.bytesPerSample[codec] + (ctx.envelopeBytes ?? 1024) : 0;
+  // Requests answered by an early exit in the head never cross the network: expected costs scale by (1 - exitRate).
+  const offload = sends ? 1 - (c.exitRate ?? 0) : 0;
+  const transferMs = (offload * (payload * 8)) / (mbps * 1000);
+  const rttMs = offload * ctx.rttMs;
+  const cloudMs = offload * c.cloudMs;
+  const latencyMs = c.edgeMs + transferMs + rttMs + cloudMs;
+  const edgeJoules =
+    (power.computeWatts * c.edgeMs + power.radioWatts * transferMs + power.idleWatts * (rttMs + cloudMs)) / 1000;
+  return {
+    candidate: c.id,
+    codec,
+    edgeMs: c.edgeMs,
+    transferMs,
+    rttMs,
+    cloudMs,
+    latencyMs,
+    edgeJoules,
+    payloadBytes: payload,
+    feasible: !sends || payload <= ctx.maxPayloadBytes,
+  };
+}
+
+/** Scalar objective value of a cost; `balanced` normalises both terms by edge-only's. */
+export function objectiveValue(cost: CandidateCost, objective: Objective, edgeOnly: CandidateCost | undefined): number {
+  if (objective === 'latency') return cost.latencyMs;
+  if (objective === 'energy') return cost.edgeJoules;
+  const l = edgeOnly?.latencyMs || 1;
+  const e = edgeOnly?.edgeJoules || 1;
+  return 0.5 * (cost.latencyMs / l) + 0.5 * (cost.edgeJoules / e);
+}
+
+/** All feasible options at one bandwidth, best first under `objective`. */
+export function rankCandidates(
+  candidates: readonly PlanCandidate[],
+  mbps: number,
+  objective: Objective,
+  ctx: PlanContext,
+): CandidateCost[] {
+  const edge = candidates.find((c) => c.kind === 'edge-only');
+  const edgeCost = edge ? costAt(edge, 'f32', mbps, ctx) : undefined;
+  const options = candidates.flatMap((c) =>
+    c.kind === 'edge-only' ? [costAt(c, 'f32', mbps, ctx)] : ctx.codecs.map((k) => costAt(c, k, mbps, ctx)),
+  );
+  return options
+    .filter((o) => o.feasible)
+    .sort((a, b) => objectiveValue(a, objective, edgeCost) - objectiveValue(b, objective, edgeCost));
+}
+
+/** A plan table row as far as lookups care; fits both the partitioner's plan and a parsed manifest's. */
+export interface PlanRangeLike {
+  readonly objective: string;
+  readonly minMbps: number;
+  readonly maxMbps: number | null;
+}
+
+/** The plan's choice for an objective at a measured bandwidth. */
+export function lookupPlan<R extends PlanRangeLike>(
+  plan: { readonly ranges: readonly R[] },
+  objective: string,
+  mbps: number,
+): R | undefined {
+  return plan.ranges.find(
+    (r) => r.objective === objective && mbps >= r.minMbps && (r.maxMbps === null || mbps < r.maxMbps),
+  );
+}
