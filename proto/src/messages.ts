@@ -111,6 +111,12 @@ export const HeartbeatModelStatsSchema = z.object({
   /** Offloads that fell back to running the tail locally. */
   fallbacks: count,
   requests: count,
+  /** Objective the controller is using now (latency, energy or balanced). */
+  objective: z.string().max(32).optional(),
+  /** Accuracy budget of the exit operating point in use, in points (its place on the calibrated curve). */
+  budgetPoints: nonNegative.optional(),
+  /** Calibrated overall accuracy of that operating point, 0..1. */
+  expectedAccuracy: fraction.optional(),
 });
 /** Per-model statistics in a heartbeat. */
 export type HeartbeatModelStats = z.infer<typeof HeartbeatModelStatsSchema>;
