@@ -5,7 +5,7 @@ import { importX } from 'eslint-plugin-import-x';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['**/dist/**', '**/node_modules/**', 'models/**', '**/*.cjs', '.scratch/**'] },
+  { ignores: ['**/dist/**', '**/node_modules/**', 'models/**', '**/*.cjs', '.scratch/**', '**/console-assets/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

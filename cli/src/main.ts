@@ -2,6 +2,7 @@
 import { Command, CommanderError } from 'commander';
 import { integerOption, type CliContext } from './cli-context.js';
 import { registerCloudCommand } from './commands/cloud-command.js';
+import { registerConsoleCommand } from './commands/console-command.js';
 import { registerDemoCommand } from './commands/demo-command.js';
 import { registerEvaluateCommand } from './commands/evaluate-command.js';
 import { registerNatsCommand } from './commands/nats-command.js';
@@ -44,6 +45,7 @@ registerProfileCommand(program, ctx);
 registerPlanCommand(program, ctx);
 registerPublishCommand(program, ctx);
 registerCloudCommand(program, ctx);
+registerConsoleCommand(program, ctx, process.env);
 
 try {
   await program.parseAsync(process.argv);

@@ -1,0 +1,53 @@
+import { randomBytes } from 'node:crypto';
+import type { Command } from 'commander';
+import { connect } from '@nats-io/transport-node';
+import { assertToken, DEFAULT_SUBJECT_PREFIX } from '@cleave/proto';
+import {
+  createConsoleApp,
+  createConsoleAuth,
+  createConsoleData,
+  startConsoleServer,
+} from '@cleave/cloud-service/console';
+import type { CliContext } from '../cli-context.js';
+
+interface ConsoleOptions {
+  natsUrl?: string;
+  prefix: string;
+  host: string;
+  port: number;
+  token?: string;
+}
+
+/** Registers `cleave console`: the operator web console, until SIGINT or SIGTERM. */
+export function registerConsoleCommand(program: Command, ctx: CliContext, env: NodeJS.ProcessEnv): void {
+  program
+    .command('console')
+    .description('Serve the operator console: fleet, cloud replicas, bundles and split charts, policies and rollouts.')
+    .option('--nats-url <url>', 'NATS server (default: NATS_URL)')
+    .option('--prefix <prefix>', 'subject prefix and bucket stem', DEFAULT_SUBJECT_PREFIX)
+    .option('--host <host>', 'interface to bind; keep 127.0.0.1 unless a TLS proxy fronts it', '127.0.0.1')
+    .option('--port <port>', 'HTTP port (0 picks a free one)', ctx.parseInteger('port', 0, 65535), 8080)
+    .option(
+      '--token <token>',
+      'operator token for login and the API (default: CLEAVE_CONSOLE_TOKEN, else a random one printed at start)',
+    )
+    .action(async (opts: ConsoleOptions) => {
+      const natsUrl = opts.natsUrl ?? env['NATS_URL'];
+      if (!natsUrl) throw new Error('no NATS server: pass --nats-url or set NATS_URL');
+      const prefix = assertToken(opts.prefix, 'prefix');
+      const token = opts.token ?? env['CLEAVE_CONSOLE_TOKEN'] ?? randomBytes(18).toString('base64url');
+      const nc = await connect({ servers: natsUrl, name: 'cleave-console' });
+      const app = await createConsoleApp({
+        data: createConsoleData(nc, { prefix }),
+        // A per-process signing secret: restarting the console logs operators out, which is acceptable.
+        auth: createConsoleAuth({ token, secret: randomBytes(32).toString('hex') }),
+      });
+      const server = await startConsoleServer(app, { host: opts.host, port: opts.port });
+      ctx.log.info({ url: server.url, nats: natsUrl, prefix }, 'console ready');
+      if (!opts.token && !env['CLEAVE_CONSOLE_TOKEN']) process.stderr.write(`console login token: ${token}\n`);
+      const signal = await ctx.shutdownSignal;
+      ctx.log.info({ signal }, 'console stopping');
+      await server.close();
+      await nc.drain();
+    });
+}

@@ -1,0 +1,292 @@
+// Cleave console page script: plain browser JavaScript, no build step. Reads the JSON API, keeps
+// the fleet live over server-sent events, and draws charts with Chart.js.
+(() => {
+  'use strict';
+  const csrf = document.querySelector('meta[name="cleave-csrf"]').content;
+  const $ = (sel) => document.querySelector(sel);
+  const text = (v) => (v === undefined || v === null ? '–' : String(v));
+  const fmt = (n, d = 1) => (typeof n === 'number' && Number.isFinite(n) ? n.toFixed(d) : '–');
+
+  async function api(path, options = {}) {
+    const res = await fetch(`/api${path}`, {
+      ...options,
+      headers: { 'content-type': 'application/json', 'x-cleave-csrf': csrf, ...(options.headers || {}) },
+    });
+    const body = await res.json().catch(() => ({}));
+    if (!res.ok) throw Object.assign(new Error(body.error || res.statusText), { body, status: res.status });
+    return body;
+  }
+
+  // ---- Fleet: one row per (agent, model), sortable and filterable ----
+  let fleetRows = [];
+  let sortKey = 'agentId';
+  let sortDir = 1;
+  function flattenFleet(agents) {
+    return agents.flatMap((a) =>
+      (a.heartbeat.models.length ? a.heartbeat.models : [{}]).map((m) => ({
+        agentId: a.heartbeat.agentId,
+        stale: a.stale,
+        model: m.model ? `${m.model}@${m.version}` : '–',
+        split: m.split,
+        codec: m.codec,
+        bandwidthMbps: a.heartbeat.bandwidthMbps,
+        rttMs: a.heartbeat.rttMs,
+        battery: a.heartbeat.battery ? a.heartbeat.battery.level * 100 : undefined,
+        charging: a.heartbeat.battery ? a.heartbeat.battery.charging : undefined,
+        exitRate: m.exitRate,
+        objective: m.objective,
+        budgetPoints: m.budgetPoints,
+        p50Ms: m.p50Ms,
+        p95Ms: m.p95Ms,
+        offloads: m.offloads,
+        fallbacks: m.fallbacks,
+        lastError: a.heartbeat.lastError,
+      })),
+    );
+  }
+  function renderFleet() {
+    const filter = $('#fleet-filter').value.trim().toLowerCase();
+    const rows = fleetRows
+      .filter((r) => !filter || JSON.stringify(r).toLowerCase().includes(filter))
+      .sort((a, b) => (a[sortKey] > b[sortKey] ? sortDir : a[sortKey] < b[sortKey] ? -sortDir : 0));
+    const tbody = $('#fleet-table tbody');
+    tbody.replaceChildren(
+      ...rows.map((r) => {
+        const tr = document.createElement('tr');
+        tr.dataset.agent = r.agentId;
+        if (r.stale) tr.className = 'stale';
+        const cells = [
+          r.agentId,
+          r.model,
+          r.split,
+          r.codec,
+          fmt(r.bandwidthMbps, 2),
+          fmt(r.rttMs, 1),
+          r.battery === undefined ? 'mains' : `${fmt(r.battery, 0)}%${r.charging ? ' ⚡' : ''}`,
+          r.exitRate === undefined
+            ? '–'
+            : `${fmt(r.exitRate * 100, 1)}%${r.budgetPoints !== undefined ? ` (budget ${fmt(r.budgetPoints, 1)} pt, ${text(r.objective)})` : ''}`,
+          `${fmt(r.p50Ms, 1)} / ${fmt(r.p95Ms, 1)}`,
+          text(r.offloads),
+          text(r.fallbacks),
+          text(r.lastError),
+        ];
+        tr.replaceChildren(
+          ...cells.map((c, i) => {
+            const td = document.createElement('td');
+            td.textContent = c;
+            if (i === 2) td.className = 'split';
+            if (i === 7) td.className = 'exit';
+            return td;
+          }),
+        );
+        return tr;
+      }),
+    );
+    const scope = $('#policy-scope');
+    const known = new Set([...scope.options].map((o) => o.value));
+    for (const id of new Set(fleetRows.map((r) => r.agentId))) {
+      if (!known.has(`agent:${id}`)) scope.append(new Option(`agent ${id}`, `agent:${id}`));
+    }
+  }
+  document.querySelectorAll('#fleet-table th[data-sort]').forEach((th) =>
+    th.addEventListener('click', () => {
+      sortDir = sortKey === th.dataset.sort ? -sortDir : 1;
+      sortKey = th.dataset.sort;
+      renderFleet();
+    }),
+  );
+  $('#fleet-filter').addEventListener('input', renderFleet);
+
+  function renderCloud(replicas) {
+    $('#cloud-table tbody').replaceChildren(
+      ...replicas.map((r) => {
+        const tr = document.createElement('tr');
+        const sum = (k) => r.endpoints.reduce((s, e) => s + (e[k] || 0), 0);
+        const avg = r.endpoints.length
+          ? r.endpoints.reduce((s, e) => s + e.averageProcessingMs, 0) / r.endpoints.length
+          : 0;
+        const batches = r.endpoints
+          .map((e) => (e.data && e.data.batches ? JSON.stringify(e.data.batches) : ''))
+          .join(' ');
+        for (const c of [r.id, r.version, sum('requests'), sum('errors'), fmt(avg, 2), batches || '–']) {
+          const td = document.createElement('td');
+          td.textContent = String(c);
+          tr.append(td);
+        }
+        return tr;
+      }),
+    );
+  }
+
+  // ---- Bundles, the split-point chart and the exit curve ----
+  let current = null;
+  let splitChart = null;
+  let exitChart = null;
+  const mbps = () => 10 ** Number($('#bandwidth').value);
+  async function renderBundles() {
+    const { models } = await api('/bundles');
+    const list = $('#bundle-list');
+    list.replaceChildren(
+      ...models.map((m) => {
+        const div = document.createElement('div');
+        const title = document.createElement('strong');
+        title.textContent = `${m.model} (current ${text(m.current)}) `;
+        div.append(title);
+        for (const v of m.versions) {
+          const open = document.createElement('button');
+          open.textContent = `chart ${v}`;
+          open.dataset.open = `${m.model}/${v}`;
+          open.addEventListener('click', () => openBundle(m.model, v));
+          div.append(open);
+          if (v !== m.current) {
+            const promote = document.createElement('button');
+            promote.textContent = `make ${v} current`;
+            promote.addEventListener('click', async () => {
+              await api(`/models/${m.model}/current`, { method: 'PUT', body: JSON.stringify({ version: v }) });
+              await Promise.all([renderBundles(), renderAudit()]);
+            });
+            div.append(promote);
+          }
+        }
+        return div;
+      }),
+    );
+  }
+  async function openBundle(model, version) {
+    current = { model, version, manifest: await api(`/bundles/${model}/${version}`) };
+    $('#bundle-detail').hidden = false;
+    $('#bundle-title').textContent = `${model} ${version}`;
+    await drawSplitChart();
+    drawExitChart();
+  }
+  async function drawSplitChart() {
+    if (!current) return;
+    $('#bandwidth-value').textContent = `${fmt(mbps(), 2)} Mbps`;
+    const q = new URLSearchParams({ mbps: String(mbps()), objective: $('#objective').value });
+    const { bars, best } = await api(`/bundles/${current.model}/${current.version}/costs?${q}`);
+    const labels = bars.map((b) => `${b.candidate}${b.candidate === best ? ' ★' : ''} (${b.codec})`);
+    const data = {
+      labels,
+      datasets: [
+        { label: 'edge compute ms', data: bars.map((b) => b.edgeMs), backgroundColor: '#4c78a8' },
+        { label: 'transfer + RTT ms', data: bars.map((b) => b.transferMs + b.rttMs), backgroundColor: '#f58518' },
+        { label: 'cloud compute ms', data: bars.map((b) => b.cloudMs), backgroundColor: '#54a24b' },
+      ],
+    };
+    const options = {
+      responsive: true,
+      maintainAspectRatio: false,
+      animation: false,
+      scales: {
+        x: { stacked: true, ticks: { autoSkip: false, maxRotation: 60 } },
+        y: { stacked: true, title: { display: true, text: 'ms' } },
+      },
+    };
+    if (splitChart) {
+      splitChart.data = data;
+      splitChart.update();
+    } else splitChart = new Chart($('#split-chart'), { type: 'bar', data, options });
+    $('#split-best').textContent = best ? `Best at ${fmt(mbps(), 2)} Mbps: ${best}` : 'No feasible candidate';
+    $('#split-best').dataset.best = best || '';
+  }
+  function drawExitChart() {
+    const policy = current && current.manifest.exitPolicy;
+    if (exitChart) exitChart.destroy();
+    exitChart = null;
+    if (!policy) return;
+    const points = policy.curve.map((p) => ({ x: p.exitRate * 100, y: p.accuracy * 100 }));
+    const op = policy.operatingPoint;
+    exitChart = new Chart($('#exit-chart'), {
+      type: 'scatter',
+      data: {
+        datasets: [
+          { label: 'exit curve (budgets)', data: points, showLine: true, borderColor: '#4c78a8' },
+          {
+            label: 'operating point',
+            data: [{ x: op.exitRate * 100, y: op.accuracy * 100 }],
+            pointRadius: 7,
+            backgroundColor: '#e45756',
+          },
+          {
+            label: 'accuracy floor',
+            data: [
+              { x: 0, y: policy.floorAccuracy * 100 },
+              { x: 100, y: policy.floorAccuracy * 100 },
+            ],
+            showLine: true,
+            borderDash: [4, 4],
+            pointRadius: 0,
+            borderColor: '#a33',
+          },
+        ],
+      },
+      options: {
+        responsive: true,
+        maintainAspectRatio: false,
+        animation: false,
+        scales: {
+          x: { title: { display: true, text: 'answered early %' }, min: 0, max: 100 },
+          y: { title: { display: true, text: 'accuracy %' } },
+        },
+      },
+    });
+  }
+  $('#bandwidth').addEventListener('input', () => void drawSplitChart());
+  $('#objective').addEventListener('change', () => void drawSplitChart());
+
+  // ---- Policies and audit ----
+  async function renderPolicies() {
+    $('#policy-current').textContent = JSON.stringify(await api('/policies'), null, 2);
+  }
+  $('#policy-form').addEventListener('submit', async (event) => {
+    event.preventDefault();
+    const form = new FormData(event.target);
+    const body = {};
+    for (const [k, v] of form.entries()) {
+      if (v === '') continue;
+      body[k] = ['latencySloMs', 'accuracyBudgetPoints', 'accuracyFloor'].includes(k) ? Number(v) : v;
+    }
+    const scope = $('#policy-scope').value;
+    const path = scope === 'fleet' ? '/policies/fleet' : `/policies/agents/${scope.slice(6)}`;
+    try {
+      await api(path, { method: 'PUT', body: JSON.stringify(body) });
+      $('#policy-result').textContent = 'Saved.';
+    } catch (err) {
+      const fields =
+        err.body && err.body.fieldErrors
+          ? Object.entries(err.body.fieldErrors).map(([k, v]) => `${k}: ${v.join(', ')}`)
+          : [];
+      $('#policy-result').textContent = `Not saved: ${[err.message, ...fields].join('; ')}`;
+    }
+    await Promise.all([renderPolicies(), renderAudit()]);
+  });
+  async function renderAudit() {
+    const { entries } = await api('/audit');
+    $('#audit-list').replaceChildren(
+      ...entries.map((e) => {
+        const li = document.createElement('li');
+        li.textContent = `${e.at} ${e.who} ${e.action} ${e.target} ${JSON.stringify(e.detail)}`;
+        return li;
+      }),
+    );
+  }
+
+  // ---- Live updates ----
+  function applySnapshot({ agents, replicas }) {
+    fleetRows = flattenFleet(agents);
+    renderFleet();
+    renderCloud(replicas);
+  }
+  const events = new EventSource('/api/events');
+  events.addEventListener('snapshot', (e) => applySnapshot(JSON.parse(e.data)));
+  events.onerror = () => ($('#fleet-live').textContent = 'reconnecting…');
+  events.onopen = () => ($('#fleet-live').textContent = 'live');
+
+  Promise.all([api('/fleet'), api('/cloud')]).then(([f, c]) =>
+    applySnapshot({ agents: f.agents, replicas: c.replicas }),
+  );
+  void renderBundles();
+  void renderPolicies();
+  void renderAudit();
+})();

@@ -1,0 +1,156 @@
+import { Hono } from 'hono';
+import { streamSSE } from 'hono/streaming';
+import { z } from 'zod';
+import {
+  assertToken,
+  OBJECTIVES,
+  rankCandidates,
+  validateAgentPolicy,
+  type BundleManifest,
+  type PlanCandidate,
+} from '@cleave/proto';
+import type { Principal } from './console-auth.js';
+import type { ConsoleData } from './console-data.js';
+
+/** Variables the auth middleware puts on every API request. */
+export type ConsoleEnv = { Variables: { principal: Principal } };
+
+const codecsSchema = z.array(z.enum(['f32', 'f16', 'int8'])).min(1);
+
+/** Turns a manifest's candidates into the shared cost model's inputs. */
+export function planCandidatesFromManifest(manifest: BundleManifest): PlanCandidate[] {
+  return manifest.candidates.map((c) => ({
+    id: c.id,
+    kind: c.kind,
+    bytesPerSample: c.bytesPerSample,
+    edgeMs: c.kind === 'cloud-only' ? 0 : (c.profile.edge?.medianMs ?? 0),
+    cloudMs: c.kind === 'edge-only' ? 0 : (c.profile.cloud?.medianMs ?? 0),
+    exitRate: c.exitRate ?? 0,
+  }));
+}
+
+function tokenOr400(value: string, what: string): string | Response {
+  try {
+    return assertToken(value, what);
+  } catch (error) {
+    return Response.json(
+      { error: (error as Error).message, fieldErrors: { [what]: [(error as Error).message] } },
+      { status: 400 },
+    );
+  }
+}
+
+/** The console's JSON API. Everything the page does goes through these routes. */
+export function createConsoleApi(data: ConsoleData, options: { eventIntervalMs?: number } = {}): Hono<ConsoleEnv> {
+  const api = new Hono<ConsoleEnv>();
+
+  api.get('/fleet', async (c) => c.json({ agents: await data.fleet() }));
+  api.get('/cloud', async (c) => c.json({ replicas: await data.cloud() }));
+  api.get('/bundles', async (c) => c.json({ models: await data.bundles() }));
+
+  api.get('/bundles/:model/:version', async (c) => {
+    const model = tokenOr400(c.req.param('model'), 'model');
+    const version = tokenOr400(c.req.param('version'), 'version');
+    if (model instanceof Response) return model;
+    if (version instanceof Response) return version;
+    return c.json(await data.manifest(model, version));
+  });
+
+  // Expected cost of every candidate at one bandwidth: the data behind the split-point chart.
+  api.get('/bundles/:model/:version/costs', async (c) => {
+    const query = z
+      .object({
+        mbps: z.coerce.number().positive().max(1e6),
+        objective: z.enum(OBJECTIVES).default('latency'),
+        rttMs: z.coerce.number().min(0).max(10_000).optional(),
+        codecs: z
+          .string()
+          .default('f32,f16')
+          .transform((s) => s.split(','))
+          .pipe(codecsSchema),
+      })
+      .safeParse(c.req.query());
+    if (!query.success)
+      return c.json({ error: 'bad query', fieldErrors: z.flattenError(query.error).fieldErrors }, 400);
+    const model = tokenOr400(c.req.param('model'), 'model');
+    const version = tokenOr400(c.req.param('version'), 'version');
+    if (model instanceof Response) return model;
+    if (version instanceof Response) return version;
+    const manifest = await data.manifest(model, version);
+    const { mbps, objective, codecs } = query.data;
+    const costs = rankCandidates(planCandidatesFromManifest(manifest), mbps, objective, {
+      rttMs: query.data.rttMs ?? manifest.plan.rttMs,
+      maxPayloadBytes: manifest.plan.maxPayloadBytes,
+      codecs,
+    });
+    // One bar per candidate: its best codec.
+    const seen = new Set<string>();
+    const bars = costs.filter((x) => !seen.has(x.candidate) && seen.add(x.candidate));
+    return c.json({ mbps, objective, best: bars[0]?.candidate ?? null, bars });
+  });
+
+  api.put('/models/:model/current', async (c) => {
+    const model = tokenOr400(c.req.param('model'), 'model');
+    if (model instanceof Response) return model;
+    const body = z
+      .object({ version: z.string().min(1) })
+      .strict()
+      .safeParse(await c.req.json().catch(() => undefined));
+    if (!body.success)
+      return c.json({ error: 'invalid body', fieldErrors: z.flattenError(body.error).fieldErrors }, 400);
+    const version = tokenOr400(body.data.version, 'version');
+    if (version instanceof Response) return version;
+    const before = (await data.bundles()).find((m) => m.model === model)?.current;
+    await data.setCurrent(model, version);
+    await data.record({
+      who: c.var.principal.name,
+      action: 'set-current',
+      target: model,
+      detail: { from: before ?? null, to: version },
+    });
+    return c.json({ model, current: version, previous: before ?? null });
+  });
+
+  api.get('/policies', async (c) => c.json(await data.policies()));
+
+  const putPolicy = (scope: 'fleet' | 'agent') =>
+    api.put(scope === 'fleet' ? '/policies/fleet' : '/policies/agents/:agentId', async (c) => {
+      let agentId: string | undefined;
+      if (scope === 'agent') {
+        const checked = tokenOr400(c.req.param('agentId') ?? '', 'agentId');
+        if (checked instanceof Response) return checked;
+        agentId = checked;
+      }
+      const body: unknown = await c.req.json().catch(() => Symbol.for('invalid'));
+      if (typeof body === 'symbol')
+        return c.json({ error: 'body must be JSON', fieldErrors: { '(body)': ['not JSON'] } }, 400);
+      const result = validateAgentPolicy(body);
+      if (!result.ok) return c.json({ error: 'invalid policy', fieldErrors: result.fieldErrors }, 400);
+      await data.putPolicy(agentId ? { agentId } : {}, result.policy);
+      await data.record({
+        who: c.var.principal.name,
+        action: 'set-policy',
+        target: agentId ? `agent ${agentId}` : 'fleet',
+        detail: result.policy,
+      });
+      return c.json({ scope: agentId ? { agentId } : 'fleet', policy: result.policy });
+    });
+  putPolicy('fleet');
+  putPolicy('agent');
+
+  api.get('/audit', async (c) => c.json({ entries: await data.audit(100) }));
+
+  // Live updates without reloads: a snapshot of fleet and cloud every few seconds.
+  api.get('/events', (c) =>
+    streamSSE(c, async (stream) => {
+      let id = 0;
+      while (!stream.aborted && !stream.closed) {
+        const [agents, replicas] = await Promise.all([data.fleet(), data.cloud()]);
+        await stream.writeSSE({ event: 'snapshot', id: String(id++), data: JSON.stringify({ agents, replicas }) });
+        await stream.sleep(options.eventIntervalMs ?? 2000);
+      }
+    }),
+  );
+
+  return api;
+}

@@ -1,0 +1,211 @@
+import { Kvm, type KV } from '@nats-io/kv';
+import { Objm } from '@nats-io/obj';
+import { Svcm } from '@nats-io/services';
+import type { NatsConnection } from '@nats-io/transport-node';
+import {
+  agentPolicyKey,
+  bucketNames,
+  decodeMessage,
+  FLEET_POLICY_KEY,
+  TAIL_SERVICE_NAME,
+  type AgentPolicy,
+  type BundleManifest,
+  type Heartbeat,
+} from '@cleave/proto';
+import { createBundleReader } from '../bundle-store/mod.js';
+
+/** One agent as the fleet page shows it. */
+export interface FleetAgent {
+  readonly heartbeat: Heartbeat;
+  /** Milliseconds since its last heartbeat. */
+  readonly ageMs: number;
+  /** True when more than three heartbeat intervals have passed. */
+  readonly stale: boolean;
+}
+
+/** One cloud replica discovered over `$SRV`. */
+export interface CloudReplicaView {
+  readonly id: string;
+  readonly name: string;
+  readonly version: string;
+  readonly started: string;
+  readonly endpoints: readonly {
+    name: string;
+    subject: string;
+    requests: number;
+    errors: number;
+    averageProcessingMs: number;
+    data: unknown;
+  }[];
+}
+
+/** A model in the bundle store with its versions and the current one. */
+export interface ModelBundles {
+  readonly model: string;
+  readonly current: string | undefined;
+  readonly versions: readonly string[];
+}
+
+/** One recorded operator change. */
+export interface AuditEntry {
+  readonly at: string;
+  readonly who: string;
+  readonly action: string;
+  readonly target: string;
+  readonly detail: unknown;
+}
+
+/** Everything the console reads from and writes to NATS. */
+export interface ConsoleData {
+  fleet(): Promise<FleetAgent[]>;
+  cloud(): Promise<CloudReplicaView[]>;
+  bundles(): Promise<ModelBundles[]>;
+  manifest(model: string, version: string): Promise<BundleManifest>;
+  setCurrent(model: string, version: string): Promise<void>;
+  policies(): Promise<{ fleet: AgentPolicy | undefined; agents: Record<string, AgentPolicy> }>;
+  putPolicy(scope: { agentId?: string }, policy: AgentPolicy): Promise<void>;
+  audit(limit: number): Promise<AuditEntry[]>;
+  record(entry: Omit<AuditEntry, 'at'>): Promise<void>;
+}
+
+const decoder = new TextDecoder();
+const encoder = new TextEncoder();
+
+/** Reads the console's view of the system from NATS: heartbeats and policies in KV, bundles in the object store, replicas via `$SRV`. */
+export function createConsoleData(nc: NatsConnection, options: { prefix: string; now?: () => number }): ConsoleData {
+  const names = bucketNames(options.prefix);
+  const now = options.now ?? Date.now;
+  const kvm = new Kvm(nc);
+  const reader = createBundleReader(nc, { prefix: options.prefix });
+  const buckets = new Map<string, Promise<KV>>();
+  // Buckets are created on first use, so a fresh system shows empty pages instead of errors.
+  const bucket = (name: string, history = 1): Promise<KV> => {
+    let kv = buckets.get(name);
+    if (!kv) {
+      kv = kvm.create(name, { history });
+      kv.catch(() => buckets.delete(name));
+      buckets.set(name, kv);
+    }
+    return kv;
+  };
+  const auditBucket = `${options.prefix}_audit`;
+
+  async function readAll(kv: KV): Promise<Map<string, Uint8Array>> {
+    const out = new Map<string, Uint8Array>();
+    for await (const key of await kv.keys()) {
+      const entry = await kv.get(key);
+      if (entry && entry.operation === 'PUT') out.set(key, entry.value);
+    }
+    return out;
+  }
+
+  return {
+    async fleet() {
+      const agents: FleetAgent[] = [];
+      for (const [, value] of await readAll(await bucket(names.heartbeats))) {
+        try {
+          const hb = decodeMessage(value);
+          if (hb.kind !== 'heartbeat') continue;
+          const ageMs = Math.max(0, now() - hb.sentAt);
+          agents.push({ heartbeat: hb, ageMs, stale: ageMs > 3 * (hb.intervalMs ?? 5000) });
+        } catch {
+          // A malformed heartbeat is skipped; the agent shows up again with its next valid one.
+        }
+      }
+      return agents.sort((a, b) => a.heartbeat.agentId.localeCompare(b.heartbeat.agentId));
+    },
+
+    async cloud() {
+      // @nats-io/services pins its own nats-core, whose types differ from ours; at runtime both are the same
+      // connection and the same 'timer' strategy (collect replies for maxWait ms).
+      const svcm = new Svcm(nc as unknown as ConstructorParameters<typeof Svcm>[0]);
+      const client = svcm.client({ strategy: 'timer', maxWait: 500 } as unknown as Parameters<Svcm['client']>[0]);
+      const replicas = new Map<string, CloudReplicaView>();
+      try {
+        for await (const info of await client.info(TAIL_SERVICE_NAME)) {
+          replicas.set(info.id, { id: info.id, name: info.name, version: info.version, started: '', endpoints: [] });
+        }
+        for await (const stats of await client.stats(TAIL_SERVICE_NAME)) {
+          replicas.set(stats.id, {
+            id: stats.id,
+            name: stats.name,
+            version: stats.version,
+            started: stats.started,
+            endpoints: (stats.endpoints ?? []).map((e) => ({
+              name: e.name,
+              subject: e.subject,
+              requests: e.num_requests,
+              errors: e.num_errors,
+              averageProcessingMs: e.average_processing_time / 1e6,
+              data: e.data,
+            })),
+          });
+        }
+      } catch (error) {
+        // No responders: no replicas are running. Anything else is a real failure.
+        if (!/no responders|503/i.test((error as Error).message)) throw error;
+      }
+      return [...replicas.values()].sort((a, b) => a.id.localeCompare(b.id));
+    },
+
+    async bundles() {
+      const models = new Map<string, Set<string>>();
+      try {
+        const os = await new Objm(nc).open(names.bundles);
+        for (const info of await os.list()) {
+          const [model, version, file] = info.name.split('/');
+          if (model && version && file === 'manifest.json') {
+            const set = models.get(model) ?? new Set<string>();
+            set.add(version);
+            models.set(model, set);
+          }
+        }
+      } catch (error) {
+        if (!/not found/i.test((error as Error).message)) throw error;
+      }
+      const out: ModelBundles[] = [];
+      for (const [model, versions] of models) {
+        out.push({ model, current: await reader.currentVersion(model), versions: [...versions].sort() });
+      }
+      return out.sort((a, b) => a.model.localeCompare(b.model));
+    },
+
+    async manifest(model, version) {
+      return (await reader.readManifest(model, version)).manifest;
+    },
+
+    async setCurrent(model, version) {
+      // Reading the manifest first proves the version exists and is intact before anyone is pointed at it.
+      await reader.readManifest(model, version);
+      await (await kvm.open(names.current)).put(model, encoder.encode(version));
+    },
+
+    async policies() {
+      const all = await readAll(await bucket(names.policies));
+      const parse = (bytes: Uint8Array | undefined): AgentPolicy | undefined =>
+        bytes ? (JSON.parse(decoder.decode(bytes)) as AgentPolicy) : undefined;
+      const agents: Record<string, AgentPolicy> = {};
+      for (const [key, value] of all) if (key.startsWith('agent.')) agents[key.slice(6)] = parse(value)!;
+      return { fleet: parse(all.get(FLEET_POLICY_KEY)), agents };
+    },
+
+    async putPolicy(scope, policy) {
+      const key = scope.agentId ? agentPolicyKey(scope.agentId) : FLEET_POLICY_KEY;
+      await (await bucket(names.policies)).put(key, encoder.encode(JSON.stringify(policy)));
+    },
+
+    async audit(limit) {
+      const entries: AuditEntry[] = [];
+      for (const [, value] of await readAll(await bucket(auditBucket))) {
+        entries.push(JSON.parse(decoder.decode(value)) as AuditEntry);
+      }
+      return entries.sort((a, b) => b.at.localeCompare(a.at)).slice(0, limit);
+    },
+
+    async record(entry) {
+      const at = new Date(now()).toISOString();
+      const key = `${at.replace(/[^0-9]/g, '')}-${Math.random().toString(36).slice(2, 8)}`;
+      await (await bucket(auditBucket)).put(key, encoder.encode(JSON.stringify({ at, ...entry })));
+    },
+  };
+}

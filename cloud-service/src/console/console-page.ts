@@ -1,0 +1,58 @@
+/** Escapes text for HTML, so names and messages never become markup. */
+function escapeHtml(s: string): string {
+  return s.replace(/[&<>"']/g, (ch) => `&#${ch.charCodeAt(0)};`);
+}
+
+/** The login form. */
+export function loginPage(error?: string): string {
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Cleave console · login</title><link rel="stylesheet" href="/assets/console.css"></head>
+<body class="login"><main><h1>Cleave console</h1>
+<form method="post" action="/login">
+<label>Operator name <input name="name" autocomplete="username" value="operator"></label>
+<label>Token <input name="token" type="password" autocomplete="current-password" required></label>
+${error ? `<p class="error" role="alert">${escapeHtml(error)}</p>` : ''}
+<button type="submit">Log in</button></form></main></body></html>`;
+}
+
+/** The single-page console shell; console.js fills it from the JSON API and live events. */
+export function consolePage(csrfToken: string, operator: string): string {
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="cleave-csrf" content="${escapeHtml(csrfToken)}">
+<title>Cleave console</title><link rel="stylesheet" href="/assets/console.css"></head>
+<body>
+<header><h1>Cleave</h1><nav>
+<a href="#fleet">Fleet</a><a href="#cloud">Cloud</a><a href="#bundles">Bundles</a><a href="#policies">Policies</a><a href="#audit">Audit</a>
+</nav><form method="post" action="/logout" class="who"><span>${escapeHtml(operator)}</span><button>Log out</button></form></header>
+<main>
+<section id="fleet"><h2>Fleet <span id="fleet-live" class="live">live</span></h2>
+<div class="tools"><input id="fleet-filter" type="search" placeholder="Filter agents"></div>
+<div class="scroll"><table id="fleet-table"><thead><tr>
+<th data-sort="agentId">Agent</th><th data-sort="model">Model@version</th><th data-sort="split">Split</th><th data-sort="codec">Codec</th>
+<th data-sort="bandwidthMbps">Mbps</th><th data-sort="rttMs">RTT ms</th><th data-sort="battery">Battery</th><th data-sort="exitRate">Exit rate</th>
+<th data-sort="p50Ms">p50/p95 ms</th><th data-sort="offloads">Offloads</th><th data-sort="fallbacks">Fallbacks</th><th>Last error</th>
+</tr></thead><tbody></tbody></table></div></section>
+<section id="cloud"><h2>Cloud replicas</h2><div class="scroll"><table id="cloud-table"><thead><tr>
+<th>Replica</th><th>Version</th><th>Requests</th><th>Errors</th><th>Avg processing ms</th><th>Batches</th></tr></thead><tbody></tbody></table></div></section>
+<section id="bundles"><h2>Models and bundles</h2><div id="bundle-list"></div>
+<div id="bundle-detail" hidden>
+<h3 id="bundle-title"></h3>
+<div class="tools"><label>Bandwidth <input id="bandwidth" type="range" min="-1" max="3" step="0.01" value="0.77"></label>
+<output id="bandwidth-value"></output><label>Objective <select id="objective"><option>latency</option><option>energy</option><option>balanced</option></select></label></div>
+<div class="chart"><canvas id="split-chart" aria-label="Split-point chart"></canvas></div>
+<p id="split-best"></p>
+<div class="chart"><canvas id="exit-chart" aria-label="Exit curve"></canvas></div>
+</div></section>
+<section id="policies"><h2>Policies</h2>
+<form id="policy-form"><label>Scope <select id="policy-scope"><option value="fleet">fleet</option></select></label>
+<label>Objective <select name="objective"><option value="">(inherit)</option><option>auto</option><option>latency</option><option>energy</option><option>balanced</option></select></label>
+<label>Latency SLO ms <input name="latencySloMs" type="number" min="1" step="1"></label>
+<label>Accuracy budget pt <input name="accuracyBudgetPoints" type="number" min="0" max="20" step="0.1"></label>
+<label>Accuracy floor <input name="accuracyFloor" type="number" min="0" max="1" step="0.001"></label>
+<label>Codec <select name="codec"><option value="">(inherit)</option><option>auto</option><option>f32</option><option>f16</option><option>int8</option></select></label>
+<button type="submit">Save policy</button><output id="policy-result" role="status"></output></form>
+<pre id="policy-current"></pre></section>
+<section id="audit"><h2>Audit log</h2><ol id="audit-list"></ol></section>
+</main>
+<script src="/assets/chart.umd.min.js"></script><script src="/assets/console.js"></script></body></html>`;
+}

@@ -1,0 +1,162 @@
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import type { ReadableStream } from 'node:stream/web';
+import { join } from 'node:path';
+import { beforeAll, afterAll, describe, expect, it } from 'vitest';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { EXAMPLE_MODEL_WITH_EXITS } from '@cleave/cli';
+import { publishBundle } from '@cleave/cloud-service/bundle-store';
+import { createConsoleApp, createConsoleAuth, createConsoleData, CSRF_HEADER } from '@cleave/cloud-service/console';
+import { loadMnistSplit, partitionModel } from '@cleave/partitioner';
+import { useTestNats } from '../harness/mod.js';
+
+const nats = useTestNats();
+const TOKEN = 'console-test-token-0123456789';
+let nc: NatsConnection;
+let app: Awaited<ReturnType<typeof createConsoleApp>>;
+let version: string;
+
+beforeAll(async () => {
+  const { url, prefix } = nats();
+  nc = await connect({ servers: url });
+  const out = join(await mkdtemp(join(tmpdir(), 'cleave-console-')), 'bundle');
+  const train = await loadMnistSplit('train');
+  const result = await partitionModel({
+    modelPath: EXAMPLE_MODEL_WITH_EXITS,
+    outDir: out,
+    modelId: 'fmnist',
+    profile: { runs: 2, nodeBreakdown: false },
+    calibration: { data: train, source: 'train', holdoutSamples: 2000 },
+  });
+  version = result.version;
+  await publishBundle(nc, out, { prefix });
+  app = await createConsoleApp({
+    data: createConsoleData(nc, { prefix }),
+    auth: createConsoleAuth({ token: TOKEN, secret: 'test-secret' }),
+    eventIntervalMs: 200,
+  });
+});
+afterAll(async () => {
+  await nc?.close();
+});
+
+const bearer = { authorization: `Bearer ${TOKEN}` };
+
+async function login(): Promise<{ cookie: string; csrf: string }> {
+  const res = await app.request('/login', {
+    method: 'POST',
+    body: new URLSearchParams({ token: TOKEN, name: 'alice' }),
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+  });
+  expect(res.status).toBe(303);
+  const cookie = res.headers.get('set-cookie')!.split(';')[0]!;
+  const page = await (await app.request('/', { headers: { cookie } })).text();
+  const csrf = /name="cleave-csrf" content="([^"]+)"/.exec(page)![1]!;
+  return { cookie, csrf };
+}
+
+describe('console API (through app.request)', () => {
+  it('requires authentication on every route except health and login', async () => {
+    expect((await app.request('/healthz')).status).toBe(200);
+    expect((await app.request('/login')).status).toBe(200);
+    for (const path of ['/api/fleet', '/api/cloud', '/api/bundles', '/api/policies', '/api/audit']) {
+      const res = await app.request(path);
+      expect(res.status, path).toBe(401);
+      expect(await res.json()).toEqual({ error: 'authentication required' });
+    }
+    expect(
+      (await app.request('/api/fleet', { headers: { authorization: 'Bearer wrong-token-xxxxxxxxxx' } })).status,
+    ).toBe(401);
+    const page = await app.request('/');
+    expect(page.status).toBe(303);
+    expect(page.headers.get('location')).toBe('/login');
+    const bad = await app.request('/login', {
+      method: 'POST',
+      body: new URLSearchParams({ token: 'nope' }),
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    });
+    expect(bad.status).toBe(401);
+  });
+
+  it('rejects a malformed policy with 400 and an error per field', async () => {
+    const res = await app.request('/api/policies/fleet', {
+      method: 'PUT',
+      headers: { ...bearer, 'content-type': 'application/json' },
+      body: JSON.stringify({ objective: 'fastest', accuracyFloor: 1.5, latencySloMs: 'soon', turbo: true }),
+    });
+    expect(res.status).toBe(400);
+    const body = (await res.json()) as { fieldErrors: Record<string, string[]> };
+    expect(Object.keys(body.fieldErrors).sort()).toEqual(['accuracyFloor', 'latencySloMs', 'objective', 'turbo']);
+    const notJson = await app.request('/api/policies/fleet', { method: 'PUT', headers: bearer, body: '{oops' });
+    expect(notJson.status).toBe(400);
+    const badAgent = await app.request('/api/policies/agents/bad.agent', {
+      method: 'PUT',
+      headers: bearer,
+      body: JSON.stringify({}),
+    });
+    expect(badAgent.status).toBe(400);
+  });
+
+  it('cookie sessions must send the CSRF header on writes; valid changes are recorded with who and when', async () => {
+    const { cookie, csrf } = await login();
+    const body = JSON.stringify({ objective: 'energy', accuracyBudgetPoints: 2 });
+    const forged = await app.request('/api/policies/agents/gw-1', { method: 'PUT', headers: { cookie }, body });
+    expect(forged.status).toBe(403);
+    const ok = await app.request('/api/policies/agents/gw-1', {
+      method: 'PUT',
+      headers: { cookie, [CSRF_HEADER]: csrf },
+      body,
+    });
+    expect(ok.status).toBe(200);
+    const policies = (await (await app.request('/api/policies', { headers: { cookie } })).json()) as {
+      agents: Record<string, unknown>;
+    };
+    expect(policies.agents['gw-1']).toEqual({ objective: 'energy', accuracyBudgetPoints: 2 });
+    const audit = (await (await app.request('/api/audit', { headers: bearer })).json()) as {
+      entries: { who: string; action: string; target: string; at: string }[];
+    };
+    expect(audit.entries[0]).toMatchObject({ who: 'alice', action: 'set-policy', target: 'agent gw-1' });
+    expect(Date.parse(audit.entries[0]!.at)).toBeGreaterThan(Date.now() - 60_000);
+  });
+
+  it('lists bundles, explains the split at a bandwidth, and promotes only versions that exist', async () => {
+    const bundles = (await (await app.request('/api/bundles', { headers: bearer })).json()) as {
+      models: { model: string; current: string; versions: string[] }[];
+    };
+    expect(bundles.models).toEqual([{ model: 'fmnist', current: version, versions: [version] }]);
+    const costs = (await (
+      await app.request(`/api/bundles/fmnist/${version}/costs?mbps=5.85&objective=latency`, { headers: bearer })
+    ).json()) as {
+      best: string;
+      bars: { candidate: string; edgeMs: number; transferMs: number; cloudMs: number; latencyMs: number }[];
+    };
+    expect(costs.bars.length).toBeGreaterThan(1);
+    expect(costs.best).toBe(costs.bars[0]!.candidate);
+    for (const bar of costs.bars) expect(bar.latencyMs).toBeGreaterThanOrEqual(costs.bars[0]!.latencyMs);
+    expect((await app.request(`/api/bundles/fmnist/${version}/costs?mbps=-1`, { headers: bearer })).status).toBe(400);
+    expect((await app.request('/api/bundles/fmnist/v000000000000', { headers: bearer })).status).toBe(404);
+    const promote = await app.request('/api/models/fmnist/current', {
+      method: 'PUT',
+      headers: bearer,
+      body: JSON.stringify({ version: 'v000000000000' }),
+    });
+    expect(promote.status).toBe(404);
+    const again = await app.request('/api/models/fmnist/current', {
+      method: 'PUT',
+      headers: bearer,
+      body: JSON.stringify({ version }),
+    });
+    expect(again.status).toBe(200);
+  });
+
+  it('streams live snapshots over server-sent events', async () => {
+    const res = await app.request('/api/events', { headers: bearer });
+    expect(res.headers.get('content-type')).toContain('text/event-stream');
+    const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+    const chunk = await reader.read();
+    expect(new TextDecoder().decode(chunk.value)).toMatch(
+      /event: snapshot\ndata: \{"agents":\[.*\],"replicas":\[.*\]\}/s,
+    );
+    await reader.cancel();
+  });
+});
