@@ -245,7 +245,7 @@
     const body = {};
     for (const [k, v] of form.entries()) {
       if (v === '') continue;
-      body[k] = ['latencySloMs', 'accuracyBudgetPoints', 'accuracyFloor'].includes(k) ? Number(v) : v;
+      body[k] = ['deadlineMs', 'budgetPoints', 'floorAccuracy'].includes(k) ? Number(v) : v;
     }
     const scope = $('#policy-scope').value;
     const path = scope === 'fleet' ? '/policies/fleet' : `/policies/agents/${scope.slice(6)}`;

@@ -1,27 +1,40 @@
 import { z } from 'zod';
 import { isValidToken } from './subjects.js';
 
+const candidateId = z
+  .string()
+  .refine(isValidToken, { message: 'must be a candidate id (1-128 characters of A-Z a-z 0-9 _ -)' });
+const codec = z.enum(['f32', 'f16', 'int8']);
+
+/** The fields a policy can set, for all models or for one. Every field is optional: unset fields keep the agent's own configuration. */
+export const PolicyFieldsSchema = z.strictObject({
+  /** `auto` lets the battery decide (latency on mains, energy as the battery falls). */
+  objective: z.enum(['auto', 'latency', 'energy', 'balanced']).optional(),
+  /** Request deadline: the longest an offload may take before the agent answers locally. */
+  deadlineMs: z.number().int().positive().max(600_000).optional(),
+  /** Accuracy the early exits may cost versus the final output, in points: picks the operating point on the curve. */
+  budgetPoints: z.number().min(0).max(100).optional(),
+  /** Overall accuracy the agent must never go below (the bundle's own floor always applies too), 0..1. */
+  floorAccuracy: z.number().min(0).max(1).optional(),
+  /** Force this wire codec. */
+  codec: codec.optional(),
+  /** Allowed wire codecs, preferred first. */
+  codecs: z.array(codec).min(1).optional(),
+  /** Pin a split candidate by id, bypassing the plan table; null clears a pin. */
+  split: candidateId.nullable().optional(),
+});
+/** The fields of a policy. */
+export type PolicyFields = z.infer<typeof PolicyFieldsSchema>;
+
 /**
- * What an operator may set for the whole fleet or for one agent. Every field is optional: an
- * agent's effective policy is its defaults, overlaid by the fleet policy, overlaid by its own.
+ * A policy document as stored in KV under `fleet` or `agent.<id>`: fields for every model, and
+ * `models.<id>` overriding them for one model. An agent's effective policy is its configuration,
+ * overlaid by the fleet document, overlaid by its own.
  */
-export const AgentPolicySchema = z
-  .object({
-    /** `auto` lets the battery decide (latency on mains, energy as the battery falls). */
-    objective: z.enum(['auto', 'latency', 'energy', 'balanced']).optional(),
-    /** Latency the operator wants per request; the agent uses it as its offload deadline. */
-    latencySloMs: z.number().positive().max(60_000).optional(),
-    /** Accuracy the early exits may cost versus the final output, in points: picks the operating point on the curve. */
-    accuracyBudgetPoints: z.number().min(0).max(20).optional(),
-    /** Overall accuracy the agent must never go below, even on low battery (0..1). */
-    accuracyFloor: z.number().min(0).max(1).optional(),
-    /** Wire codec for cut tensors; `auto` follows the plan table. */
-    codec: z.enum(['auto', 'f32', 'f16', 'int8']).optional(),
-    /** Pin a split candidate by id, bypassing the plan table; null clears a pin. */
-    pinSplit: z.string().refine(isValidToken, { message: 'must be a candidate id' }).nullable().optional(),
-  })
-  .strict();
-/** An operator policy; see {@link AgentPolicySchema}. */
+export const AgentPolicySchema = PolicyFieldsSchema.extend({
+  models: z.record(candidateId, PolicyFieldsSchema).optional(),
+});
+/** A policy document; see {@link AgentPolicySchema}. */
 export type AgentPolicy = z.infer<typeof AgentPolicySchema>;
 
 /** KV key (in the policies bucket) of the fleet-wide policy. */
@@ -50,11 +63,14 @@ export function validateAgentPolicy(
   return { ok: false, fieldErrors };
 }
 
-/** The effective policy: later layers override earlier ones field by field. */
-export function mergePolicies(...layers: (AgentPolicy | undefined)[]): AgentPolicy {
+/** The fields in effect for one model: later layers override earlier ones, and a layer's `models.<id>` overrides its top level. */
+export function mergePolicies(model: string, ...layers: (AgentPolicy | undefined)[]): PolicyFields {
   const merged: Record<string, unknown> = {};
   for (const layer of layers) {
-    for (const [k, v] of Object.entries(layer ?? {})) if (v !== undefined) merged[k] = v;
+    const { models, ...top } = layer ?? {};
+    for (const fields of [top, models?.[model]]) {
+      for (const [k, v] of Object.entries(fields ?? {})) if (v !== undefined) merged[k] = v;
+    }
   }
   return merged;
 }

@@ -133,9 +133,11 @@ export {
   AgentPolicySchema,
   FLEET_POLICY_KEY,
   mergePolicies,
+  PolicyFieldsSchema,
   validateAgentPolicy,
   type AgentPolicy,
   type PolicyFieldErrors,
+  type PolicyFields,
 } from './agent-policy.js';
 export {
   costAt,

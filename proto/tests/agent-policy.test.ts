@@ -3,24 +3,26 @@ import { agentPolicyKey, mergePolicies, validateAgentPolicy } from '../src/agent
 
 describe('agent policy', () => {
   it('accepts a partial policy and merges layers field by field', () => {
-    const fleet = validateAgentPolicy({ objective: 'latency', accuracyBudgetPoints: 1 });
-    const agent = validateAgentPolicy({ accuracyBudgetPoints: 2, pinSplit: null });
+    const fleet = validateAgentPolicy({ objective: 'latency', budgetPoints: 1, models: { fmnist: { codec: 'f16' } } });
+    const agent = validateAgentPolicy({ budgetPoints: 2, split: null });
     expect(fleet.ok && agent.ok).toBe(true);
     if (!fleet.ok || !agent.ok) return;
-    expect(mergePolicies({ codec: 'auto' }, fleet.policy, agent.policy)).toEqual({
-      codec: 'auto',
+    expect(mergePolicies('fmnist', { codec: 'int8', deadlineMs: 50 }, fleet.policy, agent.policy)).toEqual({
+      codec: 'f16',
+      deadlineMs: 50,
       objective: 'latency',
-      accuracyBudgetPoints: 2,
-      pinSplit: null,
+      budgetPoints: 2,
+      split: null,
     });
+    expect(mergePolicies('other', fleet.policy).codec).toBeUndefined();
     expect(agentPolicyKey('gw-1')).toBe('agent.gw-1');
   });
 
   it('reports every bad field at once, including unknown ones', () => {
-    const result = validateAgentPolicy({ objective: 'fastest', accuracyFloor: 2, latencySloMs: -1, colour: 'red' });
+    const result = validateAgentPolicy({ objective: 'fastest', floorAccuracy: 2, deadlineMs: -1, colour: 'red' });
     expect(result.ok).toBe(false);
     if (result.ok) return;
-    expect(Object.keys(result.fieldErrors).sort()).toEqual(['accuracyFloor', 'colour', 'latencySloMs', 'objective']);
+    expect(Object.keys(result.fieldErrors).sort()).toEqual(['colour', 'deadlineMs', 'floorAccuracy', 'objective']);
     expect(result.fieldErrors['colour']).toEqual(['unknown field']);
   });
 });

@@ -82,11 +82,11 @@ describe('console API (through app.request)', () => {
     const res = await app.request('/api/policies/fleet', {
       method: 'PUT',
       headers: { ...bearer, 'content-type': 'application/json' },
-      body: JSON.stringify({ objective: 'fastest', accuracyFloor: 1.5, latencySloMs: 'soon', turbo: true }),
+      body: JSON.stringify({ objective: 'fastest', floorAccuracy: 1.5, deadlineMs: 'soon', turbo: true }),
     });
     expect(res.status).toBe(400);
     const body = (await res.json()) as { fieldErrors: Record<string, string[]> };
-    expect(Object.keys(body.fieldErrors).sort()).toEqual(['accuracyFloor', 'latencySloMs', 'objective', 'turbo']);
+    expect(Object.keys(body.fieldErrors).sort()).toEqual(['deadlineMs', 'floorAccuracy', 'objective', 'turbo']);
     const notJson = await app.request('/api/policies/fleet', { method: 'PUT', headers: bearer, body: '{oops' });
     expect(notJson.status).toBe(400);
     const badAgent = await app.request('/api/policies/agents/bad.agent', {
@@ -99,7 +99,7 @@ describe('console API (through app.request)', () => {
 
   it('cookie sessions must send the CSRF header on writes; valid changes are recorded with who and when', async () => {
     const { cookie, csrf } = await login();
-    const body = JSON.stringify({ objective: 'energy', accuracyBudgetPoints: 2 });
+    const body = JSON.stringify({ objective: 'energy', budgetPoints: 2 });
     const forged = await app.request('/api/policies/agents/gw-1', { method: 'PUT', headers: { cookie }, body });
     expect(forged.status).toBe(403);
     const ok = await app.request('/api/policies/agents/gw-1', {
@@ -111,7 +111,7 @@ describe('console API (through app.request)', () => {
     const policies = (await (await app.request('/api/policies', { headers: { cookie } })).json()) as {
       agents: Record<string, unknown>;
     };
-    expect(policies.agents['gw-1']).toEqual({ objective: 'energy', accuracyBudgetPoints: 2 });
+    expect(policies.agents['gw-1']).toEqual({ objective: 'energy', budgetPoints: 2 });
     const audit = (await (await app.request('/api/audit', { headers: bearer })).json()) as {
       entries: { who: string; action: string; target: string; at: string }[];
     };

@@ -46,9 +46,9 @@ export function consolePage(csrfToken: string, operator: string): string {
 <section id="policies"><h2>Policies</h2>
 <form id="policy-form"><label>Scope <select id="policy-scope"><option value="fleet">fleet</option></select></label>
 <label>Objective <select name="objective"><option value="">(inherit)</option><option>auto</option><option>latency</option><option>energy</option><option>balanced</option></select></label>
-<label>Latency SLO ms <input name="latencySloMs" type="number" min="1" step="1"></label>
-<label>Accuracy budget pt <input name="accuracyBudgetPoints" type="number" min="0" max="20" step="0.1"></label>
-<label>Accuracy floor <input name="accuracyFloor" type="number" min="0" max="1" step="0.001"></label>
+<label>Deadline (latency SLO) ms <input name="deadlineMs" type="number" min="1" step="1"></label>
+<label>Accuracy budget pt <input name="budgetPoints" type="number" min="0" max="20" step="0.1"></label>
+<label>Accuracy floor (0..1) <input name="floorAccuracy" type="number" min="0" max="1" step="0.001"></label>
 <label>Codec <select name="codec"><option value="">(inherit)</option><option>auto</option><option>f32</option><option>f16</option><option>int8</option></select></label>
 <button type="submit">Save policy</button><output id="policy-result" role="status"></output></form>
 <pre id="policy-current"></pre></section>
