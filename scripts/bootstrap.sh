@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Makes a fresh machine ready for both README commands, and is quick when nothing is missing:
-#   1. Debian packages (nats-server, PyTorch for model scripts, the Fashion-MNIST data set),
+#   1. Debian packages (nats-server, PyTorch for model scripts, the Fashion-MNIST data set, Chromium),
 #      installed with apt-get when root, otherwise the exact install command is printed;
 #   2. npm packages (npm ci) when node_modules is missing or older than package-lock.json;
 #   3. the TypeScript build (tsc -b, incremental).
@@ -17,6 +17,8 @@ declare -A DEBIAN_PACKAGES=(
   [python3-torchvision]=/usr/lib/python3/dist-packages/torchvision/__init__.py
   [python3-onnx]=/usr/lib/python3/dist-packages/onnx/__init__.py
   [dataset-fashion-mnist]=/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz
+  # The console's browser tests drive Debian's Chromium (playwright cannot download browsers here).
+  [chromium]=/usr/bin/chromium
 )
 
 missing=()

@@ -26,3 +26,5 @@ export {
   type RetriedResult,
   type RetryReason,
 } from './retrying-tail-client.js';
+export { launchChromium, CHROMIUM_PATH } from './browser.js';
+export { startConsoleProcess, type ConsoleProcess } from './console-process.js';

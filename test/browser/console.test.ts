@@ -1,0 +1,149 @@
+import { mkdir, mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { EXAMPLE_MODEL_WITH_EXITS, REPO_ROOT, startEmbeddedNats, type EmbeddedNats } from '@cleave/cli';
+import { publishBundle } from '@cleave/cloud-service/bundle-store';
+import { loadMnistSplit, partitionModel } from '@cleave/partitioner';
+import {
+  launchChromium,
+  startCloudProcess,
+  startConsoleProcess,
+  type CloudProcess,
+  type ConsoleProcess,
+} from '../harness/mod.js';
+
+const TOKEN = 'browser-test-token-0123456789';
+/** Screenshots are kept as test artifacts. */
+const ARTIFACTS = join(REPO_ROOT, 'test', 'artifacts', 'console');
+
+let nats: EmbeddedNats;
+let nc: NatsConnection;
+let cloud: CloudProcess;
+let consoleProc: ConsoleProcess;
+let browser: Browser;
+let version: string;
+
+beforeAll(async () => {
+  await mkdir(ARTIFACTS, { recursive: true });
+  nats = await startEmbeddedNats();
+  nc = await connect({ servers: nats.url });
+  const out = join(await mkdtemp(join(tmpdir(), 'cleave-browser-')), 'bundle');
+  const result = await partitionModel({
+    modelPath: EXAMPLE_MODEL_WITH_EXITS,
+    outDir: out,
+    modelId: 'fmnist',
+    profile: { runs: 3, nodeBreakdown: false },
+    calibration: { data: await loadMnistSplit('train'), source: 'train', holdoutSamples: 2000 },
+  });
+  version = result.version;
+  await publishBundle(nc, out);
+  cloud = await startCloudProcess(['--nats-url', nats.url, '--http-port', '0']);
+  consoleProc = await startConsoleProcess(nats.url, 'cleave', TOKEN);
+  browser = await launchChromium();
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await consoleProc?.stop();
+  cloud?.child.kill('SIGTERM');
+  await cloud?.exited;
+  await nc?.close();
+  await nats?.stop();
+});
+
+async function loggedInPage(width: number, height: number): Promise<Page> {
+  const page = await browser.newPage({ viewport: { width, height } });
+  await page.goto(consoleProc.url);
+  await page.waitForURL(/\/login$/);
+  await page.fill('input[name="name"]', 'browser-test');
+  await page.fill('input[name="token"]', TOKEN);
+  await page.click('button[type="submit"]');
+  await page.waitForSelector('#fleet-table');
+  return page;
+}
+
+describe('operator console in headless Chromium', () => {
+  it('rejects a wrong token, then logs in and shows the cloud replica', async () => {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    await page.goto(`${consoleProc.url}/login`);
+    await page.fill('input[name="token"]', 'wrong-token-wrong-token');
+    await page.click('button[type="submit"]');
+    await page.waitForSelector('.error');
+    expect(await page.locator('.error').textContent()).toBe('Wrong token.');
+    await page.close();
+
+    const overview = await loggedInPage(1280, 800);
+    await overview.waitForFunction(() => document.querySelectorAll('#cloud-table tbody tr').length >= 1, null, {
+      timeout: 15_000,
+    });
+    expect(await overview.locator('#cloud-table tbody tr').first().textContent()).toContain('0.1.0');
+    await overview.screenshot({ path: join(ARTIFACTS, 'overview-1280x800.png'), fullPage: true });
+    await overview.close();
+  });
+
+  it('opens a bundle split chart and moves the optimum by changing the bandwidth', async () => {
+    const page = await loggedInPage(1280, 800);
+    await page.click(`button[data-open="fmnist/${version}"]`);
+    await page.waitForFunction(
+      () => (document.querySelector('#split-best') as HTMLElement | null)?.dataset['best'] !== undefined,
+    );
+    const setBandwidth = async (log10: number): Promise<string> => {
+      await page.evaluate((v) => {
+        const input = document.querySelector('#bandwidth') as HTMLInputElement;
+        input.value = String(v);
+        input.dispatchEvent(new Event('input'));
+      }, log10);
+      await page.waitForFunction(
+        (v) => (document.querySelector('#bandwidth-value')?.textContent ?? '').startsWith((10 ** v).toFixed(2)),
+        log10,
+      );
+      await page.waitForTimeout(300);
+      return (await page.locator('#split-best').getAttribute('data-best')) ?? '';
+    };
+    const slow = await setBandwidth(-1);
+    const fast = await setBandwidth(3);
+    expect(slow).not.toBe('');
+    expect(fast).not.toBe('');
+    // The chart is drawn by Chart.js on a canvas with one bar group per candidate.
+    const bars = await page.evaluate(() => {
+      const chart = (window as unknown as { Chart: { getChart(c: Element): { data: { labels: string[] } } } }).Chart;
+      return chart.getChart(document.querySelector('#split-chart')!).data.labels.length;
+    });
+    expect(bars).toBeGreaterThan(1);
+    await page.screenshot({ path: join(ARTIFACTS, 'split-chart-1280x800.png'), fullPage: true });
+    await page.close();
+  });
+
+  it('saves a fleet policy and shows field errors for a bad one, with the change in the audit log', async () => {
+    const page = await loggedInPage(1280, 800);
+    await page.selectOption('select[name="objective"]', 'energy');
+    await page.fill('input[name="budgetPoints"]', '2');
+    await page.click('#policy-form button[type="submit"]');
+    await expect.poll(async () => page.locator('#policy-result').textContent(), { timeout: 5000 }).toBe('Saved.');
+    await expect
+      .poll(async () => page.locator('#audit-list li').first().textContent(), { timeout: 5000 })
+      .toContain('browser-test set-policy fleet');
+    await page.fill('input[name="floorAccuracy"]', '3');
+    await page.evaluate(() => document.querySelector('input[name="floorAccuracy"]')!.removeAttribute('max'));
+    await page.click('#policy-form button[type="submit"]');
+    await expect
+      .poll(async () => page.locator('#policy-result').textContent(), { timeout: 5000 })
+      .toContain('floorAccuracy');
+    await page.close();
+  });
+
+  it('stays usable on a 390 px wide phone screen', async () => {
+    const page = await loggedInPage(390, 844);
+    await page.click(`button[data-open="fmnist/${version}"]`);
+    await page.waitForSelector('#split-chart');
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    expect(overflow).toBeLessThanOrEqual(1);
+    const chartWidth = await page.locator('#split-chart').evaluate((el) => el.getBoundingClientRect().width);
+    expect(chartWidth).toBeGreaterThan(300);
+    await page.screenshot({ path: join(ARTIFACTS, 'phone-390.png'), fullPage: true });
+    await page.close();
+  });
+});
