@@ -1,3 +1,5 @@
+/// <reference lib="dom" />
+// Callbacks passed to page.evaluate run in the browser, hence the DOM types.
 import { mkdir, mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -87,9 +89,7 @@ describe('operator console in headless Chromium', () => {
   it('opens a bundle split chart and moves the optimum by changing the bandwidth', async () => {
     const page = await loggedInPage(1280, 800);
     await page.click(`button[data-open="fmnist/${version}"]`);
-    await page.waitForFunction(
-      () => (document.querySelector('#split-best') as HTMLElement | null)?.dataset['best'] !== undefined,
-    );
+    await page.waitForFunction(() => document.querySelector<HTMLElement>('#split-best')?.dataset['best'] !== undefined);
     const setBandwidth = async (log10: number): Promise<string> => {
       await page.evaluate((v) => {
         const input = document.querySelector('#bandwidth') as HTMLInputElement;
