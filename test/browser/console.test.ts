@@ -1,5 +1,5 @@
-/// <reference lib="dom" />
-// Callbacks passed to page.evaluate run in the browser, hence the DOM types.
+// Code that runs inside the page is passed as strings: the test program has no DOM types, and
+// adding the DOM lib would change global types (ReadableStream) for the whole lint program.
 import { mkdir, mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -78,7 +78,7 @@ describe('operator console in headless Chromium', () => {
     await page.close();
 
     const overview = await loggedInPage(1280, 800);
-    await overview.waitForFunction(() => document.querySelectorAll('#cloud-table tbody tr').length >= 1, null, {
+    await overview.waitForFunction("document.querySelectorAll('#cloud-table tbody tr').length >= 1", null, {
       timeout: 15_000,
     });
     expect(await overview.locator('#cloud-table tbody tr').first().textContent()).toContain('0.1.0');
@@ -89,16 +89,13 @@ describe('operator console in headless Chromium', () => {
   it('opens a bundle split chart and moves the optimum by changing the bandwidth', async () => {
     const page = await loggedInPage(1280, 800);
     await page.click(`button[data-open="fmnist/${version}"]`);
-    await page.waitForFunction(() => document.querySelector<HTMLElement>('#split-best')?.dataset['best'] !== undefined);
+    await page.waitForFunction("document.querySelector('#split-best')?.dataset.best !== undefined");
     const setBandwidth = async (log10: number): Promise<string> => {
-      await page.evaluate((v) => {
-        const input = document.querySelector('#bandwidth') as HTMLInputElement;
-        input.value = String(v);
-        input.dispatchEvent(new Event('input'));
-      }, log10);
+      await page.evaluate(
+        `(() => { const i = document.querySelector('#bandwidth'); i.value = '${log10}'; i.dispatchEvent(new Event('input')); })()`,
+      );
       await page.waitForFunction(
-        (v) => (document.querySelector('#bandwidth-value')?.textContent ?? '').startsWith((10 ** v).toFixed(2)),
-        log10,
+        `(document.querySelector('#bandwidth-value')?.textContent ?? '').startsWith('${(10 ** log10).toFixed(2)}')`,
       );
       await page.waitForTimeout(300);
       return (await page.locator('#split-best').getAttribute('data-best')) ?? '';
@@ -108,10 +105,9 @@ describe('operator console in headless Chromium', () => {
     expect(slow).not.toBe('');
     expect(fast).not.toBe('');
     // The chart is drawn by Chart.js on a canvas with one bar group per candidate.
-    const bars = await page.evaluate(() => {
-      const chart = (window as unknown as { Chart: { getChart(c: Element): { data: { labels: string[] } } } }).Chart;
-      return chart.getChart(document.querySelector('#split-chart')!).data.labels.length;
-    });
+    const bars = await page.evaluate<number>(
+      "Chart.getChart(document.querySelector('#split-chart')).data.labels.length",
+    );
     expect(bars).toBeGreaterThan(1);
     await page.screenshot({ path: join(ARTIFACTS, 'split-chart-1280x800.png'), fullPage: true });
     await page.close();
@@ -127,7 +123,7 @@ describe('operator console in headless Chromium', () => {
       .poll(async () => page.locator('#audit-list li').first().textContent(), { timeout: 5000 })
       .toContain('browser-test set-policy fleet');
     await page.fill('input[name="floorAccuracy"]', '3');
-    await page.evaluate(() => document.querySelector('input[name="floorAccuracy"]')!.removeAttribute('max'));
+    await page.evaluate(`document.querySelector('input[name="floorAccuracy"]').removeAttribute('max')`);
     await page.click('#policy-form button[type="submit"]');
     await expect
       .poll(async () => page.locator('#policy-result').textContent(), { timeout: 5000 })
@@ -139,9 +135,9 @@ describe('operator console in headless Chromium', () => {
     const page = await loggedInPage(390, 844);
     await page.click(`button[data-open="fmnist/${version}"]`);
     await page.waitForSelector('#split-chart');
-    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    const overflow = await page.evaluate<number>('document.documentElement.scrollWidth - window.innerWidth');
     expect(overflow).toBeLessThanOrEqual(1);
-    const chartWidth = await page.locator('#split-chart').evaluate((el) => el.getBoundingClientRect().width);
+    const chartWidth = (await page.locator('#split-chart').boundingBox())?.width ?? 0;
     expect(chartWidth).toBeGreaterThan(300);
     await page.screenshot({ path: join(ARTIFACTS, 'phone-390.png'), fullPage: true });
     await page.close();
