@@ -4,6 +4,7 @@ import { integerOption, type CliContext } from './cli-context.js';
 import { registerCloudCommand } from './commands/cloud-command.js';
 import { registerConsoleCommand } from './commands/console-command.js';
 import { registerDemoCommand } from './commands/demo-command.js';
+import { registerEdgeCommand } from './commands/edge-command.js';
 import { registerEvaluateCommand } from './commands/evaluate-command.js';
 import { registerNatsCommand } from './commands/nats-command.js';
 import { registerPartitionCommand } from './commands/partition-command.js';
@@ -45,6 +46,7 @@ registerProfileCommand(program, ctx);
 registerPlanCommand(program, ctx);
 registerPublishCommand(program, ctx);
 registerCloudCommand(program, ctx);
+registerEdgeCommand(program, ctx);
 registerConsoleCommand(program, ctx, process.env);
 
 try {

@@ -1,0 +1,122 @@
+// Uplink bandwidth and round-trip time, learned from real transfers (offloads) and the agent's own probes.
+//
+// Bandwidth is the median of the last few transfer samples, not an EWMA. A median ignores isolated outliers
+// (a GC pause, a batch that queued in the cloud) and, after a real step in the link, flips from the old to the
+// new level in one move once half the window has seen it. An EWMA glides through every value in between, and
+// the controller would walk through every plan range on the way: several switches for one change of the link.
+
+/** Settings of {@link createBandwidthEstimator}. */
+export interface BandwidthEstimatorOptions {
+  /** Transfer samples in the median window. @default 5 */
+  readonly window?: number;
+  /** Samples older than this leave the window. @default 3000 */
+  readonly maxAgeMs?: number;
+  /** Transfer times below this are noise on a fast link; they are counted as this long. @default 0.25 */
+  readonly minTransferMs?: number;
+  /** The estimate never exceeds this. @default 10000 */
+  readonly maxMbps?: number;
+  /** How long the base-RTT minimum filter remembers a sample. @default 10000 */
+  readonly rttWindowMs?: number;
+}
+
+/** One measured exchange that carried a payload. */
+export interface TransferSample {
+  /** Bytes that crossed the link, both ways. */
+  readonly bytes: number;
+  /** Wall time from sending the request to receiving the whole reply. */
+  readonly elapsedMs: number;
+  /** Time the far side reports it spent (queue + processing); 0 for probes. */
+  readonly serverMs: number;
+  /** When the reply arrived (the estimator's clock). */
+  readonly at: number;
+}
+
+/** The current estimate. */
+export interface LinkEstimate {
+  /** Median of the window, or undefined before the first sample. */
+  readonly mbps: number | undefined;
+  /** The newest sample, even when it is an outlier. */
+  readonly latestMbps: number | undefined;
+  /** Smallest recent round trip of a near-empty message: latency without serialisation. */
+  readonly baseRttMs: number | undefined;
+  /** Smoothed round trip of near-empty messages, for heartbeats. */
+  readonly rttMs: number | undefined;
+  /** Samples currently in the window. */
+  readonly samples: number;
+  /** Time of the newest transfer sample. */
+  readonly lastSampleAt: number | undefined;
+}
+
+/** A bandwidth and RTT estimator fed by {@link BandwidthEstimator.addTransfer} and {@link BandwidthEstimator.addRtt}. */
+export interface BandwidthEstimator {
+  /** Adds a round trip of a near-empty message (a probe), which feeds the base RTT. */
+  addRtt(ms: number, at: number): void;
+  /**
+   * Adds a transfer: bandwidth = bytes / (elapsed − server time − base RTT). Returns the sample in Mbps, or
+   * undefined when the exchange says nothing about bandwidth (non-positive sizes or times).
+   */
+  addTransfer(sample: TransferSample): number | undefined;
+  estimate(now: number): LinkEstimate;
+}
+
+/** Creates an empty estimator. */
+export function createBandwidthEstimator(options: BandwidthEstimatorOptions = {}): BandwidthEstimator {
+  const window = options.window ?? 5;
+  const maxAgeMs = options.maxAgeMs ?? 3000;
+  const minTransferMs = options.minTransferMs ?? 0.25;
+  const maxMbps = options.maxMbps ?? 10_000;
+  const rttWindowMs = options.rttWindowMs ?? 10_000;
+  if (!Number.isInteger(window) || window < 1) throw new RangeError(`"window" must be a positive integer`);
+
+  let samples: { mbps: number; at: number }[] = [];
+  let rtts: { ms: number; at: number }[] = [];
+  let smoothedRtt: number | undefined;
+  let latest: number | undefined;
+  let lastAt: number | undefined;
+  let lastMedian: number | undefined;
+
+  function baseRtt(now: number): number | undefined {
+    rtts = rtts.filter((r) => now - r.at <= rttWindowMs);
+    return rtts.length === 0 ? undefined : Math.min(...rtts.map((r) => r.ms));
+  }
+
+  return {
+    addRtt(ms, at) {
+      if (!(ms >= 0) || !Number.isFinite(ms)) return;
+      rtts.push({ ms, at });
+      // Keep the filter small: the oldest entries can never be the minimum of a younger window for long.
+      if (rtts.length > 64) rtts.shift();
+      smoothedRtt = smoothedRtt === undefined ? ms : 0.8 * smoothedRtt + 0.2 * ms;
+    },
+    addTransfer({ bytes, elapsedMs, serverMs, at }) {
+      if (!(bytes > 0) || !(elapsedMs > 0) || !Number.isFinite(elapsedMs)) return undefined;
+      const transferMs = Math.max(minTransferMs, elapsedMs - Math.max(0, serverMs) - (baseRtt(at) ?? 0));
+      const mbps = Math.min(maxMbps, (bytes * 8) / (transferMs * 1000));
+      samples.push({ mbps, at });
+      if (samples.length > window) samples.shift();
+      latest = mbps;
+      lastAt = at;
+      lastMedian = median(samples.map((s) => s.mbps));
+      return mbps;
+    },
+    estimate(now) {
+      samples = samples.filter((s) => now - s.at <= maxAgeMs);
+      // With every sample aged out, the last median stands: no news is not evidence the link changed.
+      if (samples.length > 0) lastMedian = median(samples.map((s) => s.mbps));
+      return {
+        mbps: lastMedian,
+        latestMbps: latest,
+        baseRttMs: baseRtt(now),
+        rttMs: smoothedRtt,
+        samples: samples.length,
+        lastSampleAt: lastAt,
+      };
+    },
+  };
+}
+
+/** Median of a non-empty list (the lower middle for an even count, so it is always a measured value). */
+export function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor((sorted.length - 1) / 2)]!;
+}

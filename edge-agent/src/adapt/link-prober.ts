@@ -1,0 +1,111 @@
+// Active link probes, for when offloads are too rare to keep the bandwidth estimate fresh (an edge-only plan,
+// a high exit rate, an idle agent).
+//
+// A probe is a request to a subject nobody subscribes to. The NATS server answers "no responders" only after it
+// has received the whole message, so the round trip of an empty probe is the link's base RTT, and that of a
+// sized probe adds the time to push its bytes up the link: bandwidth without any cooperation from the cloud.
+// Probes are sized to take about `targetMs` at the last measured bandwidth, so they stay cheap on slow links.
+import { Empty, type NatsConnection, RequestError } from '@nats-io/transport-node';
+import type { BandwidthEstimator } from './bandwidth-estimator.js';
+
+/** Settings of {@link createLinkProber}. */
+export interface LinkProberOptions {
+  /** Subject with no subscribers, e.g. `${prefix}.probe.${agentId}`. */
+  readonly subject: string;
+  readonly estimator: BandwidthEstimator;
+  readonly now: () => number;
+  /** The live connection, or undefined while there is none. */
+  readonly nats: () => NatsConnection | undefined;
+  /** Probe when no transfer was measured for this long. */
+  readonly staleMs: number;
+  readonly targetMs: number;
+  readonly minBytes: number;
+  readonly maxBytes: number;
+  readonly timeoutMs: number;
+  /** Bandwidth assumed for sizing before anything was measured. */
+  readonly initialMbps: number;
+  /** Called after each sized probe with its bandwidth sample. */
+  readonly onSample: (mbps: number) => void;
+}
+
+/** Runs probes in the background. */
+export interface LinkProber extends AsyncDisposable {
+  start(): void;
+  /** Probes as soon as possible (e.g. to confirm a surprising sample). */
+  probeSoon(): void;
+  close(): Promise<void>;
+  /** Probes sent so far. */
+  readonly probes: number;
+}
+
+/** Creates a stopped prober. */
+export function createLinkProber(options: LinkProberOptions): LinkProber {
+  const { estimator, now } = options;
+  let timer: NodeJS.Timeout | undefined;
+  let running: Promise<void> | undefined;
+  let closed = false;
+  let probes = 0;
+  let lastProbeAt = Number.NEGATIVE_INFINITY;
+
+  async function roundTrip(nc: NatsConnection, payload: Uint8Array): Promise<number | undefined> {
+    const started = now();
+    try {
+      await nc.request(options.subject, payload, { timeout: options.timeoutMs });
+    } catch (error) {
+      // "No responders" is the expected answer; anything else (timeout, closed) measures nothing.
+      if (!(error instanceof RequestError && error.isNoResponders())) return undefined;
+    }
+    return now() - started;
+  }
+
+  async function probe(): Promise<void> {
+    const nc = options.nats();
+    if (nc === undefined || nc.isClosed() || closed) return;
+    probes += 1;
+    lastProbeAt = now();
+    const rtt = await roundTrip(nc, Empty);
+    if (rtt === undefined || closed) return;
+    estimator.addRtt(rtt, now());
+    const mbps = estimator.estimate(now()).latestMbps ?? options.initialMbps;
+    const bytes = Math.round(
+      Math.min(options.maxBytes, Math.max(options.minBytes, (mbps * 1e6 * options.targetMs) / 8000)),
+    );
+    const elapsed = await roundTrip(nc, new Uint8Array(bytes));
+    if (elapsed === undefined || closed) return;
+    const sample = estimator.addTransfer({ bytes, elapsedMs: elapsed, serverMs: 0, at: now() });
+    if (sample !== undefined) options.onSample(sample);
+  }
+
+  function runProbe(): void {
+    if (running !== undefined || closed) return;
+    running = probe()
+      .catch(() => undefined)
+      .finally(() => (running = undefined));
+  }
+
+  function tick(): void {
+    const last = estimator.estimate(now()).lastSampleAt ?? Number.NEGATIVE_INFINITY;
+    const quietFor = now() - Math.max(last, lastProbeAt);
+    if (quietFor >= options.staleMs) runProbe();
+  }
+
+  const close = async (): Promise<void> => {
+    closed = true;
+    clearInterval(timer);
+    await running;
+  };
+  return {
+    start() {
+      if (timer !== undefined) return;
+      timer = setInterval(tick, Math.max(20, Math.round(options.staleMs / 4)));
+      timer.unref();
+      tick();
+    },
+    probeSoon: runProbe,
+    close,
+    get probes() {
+      return probes;
+    },
+    [Symbol.asyncDispose]: close,
+  };
+}

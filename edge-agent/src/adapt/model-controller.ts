@@ -1,0 +1,225 @@
+// Chooses, per model, the split, the codec and the exit operating point for the next requests.
+//
+// Changes of objective, operating point, policy or bundle apply at once: they are already slow, deliberate
+// events. Changes driven by bandwidth go through hysteresis: the estimate must leave the current plan range by
+// `bandMargin`, and the new choice must stay the best for `holdMs`, before the agent switches.
+import type { BundleManifest, FloatEncoding, Objective, SplitCandidate } from '@cleave/proto';
+import type { ObjectiveMode } from '../config/edge-config-schema.js';
+import { chooseOperatingPoint } from './objective-policy.js';
+import { formatRange, isOutsideBand, lookupPlanRange, planObjective } from './plan-lookup.js';
+
+/** What the controller is told to respect, from config and live policy. */
+export interface ControlSettings {
+  readonly objective: ObjectiveMode;
+  /** A pinned split candidate id. */
+  readonly pin?: string;
+  /** A forced codec. */
+  readonly codec?: FloatEncoding;
+  /** Allowed codecs, preferred first. */
+  readonly codecs: readonly FloatEncoding[];
+  readonly budgetPoints?: number;
+  readonly floorAccuracy?: number;
+  readonly floorMarginPoints: number;
+  readonly holdMs: number;
+  readonly bandMargin: number;
+}
+
+/** The measurements a decision is made from. */
+export interface ControlInputs {
+  readonly now: number;
+  readonly mbps: number;
+  /** The objective the battery asks for (used in `auto` mode). */
+  readonly batteryObjective: Objective;
+  /** Why the battery asks for it, e.g. `battery 15% discharging`, for switch logs. */
+  readonly batteryReason: string;
+}
+
+/** How the next requests of a model run. */
+export interface Decision {
+  readonly model: string;
+  readonly version: string;
+  readonly split: string;
+  readonly kind: SplitCandidate['kind'];
+  readonly codec: FloatEncoding;
+  /** The plan objective in use. */
+  readonly objective: string;
+  readonly budgetPoints: number;
+  /** Exit thresholds of the operating point; null = never exit there. */
+  readonly thresholds: Readonly<Record<string, number | null>>;
+  readonly expectedExitRate: number;
+  readonly expectedAccuracy: number;
+  /** The plan range the split came from, or null when pinned. */
+  readonly range: { readonly minMbps: number; readonly maxMbps: number | null } | null;
+  readonly pinned: boolean;
+  /** Bandwidth estimate when decided. */
+  readonly mbps: number;
+  readonly since: number;
+}
+
+/** One change of decision, logged as a JSON line with its reason. */
+export interface SwitchEvent {
+  readonly model: string;
+  readonly from: Decision | undefined;
+  readonly to: Decision;
+  readonly reason: string;
+}
+
+/** The per-model controller. */
+export interface ModelController {
+  /** Re-evaluates; returns the switch it made, if any. */
+  update(inputs: ControlInputs): SwitchEvent | undefined;
+  /** A new bundle version: the next update switches at once. */
+  setManifest(manifest: BundleManifest): void;
+  /** The decision `manifest` would get now, without switching: what to warm up before a hot swap. */
+  preview(manifest: BundleManifest, inputs: ControlInputs): Decision;
+  /** New settings (live policy): the next update switches at once if anything changes. */
+  setSettings(settings: ControlSettings): void;
+  current(): Decision | undefined;
+  /** Settings in force, for status output. */
+  settings(): ControlSettings;
+}
+
+/** Creates a controller for one model, starting from `manifest`. */
+export function createModelController(initial: BundleManifest, initialSettings: ControlSettings): ModelController {
+  let manifest = initial;
+  let settings = initialSettings;
+  let decision: Decision | undefined;
+  let pending: { key: string; since: number } | undefined;
+  let forced: string | undefined = 'initial decision';
+
+  function desiredFor(inputs: ControlInputs, source: BundleManifest): { decision: Decision; notes: string[] } {
+    const notes: string[] = [];
+    const asked = settings.objective === 'auto' ? inputs.batteryObjective : settings.objective;
+    const objective = planObjective(source.plan, asked);
+    if (objective !== asked) notes.push(`plan has no ${asked} objective; using ${objective}`);
+    const point =
+      source.exitPolicy === undefined
+        ? undefined
+        : chooseOperatingPoint(source.exitPolicy, asked, {
+            floorMarginPoints: settings.floorMarginPoints,
+            ...(settings.budgetPoints === undefined ? {} : { basePoints: settings.budgetPoints }),
+            ...(settings.floorAccuracy === undefined ? {} : { floorAccuracy: settings.floorAccuracy }),
+          }).point;
+    let candidate: SplitCandidate | undefined;
+    let codec: FloatEncoding;
+    let range: Decision['range'] = null;
+    const pinned = settings.pin === undefined ? undefined : source.candidates.find((c) => c.id === settings.pin);
+    if (settings.pin !== undefined && pinned === undefined) {
+      notes.push(`pinned split ${settings.pin} is not in bundle ${source.version}; following the plan`);
+    }
+    if (pinned !== undefined) {
+      candidate = pinned;
+      codec = settings.codec ?? settings.codecs[0]!;
+    } else {
+      const planned = lookupPlanRange(source.plan, objective, inputs.mbps);
+      candidate = source.candidates.find((c) => c.id === planned?.candidate) ?? edgeOnlyOf(source);
+      const allowed = planned !== undefined && settings.codecs.includes(planned.codec);
+      codec = settings.codec ?? (allowed ? planned.codec : settings.codecs[0]!);
+      range = planned === undefined ? null : { minMbps: planned.minMbps, maxMbps: planned.maxMbps };
+    }
+    return {
+      notes,
+      decision: {
+        model: source.model.id,
+        version: source.version,
+        split: candidate.id,
+        kind: candidate.kind,
+        codec,
+        objective,
+        budgetPoints: point?.budgetPoints ?? 0,
+        thresholds: point?.thresholds ?? {},
+        expectedExitRate: candidate.kind === 'split' ? (point?.exitRate ?? 0) : 0,
+        expectedAccuracy: point?.accuracy ?? source.exitPolicy?.finalAccuracy ?? 1,
+        range,
+        pinned: pinned !== undefined,
+        mbps: inputs.mbps,
+        since: inputs.now,
+      },
+    };
+  }
+
+  function commit(to: Decision, reason: string): SwitchEvent {
+    const event: SwitchEvent = { model: to.model, from: decision, to, reason };
+    decision = to;
+    pending = undefined;
+    forced = undefined;
+    return event;
+  }
+
+  function update(inputs: ControlInputs): SwitchEvent | undefined {
+    const { decision: desired, notes } = desiredFor(inputs, manifest);
+    const current = decision;
+    const suffix = notes.length > 0 ? ` (${notes.join('; ')})` : '';
+    if (current === undefined || forced !== undefined) {
+      return commit(desired, `${forced ?? 'initial decision'}: ${describe(desired)}${suffix}`);
+    }
+    const why = structuralChange(current, desired, inputs, settings);
+    if (why !== undefined) return commit(desired, `${why}${suffix}`);
+    if (desired.split === current.split && desired.codec === current.codec) {
+      pending = undefined;
+      return undefined;
+    }
+    // Bandwidth moved the plan's choice. Act only when clearly out of the current range and for long enough.
+    if (current.range !== null && !isOutsideBand(current.range, inputs.mbps, settings.bandMargin)) {
+      pending = undefined;
+      return undefined;
+    }
+    const key = `${desired.split}/${desired.codec}`;
+    if (pending?.key !== key) {
+      pending = { key, since: inputs.now };
+      if (settings.holdMs > 0) return undefined;
+    }
+    if (inputs.now - pending.since < settings.holdMs) return undefined;
+    const left = current.range === null ? 'the plan' : formatRange(current.range);
+    const into = desired.range === null ? 'the plan' : formatRange(desired.range);
+    return commit(
+      desired,
+      `bandwidth ${inputs.mbps.toFixed(2)} Mbps left ${left} for ${into} of the ${desired.objective} plan: ` +
+        `${current.split}/${current.codec} → ${desired.split}/${desired.codec}${suffix}`,
+    );
+  }
+
+  return {
+    update,
+    preview: (other, inputs) => desiredFor(inputs, other).decision,
+    setManifest(next) {
+      if (next.version !== manifest.version) forced = `bundle ${manifest.version} → ${next.version}`;
+      manifest = next;
+    },
+    setSettings(next) {
+      if (JSON.stringify(next) !== JSON.stringify(settings)) forced = 'policy changed';
+      settings = next;
+    },
+    current: () => decision,
+    settings: () => settings,
+  };
+}
+
+function structuralChange(
+  current: Decision,
+  desired: Decision,
+  inputs: ControlInputs,
+  settings: ControlSettings,
+): string | undefined {
+  if (current.objective !== desired.objective) {
+    const because = settings.objective === 'auto' ? inputs.batteryReason : `configured ${settings.objective}`;
+    return (
+      `objective ${current.objective} → ${desired.objective} (${because}): exit budget ` +
+      `${current.budgetPoints} → ${desired.budgetPoints} points, ${describe(desired)}`
+    );
+  }
+  if (current.budgetPoints !== desired.budgetPoints) {
+    return `exit budget ${current.budgetPoints} → ${desired.budgetPoints} points: ${describe(desired)}`;
+  }
+  if (current.pinned !== desired.pinned) return `pin ${desired.pinned ? 'set' : 'cleared'}: ${describe(desired)}`;
+  return undefined;
+}
+
+function describe(d: Decision): string {
+  const range = d.range === null ? 'pinned' : `plan range ${formatRange(d.range)}`;
+  return `${d.split}/${d.codec}, ${d.objective}, ${range}, exit budget ${d.budgetPoints} points`;
+}
+
+function edgeOnlyOf(manifest: BundleManifest): SplitCandidate {
+  return manifest.candidates.find((c) => c.kind === 'edge-only') ?? manifest.candidates[0]!;
+}

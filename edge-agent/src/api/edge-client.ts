@@ -1,0 +1,185 @@
+// A small client for applications on the gateway: `import { EdgeClient } from '@cleave/edge-agent/client'`.
+// It speaks the local HTTP API (msgpack by default) and pulls in neither onnxruntime nor NATS.
+import { Packr, Unpackr } from 'msgpackr';
+
+/** Element types of the local API. */
+export type ClientDtype = 'float32' | 'int64' | 'int32' | 'uint8';
+
+/** Typed arrays the client sends and returns. */
+export type ClientArray = Float32Array | BigInt64Array | Int32Array | Uint8Array;
+
+/** An input tensor: dims plus a typed array (or plain numbers). dtype defaults to the model input's. */
+export interface ClientTensor {
+  readonly dims: readonly number[];
+  readonly data: ClientArray | readonly number[];
+  readonly dtype?: ClientDtype;
+}
+
+/** An output tensor. */
+export interface ClientOutput {
+  readonly dtype: ClientDtype;
+  readonly dims: number[];
+  readonly data: ClientArray;
+}
+
+/** The answer to one request, as the agent reports it. */
+export interface ClientResult {
+  readonly id: string;
+  readonly model: string;
+  readonly version: string;
+  readonly tailVersion: string | null;
+  readonly split: string;
+  readonly codec: string | null;
+  readonly objective: string;
+  readonly exit: string | null;
+  readonly ranOn: 'edge' | 'cloud' | 'fallback';
+  readonly fallbackReason: string | null;
+  readonly outputs: Readonly<Record<string, ClientOutput>>;
+  readonly timings: Readonly<Record<string, number>>;
+  readonly bytes: { readonly sent: number; readonly received: number };
+  readonly replica: string | null;
+}
+
+/** Options of {@link EdgeClient}. */
+export interface EdgeClientOptions {
+  /** @default 'http://127.0.0.1:8470' */
+  readonly url?: string;
+  /** @default 'msgpack' */
+  readonly format?: 'msgpack' | 'json';
+  /** Gives up on the HTTP call after this long. @default 30000 */
+  readonly timeoutMs?: number;
+}
+
+/** A request the agent refused (4xx) or could not serve (5xx). */
+export class EdgeClientError extends Error {
+  override readonly name = 'EdgeClientError';
+  constructor(
+    readonly code: string,
+    readonly status: number,
+    message: string,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+  }
+}
+
+const packr = new Packr({ useRecords: false, moreTypes: false });
+const unpackr = new Unpackr({ useRecords: false, moreTypes: false, mapsAsObjects: true });
+const MSGPACK = 'application/msgpack';
+
+/** Client of one agent's local HTTP API. */
+export class EdgeClient {
+  readonly url: string;
+  readonly format: 'msgpack' | 'json';
+  readonly timeoutMs: number;
+
+  constructor(options: EdgeClientOptions = {}) {
+    this.url = (options.url ?? 'http://127.0.0.1:8470').replace(/\/+$/, '');
+    this.format = options.format ?? 'msgpack';
+    this.timeoutMs = options.timeoutMs ?? 30_000;
+  }
+
+  /** Runs `model` on `inputs`. Throws EdgeClientError with the agent's code and message when refused. */
+  async infer(
+    model: string,
+    inputs: Readonly<Record<string, ClientTensor>>,
+    options: { deadlineMs?: number; traceparent?: string } = {},
+  ): Promise<ClientResult> {
+    const msgpack = this.format === 'msgpack';
+    const body = {
+      inputs: Object.fromEntries(
+        Object.entries(inputs).map(([name, t]) => [
+          name,
+          {
+            dims: [...t.dims],
+            ...(t.dtype ? { dtype: t.dtype } : {}),
+            data: msgpack ? asBytes(t.data) : asNumbers(t.data),
+          },
+        ]),
+      ),
+      ...(options.deadlineMs === undefined ? {} : { deadlineMs: options.deadlineMs }),
+    };
+    const type = msgpack ? MSGPACK : 'application/json';
+    const response = await fetch(`${this.url}/v1/models/${encodeURIComponent(model)}/infer`, {
+      method: 'POST',
+      headers: {
+        'content-type': type,
+        accept: type,
+        ...(options.traceparent === undefined ? {} : { traceparent: options.traceparent }),
+      },
+      body: msgpack ? packr.pack(body) : JSON.stringify(body),
+      signal: AbortSignal.timeout(this.timeoutMs),
+    });
+    const bytes = new Uint8Array(await response.arrayBuffer());
+    const reply = (
+      response.headers.get('content-type')?.startsWith(MSGPACK)
+        ? unpackr.unpack(bytes)
+        : JSON.parse(new TextDecoder().decode(bytes))
+    ) as Record<string, unknown>;
+    if (!response.ok) {
+      const error = (reply['error'] ?? {}) as { code?: string; message?: string };
+      throw new EdgeClientError(error.code ?? 'http_error', response.status, error.message ?? response.statusText);
+    }
+    const outputs = reply['outputs'] as Record<string, { dtype: ClientDtype; dims: number[]; data: unknown }>;
+    return {
+      ...(reply as unknown as ClientResult),
+      outputs: Object.fromEntries(
+        Object.entries(outputs).map(([name, o]) => [
+          name,
+          { dtype: o.dtype, dims: o.dims, data: toTyped(o.dtype, o.data) },
+        ]),
+      ),
+    };
+  }
+
+  /** The agent's `/v1/status` document. */
+  async status(): Promise<unknown> {
+    const response = await fetch(`${this.url}/v1/status`, { signal: AbortSignal.timeout(this.timeoutMs) });
+    return response.json();
+  }
+
+  /** True when `/readyz` answers 200. */
+  async ready(): Promise<boolean> {
+    try {
+      const response = await fetch(`${this.url}/readyz`, { signal: AbortSignal.timeout(this.timeoutMs) });
+      await response.arrayBuffer();
+      return response.ok;
+    } catch {
+      return false;
+    }
+  }
+}
+
+function asBytes(data: ClientArray | readonly number[]): Uint8Array | readonly number[] {
+  if (Array.isArray(data)) return data as readonly number[];
+  const typed = data as ClientArray;
+  if (!littleEndianHost) throw new Error('msgpack bodies need a little-endian host; use format "json"');
+  return new Uint8Array(typed.buffer, typed.byteOffset, typed.byteLength);
+}
+
+function asNumbers(data: ClientArray | readonly number[]): number[] {
+  return Array.from(data as ArrayLike<number | bigint>, Number);
+}
+
+function toTyped(dtype: ClientDtype, data: unknown): ClientArray {
+  if (data instanceof Uint8Array && dtype !== 'uint8') {
+    // Copied: a bin inside a msgpack body is rarely aligned for a wider element type.
+    const buffer = data.slice().buffer;
+    if (dtype === 'float32') return new Float32Array(buffer);
+    return dtype === 'int32' ? new Int32Array(buffer) : new BigInt64Array(buffer);
+  }
+  if (data instanceof Uint8Array) return new Uint8Array(data);
+  const numbers = data as number[];
+  switch (dtype) {
+    case 'float32':
+      return Float32Array.from(numbers);
+    case 'int64':
+      return BigInt64Array.from(numbers, (x) => BigInt(x));
+    case 'int32':
+      return Int32Array.from(numbers);
+    case 'uint8':
+      return Uint8Array.from(numbers);
+  }
+}
+
+const littleEndianHost = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;

@@ -1,0 +1,243 @@
+import { z } from 'zod';
+import { isValidToken } from '@cleave/proto';
+
+const token = z.string().refine(isValidToken, { message: 'must be 1-128 characters of A-Z a-z 0-9 _ -' });
+const positiveInt = z.number().int().positive();
+const nonNegativeInt = z.number().int().nonnegative();
+const fraction = z.number().min(0).max(1);
+const path = z.string().min(1);
+
+/** Wire codecs of a cut tensor, in the order the agent prefers them when nothing else decides. */
+export const CodecSchema = z.enum(['f32', 'f16', 'int8']);
+
+/** What the controller optimises: `auto` follows the battery (latency on mains, energy as it runs low). */
+export const ObjectiveModeSchema = z.enum(['auto', 'latency', 'energy', 'balanced']);
+/** One of the values of {@link ObjectiveModeSchema}. */
+export type ObjectiveMode = z.infer<typeof ObjectiveModeSchema>;
+
+const BYTE_UNITS: Record<string, number> = {
+  '': 1,
+  b: 1,
+  kb: 1e3,
+  mb: 1e6,
+  gb: 1e9,
+  kib: 1024,
+  mib: 1024 ** 2,
+  gib: 1024 ** 3,
+};
+
+/** Bytes as a number, or a string such as `16MiB`. */
+const byteSize = z.union([positiveInt, z.string()]).transform((value, ctx) => {
+  if (typeof value === 'number') return value;
+  const match = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(value);
+  const factor = match ? BYTE_UNITS[match[2]!.toLowerCase()] : undefined;
+  if (match === null || factor === undefined) {
+    ctx.addIssue({ code: 'custom', message: `"${value}" is not a size; use bytes or a unit: KB, MB, KiB, MiB` });
+    return z.NEVER;
+  }
+  return Math.round(Number(match[1]) * factor);
+});
+
+const natsUrl = z
+  .string()
+  .regex(/^(nats|tls|ws|wss):\/\/[^\s]+$|^[^\s:/]+:\d+$/, 'must be a NATS URL such as nats://host:4222');
+
+/** One model the agent serves. */
+export const ModelConfigSchema = z.strictObject({
+  id: token,
+  /** @default 'auto' */
+  objective: ObjectiveModeSchema.default('auto'),
+  /** Pin this split candidate instead of following the plan table (exits and fallback still apply). */
+  pin: token.optional(),
+  /** Force this codec for the cut tensor instead of the plan's. */
+  codec: CodecSchema.optional(),
+});
+
+/** Schema of the edge agent configuration (YAML file, env and flags merged). Unknown keys are errors. */
+export const EdgeConfigSchema = z.strictObject({
+  /** This agent's id: a subject token, the heartbeat key and part of the local NATS subject. */
+  agentId: token,
+  prefix: token.default('cleave'),
+  nats: z
+    .strictObject({
+      servers: z.array(natsUrl).min(1).default(['nats://127.0.0.1:4222']),
+      name: z.string().min(1).default('cleave-edge'),
+      user: z.string().min(1).optional(),
+      pass: z.string().min(1).optional(),
+      token: z.string().min(1).optional(),
+      nkeySeedFile: path.optional(),
+      credsFile: path.optional(),
+      tls: z
+        .strictObject({
+          caFile: path.optional(),
+          certFile: path.optional(),
+          keyFile: path.optional(),
+          handshakeFirst: z.boolean().default(false),
+        })
+        .optional(),
+      /** Pause between reconnect attempts; attempts never stop. */
+      reconnectWaitMs: positiveInt.max(60_000).default(500),
+    })
+    .prefault({}),
+  models: z.array(ModelConfigSchema).min(1, 'list at least one model to serve'),
+  /** Fetched bundles and the last known current version of each model, so a restart offline still serves. */
+  cacheDir: path.default('/var/lib/cleave/edge'),
+  http: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      host: z.string().min(1).default('127.0.0.1'),
+      port: nonNegativeInt.max(65535).default(8470),
+    })
+    .prefault({}),
+  /** The same inference API on NATS, `{prefix}.agent.{agentId}.infer.{model}`. */
+  natsApi: z.strictObject({ enabled: z.boolean().default(true) }).prefault({}),
+  /** Largest request body on either API. */
+  maxBodyBytes: byteSize.default(16 * 1024 ** 2),
+  /** Most elements in one input tensor. */
+  maxElements: positiveInt.default(16_777_216),
+  policy: z
+    .strictObject({
+      /** Default per-request deadline; a request may ask for its own. */
+      deadlineMs: positiveInt.max(600_000).default(500),
+      /** Codecs allowed on the wire, preferred first (used when a split is pinned, or the plan's is not allowed). */
+      codecs: z.array(CodecSchema).min(1).default(['f32', 'f16', 'int8']),
+      /** Base accuracy budget of the exits, in points; default: the bundle's calibrated operating point. */
+      budgetPoints: z.number().min(0).max(100).optional(),
+      /** Stay this many points above the bundle's accuracy floor on the calibrated curve (calibration drift). */
+      floorMarginPoints: z.number().min(0).max(100).default(0.5),
+    })
+    .prefault({}),
+  battery: z
+    .strictObject({
+      /** Linux power-supply class directory; each entry has `type`, `capacity`, `status` or `online`. */
+      path: path.default('/sys/class/power_supply'),
+      pollMs: positiveInt.default(5000),
+      /** Below this level (discharging) the objective becomes `balanced`. */
+      balancedBelow: fraction.default(0.5),
+      /** Below this level (discharging) the objective becomes `energy`. */
+      energyBelow: fraction.default(0.2),
+      /** A tier is left upwards only this far above its threshold, so 49% ↔ 50% does not flap. */
+      hysteresis: fraction.default(0.03),
+    })
+    .prefault({}),
+  control: z
+    .strictObject({
+      /** A new split must stay the best this long before the agent switches. */
+      holdMs: nonNegativeInt.default(300),
+      /** Bandwidth must leave the current plan range by this factor (0.2 = 20%) before a switch is considered. */
+      bandMargin: z.number().min(0).max(10).default(0.2),
+      /** Bandwidth assumed until the first measurement. */
+      initialMbps: z.number().positive().default(10),
+      tickMs: positiveInt.default(100),
+    })
+    .prefault({}),
+  link: z
+    .strictObject({
+      /** Transfers in the median window of the bandwidth estimate. */
+      window: positiveInt.max(64).default(5),
+      /** Transfers older than this leave the window. */
+      maxAgeMs: positiveInt.default(3000),
+      /** Send an active probe when no transfer was measured for this long. */
+      probeStaleMs: positiveInt.default(500),
+      /** Size probes to take about this long at the last measured bandwidth. */
+      probeTargetMs: z.number().positive().default(10),
+      probeMinBytes: positiveInt.default(2048),
+      probeMaxBytes: positiveInt.max(4 * 1024 ** 2).default(65_536),
+      probeTimeoutMs: positiveInt.default(2000),
+    })
+    .prefault({}),
+  breaker: z
+    .strictObject({
+      /** Consecutive cloud failures that open the circuit. */
+      failureThreshold: positiveInt.default(3),
+      /** While open, probe the cloud this often. */
+      probeIntervalMs: positiveInt.default(1000),
+      probeTimeoutMs: positiveInt.default(1000),
+      /** After `version_mismatch` or `unknown_model`, run that bundle locally this long before asking again. */
+      refusalCooldownMs: nonNegativeInt.default(5000),
+    })
+    .prefault({}),
+  heartbeatIntervalMs: positiveInt.min(100).default(5000),
+  onnx: z.strictObject({ intraOpThreads: nonNegativeInt.max(256).default(1) }).prefault({}),
+  telemetry: z
+    .strictObject({
+      serviceName: z.string().min(1).default('cleave-edge'),
+      otlpEndpoint: z.url({ protocol: /^https?$/ }).optional(),
+    })
+    .prefault({}),
+  /** Longest a drain waits for in-flight requests. */
+  drain: z.strictObject({ timeoutMs: positiveInt.default(10_000) }).prefault({}),
+});
+
+/** The validated edge configuration, with every default filled in. */
+export type EdgeConfig = z.output<typeof EdgeConfigSchema>;
+/** One entry of {@link EdgeConfig.models}. */
+export type ModelConfig = EdgeConfig['models'][number];
+/** The configuration as written (before defaults), for tests and programmatic use. */
+export type EdgeConfigInput = z.input<typeof EdgeConfigSchema>;
+
+/** A problem found across fields: where, and what. */
+export interface CrossFieldIssue {
+  readonly path: readonly string[];
+  readonly message: string;
+}
+
+/**
+ * Checks that span fields: one NATS authentication method, user with pass, certificate with key, distinct model
+ * ids, ordered battery thresholds and probe sizes. Reads the raw merged value defensively, so every problem is
+ * reported in one go even when other fields fail the schema.
+ */
+export function crossFieldIssues(raw: unknown): CrossFieldIssue[] {
+  const root = record(raw);
+  if (root === undefined) return [];
+  const issues: CrossFieldIssue[] = [];
+  const nats = record(root['nats']);
+  if (nats !== undefined) {
+    const has = (key: string) => nats[key] !== undefined;
+    const methods = [
+      has('user') || has('pass') ? 'user/pass' : undefined,
+      has('token') ? 'token' : undefined,
+      has('nkeySeedFile') ? 'nkeySeedFile' : undefined,
+      has('credsFile') ? 'credsFile' : undefined,
+    ].filter((m) => m !== undefined);
+    if (methods.length > 1) {
+      issues.push({ path: ['nats'], message: `choose one authentication method, not ${methods.join(' and ')}` });
+    }
+    if (has('user') !== has('pass')) {
+      issues.push({ path: ['nats', has('user') ? 'pass' : 'user'], message: 'user and pass go together' });
+    }
+    const tls = record(nats['tls']);
+    if (tls !== undefined && (tls['certFile'] === undefined) !== (tls['keyFile'] === undefined)) {
+      issues.push({ path: ['nats', 'tls'], message: 'certFile and keyFile go together (client certificate)' });
+    }
+  }
+  if (Array.isArray(root['models'])) {
+    const seen = new Set<unknown>();
+    (root['models'] as unknown[]).forEach((model, i) => {
+      const id = record(model)?.['id'];
+      if (id !== undefined && seen.has(id)) {
+        issues.push({ path: ['models', String(i), 'id'], message: `model ${JSON.stringify(id)} is listed twice` });
+      }
+      seen.add(id);
+    });
+  }
+  const battery = record(root['battery']);
+  const balanced = battery?.['balancedBelow'];
+  const energy = battery?.['energyBelow'];
+  if (typeof balanced === 'number' && typeof energy === 'number' && energy > balanced) {
+    issues.push({ path: ['battery', 'energyBelow'], message: `must not exceed balancedBelow (${balanced})` });
+  }
+  const link = record(root['link']);
+  const min = link?.['probeMinBytes'];
+  const max = link?.['probeMaxBytes'];
+  if (typeof min === 'number' && typeof max === 'number' && min > max) {
+    issues.push({ path: ['link', 'probeMinBytes'], message: `must not exceed probeMaxBytes (${max})` });
+  }
+  return issues;
+}
+
+function record(value: unknown): Record<string, unknown> | undefined {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+    ? (value as Record<string, unknown>)
+    : undefined;
+}

@@ -1,0 +1,63 @@
+import { describe, expect, it } from 'vitest';
+import { createBandwidthEstimator, median } from '../src/adapt/bandwidth-estimator.js';
+
+// A transfer of `bytes` at exactly `mbps`, plus `extraMs` of fixed latency and server time.
+function transfer(bytes: number, mbps: number, at: number, serverMs = 0, extraMs = 0) {
+  return { bytes, elapsedMs: (bytes * 8) / (mbps * 1000) + serverMs + extraMs, serverMs, at };
+}
+
+describe('bandwidth estimator', () => {
+  it('measures bytes over (elapsed − server time − base RTT)', () => {
+    const e = createBandwidthEstimator();
+    e.addRtt(4, 0);
+    e.addRtt(6, 1);
+    // 10 kB at 8 Mbit/s is 10 ms; the exchange also carried 3 ms of server time and the 4 ms base RTT.
+    const sample = e.addTransfer(transfer(10_000, 8, 2, 3, 4));
+    expect(sample).toBeCloseTo(8, 6);
+    expect(e.estimate(2)).toMatchObject({ mbps: sample, baseRttMs: 4, samples: 1 });
+  });
+
+  it('ignores isolated outliers: one stalled transfer does not move the median', () => {
+    const e = createBandwidthEstimator({ window: 5 });
+    for (let i = 0; i < 5; i++) e.addTransfer(transfer(20_000, 20, i));
+    e.addTransfer(transfer(20_000, 0.1, 5));
+    expect(e.estimate(5).mbps).toBeCloseTo(20, 6);
+    expect(e.estimate(5).latestMbps).toBeCloseTo(0.1, 6);
+  });
+
+  it('after a step, turns from the old level to the new one in one move, with no value in between', () => {
+    const e = createBandwidthEstimator({ window: 5 });
+    for (let i = 0; i < 5; i++) e.addTransfer(transfer(20_000, 20, i));
+    const seen: number[] = [];
+    for (let i = 5; i < 10; i++) {
+      e.addTransfer(transfer(20_000, 0.5, i));
+      seen.push(e.estimate(i).mbps!);
+    }
+    // Majority of the window (3 of 5) decides: 20, 20, then 0.5 from the third new sample on.
+    expect(seen.map((x) => Math.round(x * 10) / 10)).toEqual([20, 20, 0.5, 0.5, 0.5]);
+  });
+
+  it('drops samples older than maxAgeMs but keeps the last median when nothing new arrived', () => {
+    const e = createBandwidthEstimator({ maxAgeMs: 1000 });
+    e.addTransfer(transfer(10_000, 5, 0));
+    expect(e.estimate(5000)).toMatchObject({ samples: 0, lastSampleAt: 0 });
+    expect(e.estimate(5000).mbps).toBeCloseTo(5, 6);
+  });
+
+  it('clamps tiny transfer times instead of reporting infinite bandwidth', () => {
+    const e = createBandwidthEstimator({ minTransferMs: 0.25, maxMbps: 10_000 });
+    const sample = e.addTransfer({ bytes: 1000, elapsedMs: 0.1, serverMs: 0.2, at: 0 });
+    expect(sample).toBeCloseTo((1000 * 8) / 250, 6);
+    expect(e.addTransfer({ bytes: 0, elapsedMs: 1, serverMs: 0, at: 1 })).toBeUndefined();
+    expect(e.addTransfer({ bytes: 10, elapsedMs: Number.NaN, serverMs: 0, at: 1 })).toBeUndefined();
+  });
+
+  it('median picks a measured value (the lower middle for an even count)', () => {
+    expect(median([3, 1, 2])).toBe(2);
+    expect(median([4, 1, 3, 2])).toBe(2);
+  });
+
+  it('bad call: a window that is not a positive integer', () => {
+    expect(() => createBandwidthEstimator({ window: 0 })).toThrow(RangeError);
+  });
+});
