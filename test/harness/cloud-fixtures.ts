@@ -171,7 +171,7 @@ export function testServiceSettings(
     maxTailBytes: 256 * 1024 * 1024,
     negativeCacheMs: 2000,
     decodeLimits: {},
-    ort: { intraOpNumThreads: 1, interOpNumThreads: 1 },
+    ort: { intraOpNumThreads: 1, interOpNumThreads: 1, allowSpinning: false },
     drainTimeoutMs: 10_000,
     ...overrides,
   };

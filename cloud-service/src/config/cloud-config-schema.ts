@@ -80,6 +80,7 @@ export const CloudConfigSchema = z.strictObject({
     .strictObject({
       intraOpThreads: nonNegativeInt.max(256).default(0),
       interOpThreads: positiveInt.max(256).default(1),
+      allowSpinning: z.boolean().default(false),
     })
     .prefault({}),
   http: z

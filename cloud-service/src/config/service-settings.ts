@@ -21,7 +21,11 @@ export function tailServiceSettings(config: CloudConfig, serviceVersion: string)
     maxTailBytes: config.limits.tailMemory,
     negativeCacheMs: config.limits.negativeCacheMs,
     decodeLimits: { maxElements: config.limits.maxElements },
-    ort: { intraOpNumThreads: config.onnx.intraOpThreads, interOpNumThreads: config.onnx.interOpThreads },
+    ort: {
+      intraOpNumThreads: config.onnx.intraOpThreads,
+      interOpNumThreads: config.onnx.interOpThreads,
+      allowSpinning: config.onnx.allowSpinning,
+    },
     drainTimeoutMs: config.drain.timeoutMs,
   });
 }

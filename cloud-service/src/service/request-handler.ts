@@ -18,6 +18,7 @@ import {
   parseTailSubject,
   PROTOCOL_VERSION,
   type TailAddress,
+  wireError,
   WireErrorCode,
 } from '@cleave/proto';
 import type { TailResult } from '../tail/loaded-tail.js';
@@ -53,14 +54,38 @@ export function createRequestHandler(deps: RequestHandlerDeps): (msg: Msg) => vo
   const { telemetry, now } = deps;
   const { tracer } = telemetry;
 
+  // Past the in-flight bound, the request is refused before it is even decoded, with reply bytes built once:
+  // shedding must stay much cheaper than serving, or overload would starve the requests already admitted.
+  // Such a reply has no `id`; the caller matches it by its reply subject, as NATS requests do.
+  const overloaded = encodeMessage(
+    errorReply(
+      wireError(
+        WireErrorCode.Overloaded,
+        `replica ${deps.replica} already holds ${deps.admission.limit} requests; back off and retry`,
+      ),
+    ),
+  );
+
   return (msg) => {
     if (!msg.reply) {
       telemetry.dropped('no_reply_subject');
       return;
     }
-    void serve(msg).catch(deps.onReplyFailure);
+    if (!deps.admission.tryEnter()) {
+      try {
+        msg.respond(overloaded);
+      } catch (error) {
+        deps.onReplyFailure(error);
+      }
+      telemetry.failed(WireErrorCode.Overloaded, 0);
+      return;
+    }
+    void serve(msg)
+      .catch(deps.onReplyFailure)
+      .finally(() => deps.admission.leave());
   };
 
+  /** Serves one admitted request; the caller releases its admission afterwards. */
   async function serve(msg: Msg): Promise<void> {
     const receivedAt = now();
     const parent = remoteParentContext(msg.headers);
@@ -71,7 +96,6 @@ export function createRequestHandler(deps: RequestHandlerDeps): (msg: Msg) => vo
     );
     const ctx = trace.setSpan(parent, span);
     let requestId: string | undefined;
-    let entered = false;
     let release: (() => void) | undefined;
     try {
       const { request, address } = child(ctx, 'cleave.tail.decode', () => decode(msg));
@@ -84,13 +108,6 @@ export function createRequestHandler(deps: RequestHandlerDeps): (msg: Msg) => vo
       });
       const deadline = earliest(request.deadline, parseDeadline(msg.headers?.get(DEADLINE_HEADER)));
       expireIfDue(deadline, 'before it was queued');
-      if (!deps.admission.tryEnter()) {
-        throw new ServeError(
-          WireErrorCode.Overloaded,
-          `replica ${deps.replica} already holds ${deps.admission.limit} requests; back off and retry`,
-        );
-      }
-      entered = true;
       const lease = await deps.registry.acquire(address);
       release = () => lease.release();
       const inputs = child(ctx, 'cleave.tail.check', () =>
@@ -124,7 +141,6 @@ export function createRequestHandler(deps: RequestHandlerDeps): (msg: Msg) => vo
       }
     } finally {
       release?.();
-      if (entered) deps.admission.leave();
     }
   }
 

@@ -7,6 +7,11 @@ export interface OrtSessionSettings {
   readonly intraOpNumThreads: number;
   /** Inter-op threads per session. */
   readonly interOpNumThreads: number;
+  /**
+   * Let idle onnxruntime threads spin for work. Spinning shaves microseconds off a run but burns the cores the
+   * service's event loop and nats-server need, so replicas default to off.
+   */
+  readonly allowSpinning: boolean;
 }
 
 /** Service → worker. */

@@ -65,7 +65,7 @@ export function createLoadedTail(deps: LoadedTailDeps): LoadedTail {
   const label = `${address.model}@${address.version}/${address.split}`;
   const policy = signature.batchable ? deps.policy : { ...deps.policy, maxBatchSize: 1 };
 
-  async function runBatch(batch: readonly QueuedEntry<Waiting>[]): Promise<void> {
+  async function runBatch(batch: readonly QueuedEntry<Waiting>[], release: () => void): Promise<void> {
     const startedAt = now();
     const samples = batch.map((entry) => entry.samples);
     try {
@@ -75,6 +75,7 @@ export function createLoadedTail(deps: LoadedTailDeps): LoadedTail {
       );
       const outputs = await executor.run(deps.session, feeds);
       const finishedAt = now();
+      release(); // the next batch goes to onnxruntime before these replies are encoded
       const pieces = scatterOutputs(outputs, samples);
       const batchSamples = samples.reduce((a, b) => a + b, 0);
       deps.onBatch?.(address, { requests: batch.length, samples: batchSamples, runMs: finishedAt - startedAt });

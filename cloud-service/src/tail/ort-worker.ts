@@ -36,6 +36,7 @@ async function handle(request: ExecutorRequest): Promise<ExecutorReply> {
         intraOpNumThreads: settings.intraOpNumThreads,
         interOpNumThreads: settings.interOpNumThreads,
         graphOptimizationLevel: 'all',
+        extra: { session: { intra_op: { allow_spinning: settings.allowSpinning ? '1' : '0' } } },
       });
       const id = nextSession++;
       sessions.set(id, session);

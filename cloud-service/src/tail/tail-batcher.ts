@@ -28,8 +28,11 @@ export type DropReason = 'expired' | 'closed';
 export interface TailBatcherDeps<T> {
   readonly policy: BatchPolicy;
   readonly now: () => number;
-  /** Runs one batch; must settle every entry itself and never reject. */
-  readonly runBatch: (batch: readonly QueuedEntry<T>[]) => Promise<void>;
+  /**
+   * Runs one batch; must settle every entry itself and never reject. It calls `release()` as soon as the runtime is
+   * free (before replying), so the next batch starts while this one's replies are encoded; settling also releases.
+   */
+  readonly runBatch: (batch: readonly QueuedEntry<T>[], release: () => void) => Promise<void>;
   /** Settles an entry that will not run. */
   readonly drop: (entry: QueuedEntry<T>, reason: DropReason) => void;
 }
@@ -95,13 +98,17 @@ export function createTailBatcher<T>(deps: TailBatcherDeps<T>): TailBatcher<T> {
     queue = queue.slice(count);
     earliestDeadline = minDeadline(queue);
     running = true;
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      running = false;
+      pump();
+    };
     void deps
-      .runBatch(batch)
+      .runBatch(batch, release)
       .catch(() => undefined)
-      .finally(() => {
-        running = false;
-        pump();
-      });
+      .finally(release);
   }
 
   function expireDue(t: number): void {

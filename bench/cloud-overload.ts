@@ -1,0 +1,170 @@
+/**
+ * Overload: one `cleave cloud` replica (mobilenet_v2 mid-split tail) driven first at its capacity (closed loop,
+ * concurrency 32), then by an open loop at 5× that rate. Shows that back-pressure keeps memory flat and the
+ * latency of admitted requests bounded, and that the excess is refused at once with explicit `overloaded` replies
+ * (no timeouts, no silent drops).
+ *
+ * Usage: npm run bench:cloud-overload [-- --seconds 15 --factor 5 --max-in-flight 64 --threads 2]
+ */
+import { readFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import { connect } from '@nats-io/transport-node';
+import { startEmbeddedNats } from '@cleave/cli';
+import { publishBundle } from '@cleave/cloud-service/bundle-store';
+import { startCloudProcess } from '../test/harness/cloud-process.js';
+import {
+  benchSubject,
+  closedLoop,
+  cutTensors,
+  type LoadResult,
+  openLoop,
+  prepareMobilenetTail,
+  printTable,
+  quantile,
+  requestPayload,
+} from './cloud-fixture.js';
+
+const { values: args } = parseArgs({
+  options: {
+    seconds: { type: 'string', default: '15' },
+    factor: { type: 'string', default: '5' },
+    'max-in-flight': { type: 'string', default: '64' },
+    threads: { type: 'string', default: '2' },
+    split: { type: 'string' },
+  },
+});
+const seconds = Number(args.seconds);
+const factor = Number(args.factor);
+const maxInFlight = Number(args['max-in-flight']);
+const prefix = 'overload';
+
+await using nats = await startEmbeddedNats();
+const nc = await connect({ servers: nats.url });
+const tail = await prepareMobilenetTail(args.split);
+await publishBundle(nc, tail.dir, { prefix });
+const payload = requestPayload(tail, await cutTensors(tail));
+const subject = benchSubject(tail, prefix);
+const replica = await startCloudProcess([
+  '--nats-url',
+  nats.url,
+  '--prefix',
+  prefix,
+  '--replica',
+  'overload',
+  '--max-batch-size',
+  '32',
+  '--max-in-flight',
+  String(maxInFlight),
+  '--max-queue-requests',
+  String(maxInFlight),
+  '--intra-op-threads',
+  args.threads,
+  '--no-http',
+]);
+const pid = replica.child.pid!;
+
+/** Resident set size of the replica, MiB. */
+async function rssMiB(): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+)/.exec(status)![1]) / 1024;
+}
+
+/** Runs `load` while sampling the replica's RSS every 100 ms. */
+async function sampled(load: () => Promise<LoadResult>): Promise<{ result: LoadResult; rss: number[] }> {
+  const rss: number[] = [];
+  const timer = setInterval(() => void rssMiB().then((v) => rss.push(v)), 100);
+  try {
+    return { result: await load(), rss };
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+await closedLoop(nc, subject, payload, 32, 3); // load the tail, warm up
+const idleRss = await rssMiB();
+const atCapacity = await sampled(() => closedLoop(nc, subject, payload, 32, Math.min(10, seconds)));
+const capacity = atCapacity.result.ok / atCapacity.result.seconds;
+const rate = Math.round(capacity * factor);
+process.stdout.write(
+  `mobilenet_v2 split ${tail.split.id}, ${(payload.byteLength / 1024).toFixed(0)} KiB per request; ` +
+    `replica: max batch 32, max in flight ${maxInFlight}, ${args.threads} onnxruntime thread(s)\n` +
+    `capacity (closed loop, concurrency 32): ${capacity.toFixed(1)} req/s; now offering ${rate} req/s (${factor}×) ` +
+    `for ${seconds} s as an open loop\n\n`,
+);
+const overloaded = await sampled(() => openLoop(nc, subject, payload, rate, seconds, 10_000));
+replica.child.kill('SIGTERM');
+const exitCode = await replica.exited;
+await nc.close();
+
+/** The q-quantile of each third of a series, to show whether it drifts over the run. */
+function byThird(values: readonly number[], q: number): string {
+  return [0, 1, 2]
+    .map((i) => values.slice((i * values.length) / 3, ((i + 1) * values.length) / 3))
+    .map((part) =>
+      quantile(
+        [...part].sort((a, b) => a - b),
+        q,
+      ).toFixed(0),
+    )
+    .join(' / ');
+}
+
+const row = (name: string, offered: string, { result, rss }: { result: LoadResult; rss: number[] }) => {
+  const overloadedReplies = result.errors['overloaded'] ?? 0;
+  const other = Object.values(result.errors).reduce((a, b) => a + b, 0) - overloadedReplies;
+  return [
+    name,
+    offered,
+    (result.ok / result.seconds).toFixed(1),
+    String(overloadedReplies),
+    String(other),
+    quantile(result.latencies, 0.99).toFixed(0),
+    quantile(result.serverLatencies, 0.99).toFixed(0),
+    byThird(
+      result.timeline.map((t) => t.serverMs),
+      0.99,
+    ),
+    Math.max(...rss).toFixed(0),
+    byThird(rss, 1),
+  ];
+};
+printTable(
+  [
+    'phase',
+    'offered req/s',
+    'served req/s',
+    'overloaded',
+    'other',
+    'client p99 ms',
+    'replica p99 ms',
+    'replica p99 by third',
+    'peak RSS MiB',
+    'peak RSS by third',
+  ],
+  [
+    row('at capacity (closed loop)', '32 clients', atCapacity),
+    row(`${factor}× capacity (open loop)`, String(rate), overloaded),
+  ],
+);
+const r = overloaded.result;
+const served = r.ok / r.seconds;
+const other = Object.entries(r.errors).filter(([code]) => code !== 'overloaded');
+// Worst case inside the replica: the in-flight window ahead of a request runs as full batches, then its own batch.
+const runP99 = quantile(
+  r.timeline.map((t) => t.runMs).sort((a, b) => a - b),
+  0.99,
+);
+const boundMs = (Math.ceil(maxInFlight / 32) + 1) * runP99;
+const p99 = quantile(r.serverLatencies, 0.99);
+const peakGrowth = Math.max(...overloaded.rss) - Math.max(...atCapacity.rss);
+const verdict = (ok: boolean) => (ok ? 'MET' : 'MISSED');
+process.stdout.write(
+  `\nidle RSS after warm-up ${idleRss.toFixed(0)} MiB; the replica exited ${exitCode} after SIGTERM\n` +
+    `excess refused explicitly: ${r.errors['overloaded'] ?? 0} overloaded replies, no other outcome ` +
+    `${JSON.stringify(Object.fromEntries(other))}: ${verdict(other.length === 0 && (r.errors['overloaded'] ?? 0) > 0)}\n` +
+    `admitted p99 inside the replica ${p99.toFixed(0)} ms vs (max in flight / max batch + 1) × p99 batch run ` +
+    `${runP99.toFixed(0)} ms = ${boundMs.toFixed(0)} ms: ${verdict(p99 <= boundMs)}; flat over the run (p99 by third above)\n` +
+    `peak RSS at ${factor}× minus peak at capacity: ${peakGrowth >= 0 ? '+' : ''}${peakGrowth.toFixed(0)} MiB ` +
+    `(flat over the run, see by third): ${verdict(peakGrowth <= 64)} (met = within 64 MiB)\n` +
+    `served at ${factor}× vs at capacity: ${((served / capacity) * 100).toFixed(0)}% (shedding costs CPU on the same 2 cores)\n`,
+);
