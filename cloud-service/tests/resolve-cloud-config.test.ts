@@ -1,6 +1,8 @@
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { parseAllDocuments } from 'yaml';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, resolveCloudConfig } from '../src/config/resolve-cloud-config.js';
 
@@ -124,5 +126,26 @@ describe('resolveCloudConfig: expected failure', () => {
   it('formats the error message as a numbered list of problems', async () => {
     const error = await resolveCloudConfig({ env: { CLEAVE_HTTP_PORT: 'x' } }).catch((e: unknown) => e);
     expect((error as Error).message).toMatch(/^invalid configuration \(2 problems\):\n {2}- /);
+  });
+});
+
+describe('resolveCloudConfig: the shipped examples', () => {
+  const deploy = (path: string) => fileURLToPath(new URL(`../../deploy/${path}`, import.meta.url));
+
+  it('accepts deploy/cloud/cloud.yaml as written', async () => {
+    const config = await resolveCloudConfig({ configPath: deploy('cloud/cloud.yaml') });
+    expect(config.replica).toBe('cloud-a');
+    expect(config.nats.servers).toHaveLength(3);
+    expect(config.limits.tailMemory).toBe(512 * 1024 * 1024);
+  });
+
+  it('accepts the cloud.yaml of the Kubernetes ConfigMap', async () => {
+    const docs = parseAllDocuments(await readFile(deploy('k8s/cloud-replica.yaml'), 'utf8'));
+    const configMap = docs
+      .map((d) => d.toJS() as { kind: string; data?: Record<string, string> })
+      .find((d) => d.kind === 'ConfigMap');
+    const path = await yamlFile('configmap.yaml', configMap!.data!['cloud.yaml']!);
+    const config = await resolveCloudConfig({ configPath: path, env: { CLEAVE_REPLICA: 'pod-0' } });
+    expect(config).toMatchObject({ replica: 'pod-0', http: { host: '0.0.0.0', port: 9464 } });
   });
 });
