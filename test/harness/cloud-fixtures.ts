@@ -168,6 +168,7 @@ export function testServiceSettings(
     serviceVersion: '0.1.0',
     batching: { maxBatchSize: 16, maxQueueDelayUs: 1000, maxQueueRequests: 256 },
     maxInFlight: 1024,
+    maxInFlightBytes: 256 * 1024 * 1024,
     maxTailBytes: 256 * 1024 * 1024,
     negativeCacheMs: 2000,
     decodeLimits: {},

@@ -212,7 +212,7 @@ describe('tail service: expected failure', () => {
       expect(overloaded.length + served.length).toBe(12);
       expect(overloaded[0]).toMatchObject({
         retryable: true,
-        message: expect.stringMatching(/already holds 3 requests/) as unknown,
+        message: expect.stringMatching(/is at its in-flight limit \(3 requests/) as unknown,
       });
     } finally {
       await tight.close();

@@ -18,6 +18,7 @@ const CLOUD_FLAGS = [
   ['--max-queue-delay-us <us>', 'batching.maxQueueDelayUs', 'longest wait for a fuller batch, in microseconds'],
   ['--max-queue-requests <n>', 'batching.maxQueueRequests', 'queued requests per tail before `overloaded`'],
   ['--max-in-flight <n>', 'limits.maxInFlight', 'requests held at once before `overloaded`'],
+  ['--max-in-flight-bytes <size>', 'limits.maxInFlightBytes', 'bytes of requests held at once, e.g. 256MiB'],
   ['--tail-memory <size>', 'limits.tailMemory', 'ONNX bytes of tails kept loaded, e.g. 512MiB'],
   ['--intra-op-threads <n>', 'onnx.intraOpThreads', 'onnxruntime threads per run (0: all cores)'],
   ['--http-host <host>', 'http.host', 'interface of /livez, /readyz and /metrics'],

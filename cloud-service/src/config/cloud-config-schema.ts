@@ -71,6 +71,7 @@ export const CloudConfigSchema = z.strictObject({
   limits: z
     .strictObject({
       maxInFlight: positiveInt.max(1_000_000).default(1024),
+      maxInFlightBytes: byteSize.default(256 * 1024 ** 2),
       tailMemory: byteSize.default(512 * 1024 ** 2),
       negativeCacheMs: nonNegativeInt.default(5000),
       maxElements: positiveInt.default(16_777_216),

@@ -25,6 +25,7 @@ export const CONFIG_ENV: Readonly<Record<string, { readonly path: string; readon
   CLEAVE_MAX_QUEUE_DELAY_US: { path: 'batching.maxQueueDelayUs', kind: 'number' },
   CLEAVE_MAX_QUEUE_REQUESTS: { path: 'batching.maxQueueRequests', kind: 'number' },
   CLEAVE_MAX_IN_FLIGHT: { path: 'limits.maxInFlight', kind: 'number' },
+  CLEAVE_MAX_IN_FLIGHT_BYTES: { path: 'limits.maxInFlightBytes', kind: 'string' },
   CLEAVE_TAIL_MEMORY: { path: 'limits.tailMemory', kind: 'string' },
   CLEAVE_ORT_INTRA_OP_THREADS: { path: 'onnx.intraOpThreads', kind: 'number' },
   CLEAVE_HTTP_HOST: { path: 'http.host', kind: 'string' },

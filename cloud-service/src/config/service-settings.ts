@@ -18,6 +18,7 @@ export function tailServiceSettings(config: CloudConfig, serviceVersion: string)
     serviceVersion,
     batching: config.batching,
     maxInFlight: config.limits.maxInFlight,
+    maxInFlightBytes: config.limits.maxInFlightBytes,
     maxTailBytes: config.limits.tailMemory,
     negativeCacheMs: config.limits.negativeCacheMs,
     decodeLimits: { maxElements: config.limits.maxElements },

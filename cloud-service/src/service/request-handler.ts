@@ -25,15 +25,8 @@ import type { TailResult } from '../tail/loaded-tail.js';
 import type { TailRegistry } from '../tail/tail-registry.js';
 import { checkInputs, type CheckedInputs, type NamedTensor } from '../tail/tensor-batch.js';
 import { remoteParentContext, type ServiceTelemetry } from '../telemetry/service-telemetry.js';
+import type { Admission } from './admission.js';
 import { ServeError, toServeWireError } from './serve-error.js';
-
-/** Bounds the requests a replica holds at once, across tails and loads. */
-export interface Admission {
-  tryEnter(): boolean;
-  leave(): void;
-  readonly inFlight: number;
-  readonly limit: number;
-}
 
 /** Dependencies of {@link createRequestHandler}. */
 export interface RequestHandlerDeps {
@@ -61,7 +54,8 @@ export function createRequestHandler(deps: RequestHandlerDeps): (msg: Msg) => vo
     errorReply(
       wireError(
         WireErrorCode.Overloaded,
-        `replica ${deps.replica} already holds ${deps.admission.limit} requests; back off and retry`,
+        `replica ${deps.replica} is at its in-flight limit (${deps.admission.limits.maxRequests} requests or ` +
+          `${deps.admission.limits.maxBytes} bytes); back off and retry`,
       ),
     ),
   );
@@ -71,7 +65,8 @@ export function createRequestHandler(deps: RequestHandlerDeps): (msg: Msg) => vo
       telemetry.dropped('no_reply_subject');
       return;
     }
-    if (!deps.admission.tryEnter()) {
+    const bytes = msg.data.byteLength;
+    if (!deps.admission.tryEnter(bytes)) {
       try {
         msg.respond(overloaded);
       } catch (error) {
@@ -82,7 +77,7 @@ export function createRequestHandler(deps: RequestHandlerDeps): (msg: Msg) => vo
     }
     void serve(msg)
       .catch(deps.onReplyFailure)
-      .finally(() => deps.admission.leave());
+      .finally(() => deps.admission.leave(bytes));
   };
 
   /** Serves one admitted request; the caller releases its admission afterwards. */

@@ -15,7 +15,8 @@ import { createOrtExecutor, type TailExecutor } from '../tail/ort-executor.js';
 import type { BatchPolicy } from '../tail/tail-batcher.js';
 import { createTailRegistry, type TailRegistry } from '../tail/tail-registry.js';
 import { createServiceTelemetry, type TelemetryCounts } from '../telemetry/service-telemetry.js';
-import { type Admission, createRequestHandler } from './request-handler.js';
+import { createAdmission } from './admission.js';
+import { createRequestHandler } from './request-handler.js';
 
 // @nats-io/services 3.0.0-25 pins an older @nats-io/nats-core whose types differ from ours only in a header-match
 // enum; the objects are the same at run time, so the connection and messages are cast at this one boundary.
@@ -32,6 +33,8 @@ export interface TailServiceSettings {
   readonly batching: BatchPolicy;
   /** Requests admitted at once across tails (loading, queued or running); past it, `overloaded`. */
   readonly maxInFlight: number;
+  /** Bytes of the requests admitted at once; past it, `overloaded`. Bounds the memory pinned by received messages. */
+  readonly maxInFlightBytes: number;
   /** Sum of tail ONNX bytes kept loaded (LRU). */
   readonly maxTailBytes: number;
   /** How long an unknown model or unpublished version is remembered, in ms. */
@@ -76,6 +79,7 @@ export interface ServiceHealth {
 /** A running snapshot, for logs, $SRV.STATS and tests. */
 export interface TailServiceStats extends TelemetryCounts {
   readonly inFlight: number;
+  readonly inFlightBytes: number;
   readonly queueDepth: number;
   readonly loadedTails: number;
   readonly loadedTailBytes: number;
@@ -101,29 +105,13 @@ export function createTailService(deps: TailServiceDeps): TailService {
   const now = deps.now ?? (() => performance.timeOrigin + performance.now());
   const executor = deps.executor ?? createOrtExecutor(settings.ort);
   const reader = deps.reader ?? createBundleReader(nc, { prefix: settings.prefix });
-  let inFlight = 0;
-  const idleWaiters: (() => void)[] = [];
-  const admission: Admission = {
-    tryEnter() {
-      if (inFlight >= settings.maxInFlight) return false;
-      inFlight += 1;
-      return true;
-    },
-    leave() {
-      inFlight -= 1;
-      if (inFlight === 0) for (const resolve of idleWaiters.splice(0)) resolve();
-    },
-    get inFlight() {
-      return inFlight;
-    },
-    limit: settings.maxInFlight,
-  };
+  const admission = createAdmission({ maxRequests: settings.maxInFlight, maxBytes: settings.maxInFlightBytes });
   // The gauges read the registry at collection time, after both exist.
   const telemetry = createServiceTelemetry({
     ...(deps.meter === undefined ? {} : { meter: deps.meter }),
     ...(deps.tracer === undefined ? {} : { tracer: deps.tracer }),
     gauges: {
-      inFlight: () => inFlight,
+      inFlight: () => admission.inFlight,
       queueDepth: () => tails.queueDepth,
       loadedTails: () => tails.loadedCount,
       loadedTailBytes: () => tails.loadedBytes,
@@ -212,14 +200,17 @@ export function createTailService(deps: TailServiceDeps): TailService {
       // Unsubscribing (a NATS drain) hands new requests to the other replicas; what already arrived is still served.
       await service?.stop();
       tails.flush();
-      if (inFlight > 0) {
-        const finished = new Promise<void>((resolve) => idleWaiters.push(resolve));
+      if (admission.inFlight > 0) {
+        const finished = admission.idle();
         let timer: NodeJS.Timeout | undefined;
         const timedOut = new Promise<'timeout'>((resolve) => {
           timer = setTimeout(() => resolve('timeout'), settings.drainTimeoutMs);
         });
         if ((await Promise.race([finished, timedOut])) === 'timeout') {
-          logger.warn({ inFlight }, 'drain timed out; unloading tails answers the rest unavailable');
+          logger.warn(
+            { inFlight: admission.inFlight },
+            'drain timed out; unloading tails answers the rest unavailable',
+          );
         }
         clearTimeout(timer);
       }
@@ -232,7 +223,8 @@ export function createTailService(deps: TailServiceDeps): TailService {
   function stats(): TailServiceStats {
     return {
       ...telemetry.counts(),
-      inFlight,
+      inFlight: admission.inFlight,
+      inFlightBytes: admission.inFlightBytes,
       queueDepth: tails.queueDepth,
       loadedTails: tails.loadedCount,
       loadedTailBytes: tails.loadedBytes,
