@@ -26,7 +26,7 @@ async function authServer(authArgs: string[]): Promise<string> {
   servers.push(child);
   let log = '';
   await new Promise<void>((resolve, reject) => {
-    child.stderr!.on('data', (chunk: Buffer) => {
+    child.stderr.on('data', (chunk: Buffer) => {
       log += chunk.toString();
       if (log.includes('Server is ready')) resolve();
     });
