@@ -3,7 +3,7 @@
 // touches the process (signals, environment, the OpenTelemetry SDK).
 import type { Meter, Tracer } from '@opentelemetry/api';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { PROTOCOL_VERSION, type Heartbeat } from '@cleave/proto';
+import type { Heartbeat } from '@cleave/proto';
 import { createBandwidthEstimator } from './adapt/bandwidth-estimator.js';
 import { type BatteryMonitor, createBatteryMonitor } from './adapt/battery-monitor.js';
 import { createLinkProber } from './adapt/link-prober.js';
@@ -23,6 +23,7 @@ import { type InferResult, runPipeline } from './runtime/inference-pipeline.js';
 import { checkInputs, type RequestTensor } from './runtime/input-validation.js';
 import type { OffloadOutcome } from './runtime/offload-client.js';
 import { createEdgeTelemetry } from './telemetry/edge-telemetry.js';
+import { buildHeartbeat } from './telemetry/heartbeat-builder.js';
 import { createHeartbeatPublisher } from './telemetry/heartbeat-publisher.js';
 import { createRequestStats, type RequestStats } from './telemetry/request-stats.js';
 
@@ -122,14 +123,14 @@ export function createEdgeAgent(deps: EdgeAgentDeps): EdgeAgent {
     maxBytes: config.link.probeMaxBytes,
     timeoutMs: config.link.probeTimeoutMs,
     initialMbps: config.control.initialMbps,
-    onSample: () => control.tick(),
+    onSample: (sample, before) => onLinkSample(sample, before),
   });
   const heartbeats = createHeartbeatPublisher({
     prefix: config.prefix,
     agentId: config.agentId,
     intervalMs: config.heartbeatIntervalMs,
     nats,
-    build: buildHeartbeat,
+    build: heartbeat,
     onError: noteError,
   });
 
@@ -144,9 +145,11 @@ export function createEdgeAgent(deps: EdgeAgentDeps): EdgeAgent {
       serverMs: outcome.queueMs + outcome.processingMs,
       at: now(),
     });
-    if (sample !== undefined && before !== undefined && Math.abs(Math.log(sample / before)) > Math.LN2) {
-      prober.probeSoon();
-    }
+    if (sample !== undefined) onLinkSample(sample, before);
+  }
+
+  function onLinkSample(sample: number, before: number | undefined): void {
+    if (before !== undefined && Math.abs(Math.log(sample / before)) > Math.LN2) prober.probeSoon();
     control.tick();
   }
 
@@ -213,43 +216,18 @@ export function createEdgeAgent(deps: EdgeAgentDeps): EdgeAgent {
     }
   }
 
-  function buildHeartbeat(): Heartbeat {
-    const link = estimator.estimate(now());
-    const power = control.power();
-    const entries = models.flatMap((model) => {
-      const decision = control.status(model).decision;
-      const window = stats.get(model)!.takeWindow();
-      if (decision === null) return [];
-      return [
-        {
-          model,
-          version: decision.version,
-          split: decision.split,
-          codec: decision.codec,
-          exitRate: window.exitRate,
-          p50Ms: window.p50Ms,
-          p95Ms: window.p95Ms,
-          offloads: window.offloads,
-          fallbacks: window.fallbacks,
-          requests: window.requests,
-          objective: decision.objective,
-          budgetPoints: decision.budgetPoints,
-          expectedAccuracy: decision.expectedAccuracy,
-        },
-      ];
-    });
-    return {
-      kind: 'heartbeat',
-      v: PROTOCOL_VERSION,
+  function heartbeat(): Heartbeat {
+    return buildHeartbeat({
       agentId: config.agentId,
-      sentAt: Date.now(),
       intervalMs: config.heartbeatIntervalMs,
-      models: entries,
-      ...(link.mbps === undefined ? {} : { bandwidthMbps: link.mbps }),
-      ...(link.rttMs === undefined ? {} : { rttMs: link.rttMs }),
-      ...(power.level === undefined ? {} : { battery: { level: power.level, charging: power.charging } }),
-      ...(lastError === undefined ? {} : { lastError: lastError.slice(0, 4096) }),
-    };
+      link: estimator.estimate(now()),
+      power: control.power(),
+      models: models.map((model) => ({
+        decision: control.status(model).decision,
+        window: stats.get(model)!.takeWindow(),
+      })),
+      lastError,
+    });
   }
 
   function health(): AgentHealth {

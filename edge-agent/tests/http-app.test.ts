@@ -53,8 +53,12 @@ function stubService(): InferService & { calls: number } {
   return service;
 }
 
-const post = (app: ReturnType<typeof createHttpApp>, model: string, body: string | Uint8Array, type = 'application/json') =>
-  app.request(`/v1/models/${model}/infer`, { method: 'POST', body, headers: { 'content-type': type } });
+const post = (
+  app: ReturnType<typeof createHttpApp>,
+  model: string,
+  body: string | Uint8Array,
+  type = 'application/json',
+) => app.request(`/v1/models/${model}/infer`, { method: 'POST', body, headers: { 'content-type': type } });
 
 describe('local HTTP API', () => {
   it('answers JSON with outputs, exit, split and where the rest ran', async () => {

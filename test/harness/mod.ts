@@ -28,3 +28,19 @@ export {
 } from './retrying-tail-client.js';
 export { launchChromium, CHROMIUM_PATH } from './browser.js';
 export { startConsoleProcess, type ConsoleProcess } from './console-process.js';
+export {
+  argmax,
+  buildEdgeBundle,
+  captureLogger,
+  fashionSamples,
+  fullModelLogits,
+  splitWithAllExits,
+  splitWithoutExits,
+  startTestAgent,
+  waitFor,
+  writeExitsVariantModel,
+  type EdgeBundle,
+  type EdgeBundleOptions,
+  type LogLine,
+  type TestAgent,
+} from './edge-fixtures.js';

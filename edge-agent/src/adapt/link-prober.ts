@@ -24,14 +24,14 @@ export interface LinkProberOptions {
   readonly timeoutMs: number;
   /** Bandwidth assumed for sizing before anything was measured. */
   readonly initialMbps: number;
-  /** Called after each sized probe with its bandwidth sample. */
-  readonly onSample: (mbps: number) => void;
+  /** Called after each sized probe with its bandwidth sample and the median before it. */
+  readonly onSample: (mbps: number, medianBefore: number | undefined) => void;
 }
 
 /** Runs probes in the background. */
 export interface LinkProber extends AsyncDisposable {
   start(): void;
-  /** Probes as soon as possible (e.g. to confirm a surprising sample). */
+  /** Probes as soon as possible (e.g. to confirm a surprising sample), but not more than every staleMs / 5. */
   probeSoon(): void;
   close(): Promise<void>;
   /** Probes sent so far. */
@@ -46,6 +46,8 @@ export function createLinkProber(options: LinkProberOptions): LinkProber {
   let closed = false;
   let probes = 0;
   let lastProbeAt = Number.NEGATIVE_INFINITY;
+  // A confirmation asked for while a probe runs (often by that very probe's sample) runs right after it.
+  let again = false;
 
   async function roundTrip(nc: NatsConnection, payload: Uint8Array): Promise<number | undefined> {
     const started = now();
@@ -72,15 +74,22 @@ export function createLinkProber(options: LinkProberOptions): LinkProber {
     );
     const elapsed = await roundTrip(nc, new Uint8Array(bytes));
     if (elapsed === undefined || closed) return;
+    const before = estimator.estimate(now()).mbps;
     const sample = estimator.addTransfer({ bytes, elapsedMs: elapsed, serverMs: 0, at: now() });
-    if (sample !== undefined) options.onSample(sample);
+    if (sample !== undefined) options.onSample(sample, before);
   }
 
   function runProbe(): void {
     if (running !== undefined || closed) return;
     running = probe()
       .catch(() => undefined)
-      .finally(() => (running = undefined));
+      .finally(() => {
+        running = undefined;
+        if (again) {
+          again = false;
+          runProbe();
+        }
+      });
   }
 
   function tick(): void {
@@ -101,7 +110,10 @@ export function createLinkProber(options: LinkProberOptions): LinkProber {
       timer.unref();
       tick();
     },
-    probeSoon: runProbe,
+    probeSoon() {
+      if (running !== undefined) again = true;
+      else if (now() - lastProbeAt >= options.staleMs / 5) runProbe();
+    },
     close,
     get probes() {
       return probes;

@@ -1,6 +1,6 @@
-import { type KV, Kvm } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { agentPolicyKey, type AgentPolicy, bucketNames, FLEET_POLICY_KEY, validateAgentPolicy } from '@cleave/proto';
+import { openOrCreateKv } from '../agent/kv-bucket.js';
 
 /** The policies that apply to this agent, as last read. */
 export interface PolicyLayers {
@@ -40,15 +40,9 @@ export function watchPolicies(deps: PolicyWatchDeps): PolicyWatch {
   let stopWatch: (() => void) | undefined;
   let timer: NodeJS.Timeout | undefined;
 
-  async function open(): Promise<KV> {
-    const name = bucketNames(deps.prefix).policies;
-    const kvm = new Kvm(deps.nc);
-    return kvm.open(name).catch(() => kvm.create(name, { history: 5 }));
-  }
-
   async function run(): Promise<void> {
     try {
-      const kv = await open();
+      const kv = await openOrCreateKv(deps.nc, bucketNames(deps.prefix).policies, { history: 5 });
       const entries = await kv.watch({ key: '>' });
       stopWatch = () => entries.stop();
       if (stopped) entries.stop();

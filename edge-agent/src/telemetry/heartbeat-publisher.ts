@@ -1,8 +1,9 @@
 // Every few seconds the agent writes its state to KV (`{prefix}_heartbeats`, key = agent id) for the console, and
 // publishes the same message on `{prefix}.heartbeat.{agentId}` for anyone listening live.
-import { type KV, Kvm } from '@nats-io/kv';
+import type { KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { bucketNames, encodeMessage, type Heartbeat, heartbeatSubject } from '@cleave/proto';
+import { openOrCreateKv } from '../agent/kv-bucket.js';
 
 /** What {@link createHeartbeatPublisher} needs. */
 export interface HeartbeatPublisherDeps {
@@ -32,10 +33,8 @@ export function createHeartbeatPublisher(deps: HeartbeatPublisherDeps): Heartbea
 
   async function bucket(nc: NatsConnection): Promise<KV> {
     if (kv !== undefined && kvFor === nc) return kv;
-    const name = bucketNames(deps.prefix).heartbeats;
-    const kvm = new Kvm(nc);
-    // Open first: the console may have created the bucket with its own settings (TTL, history).
-    kv = await kvm.open(name).catch(() => kvm.create(name, { history: 1 }));
+    // The console may have created the bucket with its own settings (TTL, history); then it is used as it is.
+    kv = await openOrCreateKv(nc, bucketNames(deps.prefix).heartbeats, { history: 1 });
     kvFor = nc;
     return kv;
   }

@@ -1,0 +1,113 @@
+// Acceptance: the agent's link steps from 20 to 0.5 Mbps (and back). The agent settles on the plan table's split
+// for the new bandwidth within 2 s, with at most one switch per step.
+//
+// The bundle's profiles are measured on this machine; the model's `energy` objective is configured because on
+// the example model its plan changes split between these two bandwidths with a wide margin on both sides (the
+// test checks that precondition from the manifest rather than assuming it).
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { publishBundle } from '@cleave/cloud-service/bundle-store';
+import { EdgeClient, lookupPlanRange } from '@cleave/edge-agent';
+import {
+  buildEdgeBundle,
+  type EdgeBundle,
+  fashionSamples,
+  type LinkEmulator,
+  startLinkEmulator,
+  startTestAgent,
+  startTestReplica,
+  type TestAgent,
+  testServiceSettings,
+  useTestNats,
+  waitFor,
+} from '../harness/mod.js';
+
+const OBJECTIVE = 'energy';
+const nats = useTestNats();
+let bundle: EdgeBundle;
+let admin: NatsConnection;
+let link: LinkEmulator;
+let replica: Awaited<ReturnType<typeof startTestReplica>>;
+let edge: TestAgent;
+
+beforeAll(async () => {
+  const { url, prefix } = nats();
+  bundle = await buildEdgeBundle(await mkdtemp(join(tmpdir(), 'edge-bw-bundle-')), { rttMs: 1 });
+  admin = await connect({ servers: url });
+  await publishBundle(admin, bundle.dir, { prefix });
+  replica = await startTestReplica(url, testServiceSettings(prefix, 'r1'));
+  const target = new URL(url);
+  // 1 ms each way; the bundle (about 12 MB) is fetched before the link is shaped.
+  link = await startLinkEmulator({ host: target.hostname, port: Number(target.port) }, { delayMs: 1 });
+  edge = await startTestAgent({
+    natsUrl: link.url,
+    prefix,
+    config: { models: [{ id: 'fmnist', objective: OBJECTIVE }], policy: { deadlineMs: 2000 } },
+  });
+  await edge.agent.whenServing('fmnist', bundle.version);
+}, 120_000);
+
+afterAll(async () => {
+  await edge?.close();
+  await replica?.close();
+  await link?.close();
+  await admin?.close();
+});
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe('bandwidth step', () => {
+  it('settles on the plan split for the new bandwidth within 2 s, with one switch per step', async () => {
+    const planned = (mbps: number) => lookupPlanRange(bundle.manifest.plan, OBJECTIVE, mbps)!.candidate;
+    const fast = planned(20);
+    const slow = planned(0.5);
+    expect(fast, `the ${OBJECTIVE} plan must change split between 20 and 0.5 Mbps for this test`).not.toBe(slow);
+
+    const { images } = await fashionSamples(50);
+    const client = new EdgeClient({ url: edge.agent.httpUrl! });
+    let running = true;
+    let failures = 0;
+    // A steady trickle of real requests (about 100/s): their offloads and the agent's probes measure the link.
+    const stream = (async () => {
+      for (let i = 0; running; i += 1) {
+        await client
+          .infer('fmnist', { input: { dims: [1, 1, 28, 28], data: images[i % images.length]! } })
+          .catch(() => (failures += 1));
+        await sleep(10);
+      }
+    })();
+    const split = () => edge.agent.modelStatus('fmnist')?.decision?.split;
+    const switches = () => edge.agent.modelStatus('fmnist')?.switchCount ?? 0;
+    const step = async (mbps: number, expected: string) => {
+      const before = switches();
+      link.shape({ rateMbps: mbps });
+      const settledMs = await waitFor(() => split() === expected, `split ${expected} at ${mbps} Mbps`, 10_000, 10);
+      // Stay on the new level a while: the choice must hold, without flapping back.
+      await sleep(2500);
+      return { settledMs, switches: switches() - before, split: split() };
+    };
+    try {
+      link.shape({ rateMbps: 20 });
+      await waitFor(() => split() === fast, `the 20 Mbps split ${fast}`, 15_000);
+      await sleep(1500);
+      const down = await step(0.5, slow);
+      const up = await step(20, fast);
+      expect(down).toMatchObject({ switches: 1, split: slow });
+      expect(down.settledMs).toBeLessThanOrEqual(2000);
+      expect(up).toMatchObject({ switches: 1, split: fast });
+      expect(up.settledMs).toBeLessThanOrEqual(2000);
+      expect(failures).toBe(0);
+      const lines = edge.logs.filter((l) => l['event'] === 'switch' && /^bandwidth /.test(String(l['reason'])));
+      expect(lines.length).toBeGreaterThanOrEqual(2);
+      expect(String(lines.at(-2)!['reason'])).toMatch(/Mbps left \[.*\) Mbps for \[.*\) Mbps of the energy plan/);
+      if (process.env['CLEAVE_TEST_VERBOSE'])
+        console.info(JSON.stringify({ fast, slow, down, up, link: edge.agent.status().link }));
+    } finally {
+      running = false;
+      await stream;
+    }
+  });
+});
