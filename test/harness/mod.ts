@@ -44,3 +44,17 @@ export {
   type LogLine,
   type TestAgent,
 } from './edge-fixtures.js';
+export {
+  DEPLOY_NATS_DIR,
+  devPassword,
+  loggedViolations,
+  metaLeader,
+  readDeployStreams,
+  readDevCredentials,
+  startDeployNats,
+  waitForMetaLeader,
+  type DeployNats,
+  type DeployNatsNode,
+  type LoggedViolation,
+  type StartDeployNatsOptions,
+} from './nats-cluster.js';
