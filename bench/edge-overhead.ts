@@ -1,0 +1,174 @@
+/**
+ * Edge agent orchestration overhead on loopback, with no link shaping.
+ *
+ * Overhead = end-to-end latency − head compute − tail compute (local, or the cloud's reported processing and
+ * queue time) − the encode/decode the agent measured. What is left is the agent's own work: validation, control,
+ * exit decision, NATS and the replica's request handling, and (for the HTTP column) the HTTP API and client.
+ * The cloud replica runs in this process with no batching delay, so the cloud column is compute, not policy.
+ *
+ * Scenarios: edge-only, an early exit, an offload to the cloud, and a local fallback with the cloud gone (the
+ * circuit breaker open).
+ * Requests are sequential (one at a time), real Fashion-MNIST t10k images.
+ *
+ * Usage: npm run bench:edge [-- --requests 2000 --warmup 200]
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { connect } from '@nats-io/transport-node';
+import { startEmbeddedNats } from '@cleave/cli';
+import { publishBundle } from '@cleave/cloud-service/bundle-store';
+import { EdgeClient, type InferResult } from '@cleave/edge-agent';
+import {
+  buildEdgeBundle,
+  fashionSamples,
+  splitWithAllExits,
+  splitWithoutExits,
+  startTestAgent,
+} from '../test/harness/edge-fixtures.js';
+import { startTestReplica, testServiceSettings } from '../test/harness/cloud-fixtures.js';
+
+const { values: args } = parseArgs({
+  options: { requests: { type: 'string', default: '2000' }, warmup: { type: 'string', default: '200' } },
+});
+const requests = Number(args.requests);
+const warmup = Number(args.warmup);
+
+const prefix = 'bench';
+const work = await mkdtemp(join(tmpdir(), 'cleave-bench-edge-'));
+const nats = await startEmbeddedNats();
+const admin = await connect({ servers: nats.url });
+process.stderr.write('building the example bundle (calibrated exits)\n');
+const bundle = await buildEdgeBundle(join(work, 'bundle'));
+await publishBundle(admin, bundle.dir, { prefix });
+const replica = await startTestReplica(
+  nats.url,
+  testServiceSettings(prefix, 'bench', { batching: { maxBatchSize: 1, maxQueueDelayUs: 0, maxQueueRequests: 64 } }),
+);
+const { images } = await fashionSamples(500);
+
+interface Row {
+  scenario: string;
+  via: string;
+  n: number;
+  e2e: number[];
+  head: number[];
+  tail: number[];
+  codec: number[];
+  overhead: number[];
+  kinds: Map<string, number>;
+}
+
+const quantile = (xs: number[], q: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(q * s.length))] ?? Number.NaN;
+};
+
+/** Compute that is not orchestration: the head, the tail (wherever it ran), and encode/decode. */
+function compute(r: InferResult | { timings: Record<string, number> }) {
+  const t = r.timings as Record<string, number>;
+  const tail = (t['tailMs'] ?? 0) + (t['cloudMs'] ?? 0) + (t['cloudQueueMs'] ?? 0);
+  return { head: t['headMs'] ?? 0, tail, codec: (t['encodeMs'] ?? 0) + (t['decodeMs'] ?? 0) };
+}
+
+async function scenario(
+  name: string,
+  config: Parameters<typeof startTestAgent>[0]['config'],
+  natsUrl: string | undefined,
+  keep: (ranOn: string, exit: string | null) => boolean,
+): Promise<Row[]> {
+  const edge = await startTestAgent({ natsUrl, prefix, config });
+  await edge.agent.whenServing('fmnist', bundle.version);
+  const client = new EdgeClient({ url: edge.agent.httpUrl! });
+  const rows: Row[] = ['in-process', 'HTTP msgpack'].map((via) => ({
+    scenario: name,
+    via,
+    n: 0,
+    e2e: [],
+    head: [],
+    tail: [],
+    codec: [],
+    overhead: [],
+    kinds: new Map(),
+  }));
+  const record = (row: Row, e2e: number, r: { timings: object; ranOn: string; exit: string | null }, i: number) => {
+    const kind = `${r.ranOn}${r.exit ? `:${r.exit}` : ''}`;
+    row.kinds.set(kind, (row.kinds.get(kind) ?? 0) + 1);
+    if (i < warmup || !keep(r.ranOn, r.exit)) return;
+    const c = compute(r as { timings: Record<string, number> });
+    row.n += 1;
+    row.e2e.push(e2e);
+    row.head.push(c.head);
+    row.tail.push(c.tail);
+    row.codec.push(c.codec);
+    row.overhead.push(e2e - c.head - c.tail - c.codec);
+  };
+  for (let i = 0; i < warmup + requests; i += 1) {
+    const data = images[i % images.length]!;
+    const started = performance.now();
+    const r = await edge.agent.infer('fmnist', { input: { dims: [1, 1, 28, 28], data } });
+    record(rows[0]!, performance.now() - started, r, i);
+  }
+  for (let i = 0; i < warmup + requests; i += 1) {
+    const data = images[i % images.length]!;
+    const started = performance.now();
+    const r = await client.infer('fmnist', { input: { dims: [1, 1, 28, 28], data } });
+    record(rows[1]!, performance.now() - started, r, i);
+  }
+  await edge.close();
+  await rm(edge.cacheDir, { recursive: true, force: true });
+  return rows;
+}
+
+const withExits = splitWithAllExits(bundle.manifest).id;
+const noExits = splitWithoutExits(bundle.manifest).id;
+const rows: Row[] = [
+  ...(await scenario('edge-only', { models: [{ id: 'fmnist', pin: 'edge-only' }] }, nats.url, () => true)),
+  ...(await scenario(
+    `early exit (${withExits})`,
+    { models: [{ id: 'fmnist', pin: withExits }] },
+    nats.url,
+    (_r, e) => e !== null,
+  )),
+  ...(await scenario(
+    `cloud tail (${noExits}, f32)`,
+    { models: [{ id: 'fmnist', pin: noExits }] },
+    nats.url,
+    (r) => r === 'cloud',
+  )),
+];
+// The cloud goes away: the breaker opens after a few failures and the tail runs here at once.
+await replica.close();
+rows.push(
+  ...(await scenario(
+    `local fallback (${noExits}, cloud gone)`,
+    { models: [{ id: 'fmnist', pin: noExits }] },
+    nats.url,
+    (r) => r === 'fallback',
+  )),
+);
+
+const f = (x: number) => x.toFixed(3);
+const lines = [
+  '| scenario | via | n | e2e p50 ms | head p50 | tail p50 | enc+dec p50 | **overhead p50** | overhead p90 |',
+  '|---|---|---|---|---|---|---|---|---|',
+  ...rows.map(
+    (r) =>
+      `| ${r.scenario} | ${r.via} | ${r.n} | ${f(quantile(r.e2e, 0.5))} | ${f(quantile(r.head, 0.5))} | ` +
+      `${f(quantile(r.tail, 0.5))} | ${f(quantile(r.codec, 0.5))} | **${f(quantile(r.overhead, 0.5))}** | ${f(quantile(r.overhead, 0.9))} |`,
+  ),
+];
+process.stdout.write(`\n${lines.join('\n')}\n\n`);
+process.stdout.write(
+  `Answers per scenario (all requests, warm-up included): ${rows
+    .filter((r) => r.via === 'in-process')
+    .map((r) => `${r.scenario}: ${[...r.kinds].map(([k, v]) => `${k} ${v}`).join(', ')}`)
+    .join('; ')}\n`,
+);
+const worst = Math.max(...rows.filter((r) => r.via === 'in-process').map((r) => quantile(r.overhead, 0.5)));
+process.stdout.write(`Median in-process overhead, worst scenario: ${f(worst)} ms (target ≤ 1 ms).\n`);
+
+await admin.close();
+await nats.stop();
+await rm(work, { recursive: true, force: true });
