@@ -1,6 +1,13 @@
 // Pure tensor plumbing between wire requests and one onnxruntime run: check each request against the tail's
 // inputs, stack requests along dim 0, and cut the outputs back into per-request views.
-import { decodeAnyTensor, type DecodeLimits, type EncodedTensor, type FloatEncoding } from '@cleave/proto';
+import {
+  decodeAnyTensor,
+  type DecodeLimits,
+  type EncodedTensor,
+  type FloatEncoding,
+  HOST_IS_LITTLE_ENDIAN,
+  validateEncodedTensor,
+} from '@cleave/proto';
 
 /** Element arrays that cross the wire and the worker boundary. */
 export type TensorData = Float32Array | BigInt64Array | Int32Array | Uint8Array;
@@ -31,11 +38,25 @@ export interface TailSignature {
   readonly batchable: boolean;
 }
 
+/** One input of one request, ready to be copied into a batch. */
+export interface InputPart {
+  readonly name: string;
+  readonly dtype: TensorDataType;
+  readonly dims: readonly number[];
+  /** Elements in the tensor. */
+  readonly count: number;
+  /**
+   * Decoded elements; or, for f32 on a little-endian host, the received bytes themselves, so the elements are copied
+   * once (into the batch) rather than twice.
+   */
+  readonly source: TensorData | { readonly littleEndianBytes: Uint8Array };
+}
+
 /** A request's inputs, checked and ordered like the tail's inputs. */
 export interface CheckedInputs {
   /** Dim 0 shared by every input: the samples this request adds to a batch. */
   readonly samples: number;
-  readonly tensors: readonly NamedTensor[];
+  readonly tensors: readonly InputPart[];
   /** Codec of the reply's float outputs: f32 and f16 mirror the request, int8 requests get f16. */
   readonly replyEncoding: Exclude<FloatEncoding, 'int8'>;
 }
@@ -78,9 +99,9 @@ export function checkInputs(
   }
   let samples: number | undefined;
   let replyEncoding: CheckedInputs['replyEncoding'] | undefined;
-  const tensors = signature.inputs.map((slot) => {
+  const tensors = signature.inputs.map((slot): InputPart => {
     const encoded = byName.get(slot.name)!;
-    const tensor = decodeAnyTensor(encoded, limits);
+    const tensor = readInput(encoded, limits);
     const where = `tensor ${JSON.stringify(slot.name)}`;
     if (tensor.dtype !== slot.dtype)
       throw new TailInputError(`${where}: tail expects ${slot.dtype}, got ${tensor.dtype}`);
@@ -106,12 +127,12 @@ export function stackInputs(signature: TailSignature, requests: readonly Checked
   return signature.inputs.map((slot, i) => {
     const parts = requests.map((r) => r.tensors[i]!);
     const first = parts[0]!;
-    const count = parts.reduce((sum, t) => sum + t.data.length, 0);
+    const count = parts.reduce((sum, t) => sum + t.count, 0);
     const data = allocate(first.dtype, count);
     let offset = 0;
     for (const part of parts) {
-      setInto(data, part.data, offset);
-      offset += part.data.length;
+      copyInto(data, part, offset);
+      offset += part.count;
     }
     return { name: slot.name, dtype: first.dtype, dims: [total, ...first.dims.slice(1)], data };
   });
@@ -170,7 +191,22 @@ function allocate(dtype: TensorDataType, count: number): TensorData {
   }
 }
 
-function setInto(target: TensorData, source: TensorData, offset: number): void {
+function readInput(encoded: EncodedTensor, limits: DecodeLimits | undefined): InputPart {
+  if (HOST_IS_LITTLE_ENDIAN && encoded.dtype === 'float32' && encoded.encoding === 'f32') {
+    const { name, dims, data } = validateEncodedTensor(encoded, limits);
+    return { name, dtype: 'float32', dims, count: data.byteLength / 4, source: { littleEndianBytes: data } };
+  }
+  const { name, dtype, dims, data } = decodeAnyTensor(encoded, limits);
+  return { name, dtype, dims, count: data.length, source: data };
+}
+
+function copyInto(target: TensorData, part: InputPart, offset: number): void {
+  const { source } = part;
+  if ('littleEndianBytes' in source) {
+    const bytes = source.littleEndianBytes;
+    new Uint8Array(target.buffer, target.byteOffset + offset * 4, bytes.byteLength).set(bytes);
+    return;
+  }
   // The dtypes were checked equal per input, so source and target are the same kind of array.
   (target as Float32Array).set(source as Float32Array, offset);
 }
