@@ -80,8 +80,9 @@ export function createEdgeAgent(deps: EdgeAgentDeps): EdgeAgent {
   let closed = false;
   const idle: (() => void)[] = [];
   const nats = () => nc;
+  // The time goes with the message: a heartbeat's last error may be minutes old, and the console should say so.
   const noteError = (message: string) => {
-    lastError = message;
+    lastError = `${new Date().toISOString()} ${message}`;
   };
 
   const control = createControlLoop({ config, logger, estimator, now, onSwitch: (e) => telemetry.switched(e.model) });
