@@ -335,10 +335,17 @@ export function createEdgeAgent(deps: EdgeAgentDeps): EdgeAgent {
     controlTimer.unref();
     cloud.start();
     if (deps.nc !== undefined) {
-      void Promise.resolve(deps.nc).then(attach, (error: unknown) => {
+      const failed = (error: unknown) => {
         noteError(`NATS connection failed: ${(error as Error).message}`);
         logger.error({ err: (error as Error).message }, 'NATS connection failed; serving from the cache only');
-      });
+      };
+      void Promise.resolve(deps.nc).then((connection) => {
+        try {
+          attach(connection);
+        } catch (error) {
+          failed(error);
+        }
+      }, failed);
     }
   }
 
