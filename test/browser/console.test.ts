@@ -137,8 +137,10 @@ describe('operator console in headless Chromium', () => {
     await page.waitForSelector('#split-chart');
     const overflow = await page.evaluate<number>('document.documentElement.scrollWidth - window.innerWidth');
     expect(overflow).toBeLessThanOrEqual(1);
-    const chartWidth = (await page.locator('#split-chart').boundingBox())?.width ?? 0;
-    expect(chartWidth).toBeGreaterThan(300);
+    // Chart.js sizes the canvas from a ResizeObserver callback, after the first paint.
+    await expect
+      .poll(async () => (await page.locator('#split-chart').boundingBox())?.width ?? 0, { timeout: 5000 })
+      .toBeGreaterThan(300);
     await page.screenshot({ path: join(ARTIFACTS, 'phone-390.png'), fullPage: true });
     await page.close();
   });
