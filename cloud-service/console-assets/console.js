@@ -33,6 +33,7 @@
         rttMs: a.heartbeat.rttMs,
         battery: a.heartbeat.battery ? a.heartbeat.battery.level * 100 : undefined,
         charging: a.heartbeat.battery ? a.heartbeat.battery.charging : undefined,
+        requests: m.requests,
         exitRate: m.exitRate,
         objective: m.objective,
         budgetPoints: m.budgetPoints,
@@ -63,10 +64,11 @@
           fmt(r.bandwidthMbps, 2),
           fmt(r.rttMs, 1),
           r.battery === undefined ? 'mains' : `${fmt(r.battery, 0)}%${r.charging ? ' ⚡' : ''}`,
-          r.exitRate === undefined
-            ? '–'
+          // Rates and latencies are per heartbeat interval: an idle interval has none, which is not 0%.
+          r.exitRate === undefined || r.requests === 0
+            ? `idle${r.budgetPoints !== undefined ? ` (budget ${fmt(r.budgetPoints, 1)} pt, ${text(r.objective)})` : ''}`
             : `${fmt(r.exitRate * 100, 1)}%${r.budgetPoints !== undefined ? ` (budget ${fmt(r.budgetPoints, 1)} pt, ${text(r.objective)})` : ''}`,
-          `${fmt(r.p50Ms, 1)} / ${fmt(r.p95Ms, 1)}`,
+          r.requests === 0 ? '–' : `${fmt(r.p50Ms, 1)} / ${fmt(r.p95Ms, 1)}`,
           text(r.offloads),
           text(r.fallbacks),
           text(r.lastError),

@@ -3,18 +3,24 @@
 import { mkdir, mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { EXAMPLE_MODEL_WITH_EXITS, REPO_ROOT, startEmbeddedNats, type EmbeddedNats } from '@cleave/cli';
 import { publishBundle } from '@cleave/cloud-service/bundle-store';
 import { loadMnistSplit, partitionModel } from '@cleave/partitioner';
+import { EdgeClient } from '@cleave/edge-agent';
 import {
+  fashionSamples,
   launchChromium,
   startCloudProcess,
   startConsoleProcess,
+  startEdgeProcess,
   type CloudProcess,
   type ConsoleProcess,
+  type EdgeProcess,
+  waitFor,
 } from '../harness/mod.js';
 
 const TOKEN = 'browser-test-token-0123456789';
@@ -27,12 +33,14 @@ let cloud: CloudProcess;
 let consoleProc: ConsoleProcess;
 let browser: Browser;
 let version: string;
+let agents: EdgeProcess[] = [];
 
 beforeAll(async () => {
   await mkdir(ARTIFACTS, { recursive: true });
   nats = await startEmbeddedNats();
   nc = await connect({ servers: nats.url });
-  const out = join(await mkdtemp(join(tmpdir(), 'cleave-browser-')), 'bundle');
+  const work = await mkdtemp(join(tmpdir(), 'cleave-browser-'));
+  const out = join(work, 'bundle');
   const result = await partitionModel({
     modelPath: EXAMPLE_MODEL_WITH_EXITS,
     outDir: out,
@@ -44,12 +52,22 @@ beforeAll(async () => {
   await publishBundle(nc, out);
   cloud = await startCloudProcess(['--nats-url', nats.url, '--http-port', '0']);
   consoleProc = await startConsoleProcess(nats.url, 'cleave', TOKEN);
+  agents = await Promise.all(
+    ['gw-a', 'gw-b'].map((agentId) =>
+      startEdgeProcess({ agentId, natsUrl: nats.url, prefix: 'cleave', workDir: work, heartbeatIntervalMs: 500 }),
+    ),
+  );
+  for (const agent of agents) {
+    const client = new EdgeClient({ url: agent.httpUrl });
+    await waitFor(() => client.ready(), `${agent.agentId} ready`, 30_000, 100);
+  }
   browser = await launchChromium();
 });
 
 afterAll(async () => {
   await browser?.close();
   await consoleProc?.stop();
+  await Promise.all(agents.map((a) => a.stop()));
   cloud?.child.kill('SIGTERM');
   await cloud?.exited;
   await nc?.close();
@@ -85,6 +103,56 @@ describe('operator console in headless Chromium', () => {
     await overview.screenshot({ path: join(ARTIFACTS, 'overview-1280x800.png'), fullPage: true });
     await overview.close();
   });
+
+  it('shows both edge agents with their splits, and an agent policy reaches that agent only', async () => {
+    // Real Fashion-MNIST traffic through both agents while the page watches, as on a live gateway.
+    const { images } = await fashionSamples(50);
+    let traffic = true;
+    const streams = agents.map(async (agent) => {
+      const client = new EdgeClient({ url: agent.httpUrl });
+      for (let i = 0; traffic; i = (i + 1) % images.length) {
+        await client.infer('fmnist', { input: { dims: [1, 1, 28, 28], data: images[i]! } });
+        await sleep(20);
+      }
+    });
+    try {
+      await watchFleetAndSetAgentPolicy();
+    } finally {
+      traffic = false;
+      await Promise.all(streams);
+    }
+  });
+
+  async function watchFleetAndSetAgentPolicy(): Promise<void> {
+    const page = await loggedInPage(1280, 800);
+    const row = (agentId: string) => page.locator(`#fleet-table tbody tr[data-agent="${agentId}"]`);
+    const exitCell = async (agentId: string) => (await row(agentId).locator('td.exit').textContent()) ?? '';
+    for (const agentId of ['gw-a', 'gw-b']) {
+      await expect.poll(async () => row(agentId).count(), { timeout: 15_000 }).toBe(1);
+      expect(await row(agentId).locator('td.split').textContent()).toMatch(/^(split-\d+|edge-only|cloud-only)/);
+      await expect.poll(() => exitCell(agentId), { timeout: 10_000 }).toMatch(/^\d+\.\d% \(budget .* latency\)/);
+      expect(await row(agentId).locator('td').nth(8).textContent()).toMatch(/^\d+\.\d \/ \d+\.\d$/);
+    }
+    const budgetOf = (cell: string) => Number(/budget ([\d.]+) pt/.exec(cell)?.[1]);
+    const before = budgetOf(await exitCell('gw-b'));
+    await page.screenshot({ path: join(ARTIFACTS, 'fleet-two-agents-1280x800.png'), fullPage: true });
+
+    // On the energy objective the agent moves to the most lenient exit point its floor allows.
+    await page.selectOption('#policy-scope', 'agent:gw-b');
+    await page.selectOption('select[name="objective"]', 'energy');
+    await page.click('#policy-form button[type="submit"]');
+    await expect.poll(async () => page.locator('#policy-result').textContent(), { timeout: 5000 }).toBe('Saved.');
+    await expect.poll(() => exitCell('gw-b'), { timeout: 15_000 }).toContain('energy');
+    expect(budgetOf(await exitCell('gw-b'))).toBeGreaterThan(before);
+    expect(await exitCell('gw-a')).toContain('latency');
+    await page.screenshot({ path: join(ARTIFACTS, 'fleet-agent-policy-1280x800.png'), fullPage: true });
+
+    // Back to the fleet's policy, so later tests start from the same place.
+    await page.selectOption('select[name="objective"]', '');
+    await page.click('#policy-form button[type="submit"]');
+    await expect.poll(() => exitCell('gw-b'), { timeout: 15_000 }).toContain('latency');
+    await page.close();
+  }
 
   it('opens a bundle split chart and moves the optimum by changing the bandwidth', async () => {
     const page = await loggedInPage(1280, 800);

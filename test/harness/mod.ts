@@ -28,6 +28,7 @@ export {
 } from './retrying-tail-client.js';
 export { launchChromium, CHROMIUM_PATH } from './browser.js';
 export { startConsoleProcess, type ConsoleProcess } from './console-process.js';
+export { startEdgeProcess, type EdgeProcess, type EdgeProcessOptions } from './edge-process.js';
 export {
   argmax,
   buildEdgeBundle,

@@ -1,0 +1,63 @@
+import type { ChildProcess } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { startCleave } from './run-cli.js';
+
+/** A running `cleave edge` process and the local API it serves. */
+export interface EdgeProcess {
+  readonly agentId: string;
+  /** The agent's local HTTP API, e.g. `http://127.0.0.1:PORT`. */
+  readonly httpUrl: string;
+  readonly child: ChildProcess;
+  /** Sends SIGTERM and resolves with the exit code once the agent has drained. */
+  stop(): Promise<number | null>;
+}
+
+/** Where and how a test edge agent runs. */
+export interface EdgeProcessOptions {
+  readonly agentId: string;
+  readonly natsUrl: string;
+  readonly prefix: string;
+  /** A scratch directory of the test: the config file and the bundle cache go here. */
+  readonly workDir: string;
+  readonly model?: string;
+  /** Heartbeats this often, so a console sees changes within a second. */
+  readonly heartbeatIntervalMs?: number;
+}
+
+/**
+ * Starts `cleave edge` exactly as a gateway would (a config file plus flags) on a free port, on mains power,
+ * and resolves once it logs `edge agent started`.
+ */
+export async function startEdgeProcess(options: EdgeProcessOptions): Promise<EdgeProcess> {
+  const config = join(options.workDir, `${options.agentId}.yaml`);
+  await writeFile(
+    config,
+    `agentId: ${options.agentId}\nprefix: ${options.prefix}\nnats:\n  servers: [${options.natsUrl}]\n` +
+      `models:\n  - id: ${options.model ?? 'fmnist'}\ncacheDir: ${join(options.workDir, `${options.agentId}-cache`)}\n` +
+      `http:\n  port: 0\nbattery:\n  path: ${join(options.workDir, 'no-power-supply')}\n` +
+      `heartbeatIntervalMs: ${options.heartbeatIntervalMs ?? 500}\n`,
+  );
+  const child = startCleave(['edge', '--config', config]);
+  const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
+  let stderr = '';
+  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+  const httpUrl = await new Promise<string>((resolve, reject) => {
+    const lines = createInterface({ input: child.stdout! });
+    lines.on('line', (line) => {
+      const entry = JSON.parse(line) as { msg?: string; http?: string };
+      if (entry.msg === 'edge agent started' && entry.http) resolve(entry.http);
+    });
+    void exited.then((code) => reject(new Error(`cleave edge ${options.agentId} exited with ${code}: ${stderr}`)));
+  });
+  return {
+    agentId: options.agentId,
+    httpUrl,
+    child,
+    async stop() {
+      if (child.exitCode === null) child.kill('SIGTERM');
+      return exited;
+    },
+  };
+}
