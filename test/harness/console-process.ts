@@ -10,8 +10,16 @@ export interface ConsoleProcess {
 }
 
 /** Starts `cleave console` on a free port and resolves once it logs `console ready`. */
-export async function startConsoleProcess(natsUrl: string, prefix: string, token: string): Promise<ConsoleProcess> {
-  const child = startCleave(['console', '--nats-url', natsUrl, '--prefix', prefix, '--port', '0', '--token', token]);
+export async function startConsoleProcess(
+  natsUrl: string,
+  prefix: string,
+  token: string,
+  env?: NodeJS.ProcessEnv,
+): Promise<ConsoleProcess> {
+  const child = startCleave(
+    ['console', '--nats-url', natsUrl, '--prefix', prefix, '--port', '0', '--token', token],
+    env,
+  );
   const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));

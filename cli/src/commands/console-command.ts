@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Command } from 'commander';
-import { connect } from '@nats-io/transport-node';
 import { assertToken, DEFAULT_SUBJECT_PREFIX } from '@cleave/proto';
+import { connectNats, resolveNatsSettings } from '@cleave/cloud-service';
 import {
   createConsoleApp,
   createConsoleAuth,
@@ -12,6 +12,9 @@ import type { CliContext } from '../cli-context.js';
 
 interface ConsoleOptions {
   natsUrl?: string;
+  natsUser?: string;
+  creds?: string;
+  natsTlsCa?: string;
   prefix: string;
   host: string;
   port: number;
@@ -23,7 +26,10 @@ export function registerConsoleCommand(program: Command, ctx: CliContext, env: N
   program
     .command('console')
     .description('Serve the operator console: fleet, cloud replicas, bundles and split charts, policies and rollouts.')
-    .option('--nats-url <url>', 'NATS server (default: NATS_URL)')
+    .option('--nats-url <url>', 'NATS server(s), comma-separated (default: NATS_URL)')
+    .option('--nats-user <user>', 'NATS user; the password comes from CLEAVE_NATS_PASS (default: CLEAVE_NATS_USER)')
+    .option('--creds <file>', 'NATS credentials file, JWT + nkey (default: CLEAVE_NATS_CREDS)')
+    .option('--nats-tls-ca <file>', 'CA for a TLS NATS server (default: CLEAVE_NATS_TLS_CA)')
     .option('--prefix <prefix>', 'subject prefix and bucket stem', DEFAULT_SUBJECT_PREFIX)
     .option('--host <host>', 'interface to bind; keep 127.0.0.1 unless a TLS proxy fronts it', '127.0.0.1')
     .option('--port <port>', 'HTTP port (0 picks a free one)', ctx.parseInteger('port', 0, 65535), 8080)
@@ -32,18 +38,28 @@ export function registerConsoleCommand(program: Command, ctx: CliContext, env: N
       'operator token for login and the API (default: CLEAVE_CONSOLE_TOKEN, else a random one printed at start)',
     )
     .action(async (opts: ConsoleOptions) => {
-      const natsUrl = opts.natsUrl ?? env['NATS_URL'];
-      if (!natsUrl) throw new Error('no NATS server: pass --nats-url or set NATS_URL');
+      if (!(opts.natsUrl ?? env['NATS_URL'])) throw new Error('no NATS server: pass --nats-url or set NATS_URL');
+      // The same credentials env as `cleave cloud` (CLEAVE_NATS_USER/PASS/TOKEN/CREDS/...), flags over env.
+      const nats = resolveNatsSettings(
+        env,
+        {
+          ...(opts.natsUrl === undefined ? {} : { servers: opts.natsUrl }),
+          ...(opts.natsUser === undefined ? {} : { user: opts.natsUser }),
+          ...(opts.creds === undefined ? {} : { credsFile: opts.creds }),
+          ...(opts.natsTlsCa === undefined ? {} : { caFile: opts.natsTlsCa }),
+        },
+        'cleave-console',
+      );
       const prefix = assertToken(opts.prefix, 'prefix');
       const token = opts.token ?? env['CLEAVE_CONSOLE_TOKEN'] ?? randomBytes(18).toString('base64url');
-      const nc = await connect({ servers: natsUrl, name: 'cleave-console' });
+      const nc = await connectNats(nats, 'cleave-console');
       const app = await createConsoleApp({
         data: createConsoleData(nc, { prefix }),
         // A per-process signing secret: restarting the console logs operators out, which is acceptable.
         auth: createConsoleAuth({ token, secret: randomBytes(32).toString('hex') }),
       });
       const server = await startConsoleServer(app, { host: opts.host, port: opts.port });
-      ctx.log.info({ url: server.url, nats: natsUrl, prefix }, 'console ready');
+      ctx.log.info({ url: server.url, nats: nats.servers.join(','), prefix }, 'console ready');
       if (!opts.token && !env['CLEAVE_CONSOLE_TOKEN']) process.stderr.write(`console login token: ${token}\n`);
       const signal = await ctx.shutdownSignal;
       ctx.log.info({ signal }, 'console stopping');

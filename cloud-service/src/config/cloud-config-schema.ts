@@ -36,31 +36,34 @@ const natsUrl = z
   .string()
   .regex(/^(nats|tls|ws|wss):\/\/[^\s]+$|^[^\s:/]+:\d+$/, 'must be a NATS URL such as nats://host:4222');
 
+/** The `nats` section: servers, at most one authentication method (checked by crossFieldIssues), TLS. */
+export const NatsSettingsSchema = z
+  .strictObject({
+    servers: z.array(natsUrl).min(1).default(['nats://127.0.0.1:4222']),
+    name: z.string().min(1).default('cleave-cloud'),
+    user: z.string().min(1).optional(),
+    pass: z.string().min(1).optional(),
+    token: z.string().min(1).optional(),
+    nkeySeedFile: path.optional(),
+    credsFile: path.optional(),
+    tls: z
+      .strictObject({
+        caFile: path.optional(),
+        certFile: path.optional(),
+        keyFile: path.optional(),
+        handshakeFirst: z.boolean().default(false),
+      })
+      .optional(),
+  })
+  .prefault({});
+
 /** Schema of the cloud service configuration (YAML file, env and flags merged). Unknown keys are errors. */
 export const CloudConfigSchema = z.strictObject({
   /** Replica name in replies and logs. */
   replica: z.string().min(1).max(256),
   /** Subject prefix and bucket stem. */
   prefix: token.default('cleave'),
-  nats: z
-    .strictObject({
-      servers: z.array(natsUrl).min(1).default(['nats://127.0.0.1:4222']),
-      name: z.string().min(1).default('cleave-cloud'),
-      user: z.string().min(1).optional(),
-      pass: z.string().min(1).optional(),
-      token: z.string().min(1).optional(),
-      nkeySeedFile: path.optional(),
-      credsFile: path.optional(),
-      tls: z
-        .strictObject({
-          caFile: path.optional(),
-          certFile: path.optional(),
-          keyFile: path.optional(),
-          handshakeFirst: z.boolean().default(false),
-        })
-        .optional(),
-    })
-    .prefault({}),
+  nats: NatsSettingsSchema,
   batching: z
     .strictObject({
       maxBatchSize: positiveInt.max(4096).default(32),
