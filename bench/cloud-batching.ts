@@ -47,7 +47,7 @@ const concurrency = Number(args.concurrency);
 const threads = Number(args.threads);
 const maxBatch = Number(args['max-batch']);
 const prefix = 'bench';
-// As deploy/k8s/cloud-replica.yaml runs replicas: a larger young generation halves GC time at these message rates.
+// As deploy/kubernetes/cloud-deployment.yaml runs replicas: a larger young generation halves GC time at these message rates.
 const replicaEnv =
   Number(args['semi-space-mb']) > 0 ? { NODE_OPTIONS: `--max-semi-space-size=${args['semi-space-mb']}` } : {};
 

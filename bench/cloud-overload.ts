@@ -63,7 +63,7 @@ const replica = await startCloudProcess(
     '--no-http',
   ],
   { NODE_OPTIONS: '--max-semi-space-size=64' },
-); // as deploy/k8s/cloud-replica.yaml runs it
+); // as deploy/kubernetes/cloud-deployment.yaml runs it
 const pid = replica.child.pid!;
 
 /** Resident set size of the replica, MiB. */

@@ -1,8 +1,7 @@
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseAllDocuments } from 'yaml';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, resolveCloudConfig } from '../src/config/resolve-cloud-config.js';
 
@@ -139,13 +138,11 @@ describe('resolveCloudConfig: the shipped examples', () => {
     expect(config.limits.tailMemory).toBe(512 * 1024 * 1024);
   });
 
-  it('accepts the cloud.yaml of the Kubernetes ConfigMap', async () => {
-    const docs = parseAllDocuments(await readFile(deploy('k8s/cloud-replica.yaml'), 'utf8'));
-    const configMap = docs
-      .map((d) => d.toJS() as { kind: string; data?: Record<string, string> })
-      .find((d) => d.kind === 'ConfigMap');
-    const path = await yamlFile('configmap.yaml', configMap!.data!['cloud.yaml']!);
-    const config = await resolveCloudConfig({ configPath: path, env: { CLEAVE_REPLICA: 'pod-0' } });
+  it('accepts the cloud.yaml that the Kubernetes ConfigMap is generated from', async () => {
+    const config = await resolveCloudConfig({
+      configPath: deploy('kubernetes/cloud.yaml'),
+      env: { CLEAVE_REPLICA: 'pod-0' },
+    });
     expect(config).toMatchObject({ replica: 'pod-0', http: { host: '0.0.0.0', port: 9464 } });
   });
 });
