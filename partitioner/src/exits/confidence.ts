@@ -1,47 +1,8 @@
-/** Confidence measures for an exit's softmax: higher always means "more sure". */
-export const CONFIDENCE_MEASURES = ['max-prob', 'margin', 'entropy'] as const;
-/** One of {@link CONFIDENCE_MEASURES}. */
-export type ConfidenceMeasure = (typeof CONFIDENCE_MEASURES)[number];
-
-/**
- * Confidence of one row of logits under a measure:
- * - `max-prob`: the largest softmax probability;
- * - `margin`: top-1 minus top-2 probability;
- * - `entropy`: 1 − H(p) / ln K, so a one-hot distribution scores 1 and a uniform one 0 (BranchyNet's rule, rescaled).
- */
-export function confidence(
-  logits: ArrayLike<number>,
-  offset: number,
-  classes: number,
-  measure: ConfidenceMeasure,
-): number {
-  let max = -Infinity;
-  for (let i = 0; i < classes; i++) max = Math.max(max, logits[offset + i]!);
-  let sum = 0;
-  const p = new Float64Array(classes);
-  for (let i = 0; i < classes; i++) {
-    p[i] = Math.exp(logits[offset + i]! - max);
-    sum += p[i]!;
-  }
-  let top1 = 0;
-  let top2 = 0;
-  let entropy = 0;
-  for (let i = 0; i < classes; i++) {
-    const q = p[i]! / sum;
-    if (q > top1) {
-      top2 = top1;
-      top1 = q;
-    } else if (q > top2) top2 = q;
-    if (q > 0) entropy -= q * Math.log(q);
-  }
-  if (measure === 'max-prob') return top1;
-  if (measure === 'margin') return top1 - top2;
-  return classes > 1 ? 1 - entropy / Math.log(classes) : 1;
-}
-
-/** Index of the largest logit in a row. */
-export function argmaxRow(logits: ArrayLike<number>, offset: number, classes: number): number {
-  let best = 0;
-  for (let i = 1; i < classes; i++) if (logits[offset + i]! > logits[offset + best]!) best = i;
-  return best;
-}
+// The confidence measures live in @cleave/proto, so calibration here and the edge agent's exit decision run the
+// same code; this module only keeps the partitioner's historical names.
+export {
+  EXIT_CONFIDENCE_MEASURES as CONFIDENCE_MEASURES,
+  exitConfidence as confidence,
+  argmaxRow,
+  type ExitConfidenceMeasure as ConfidenceMeasure,
+} from '@cleave/proto';
