@@ -1,6 +1,6 @@
 /**
  * Public entry of @cleave/cli for other packages (the test harness, benches): the embedded
- * nats-server and the example model's paths. The `cleave` binary itself is `main.ts`.
+ * nats-server, the example model's paths, CPU quotas and link emulation. The `cleave` binary is `main.ts`.
  */
 export {
   NatsServerError,
@@ -12,3 +12,14 @@ export {
 } from './embedded-nats.js';
 export { EXAMPLE_MODEL_BACKBONE, EXAMPLE_MODEL_WITH_EXITS, REPO_ROOT } from './example-paths.js';
 export { createCpuQuotaGroup, type CpuQuotaGroup } from './cpu-quota.js';
+export { startLinkEmulator, type LinkEmulator, type LinkEmulatorOptions } from './link/userspace-link.js';
+export { createKernelLink, type KernelLinkOptions } from './link/kernel-link.js';
+export {
+  createEmulatedLink,
+  createUserspaceLink,
+  resolveLinkMode,
+  type EmulatedLinkOptions,
+  type ResolvedLinkMode,
+} from './link/emulated-link.js';
+export { LinkMode, type EmulatedLink, type LinkKind, type LinkShape } from './link/link-types.js';
+export { kernelLinkUnavailableReason, removeStaleNetns, NETNS_PREFIX } from './link/netns.js';

@@ -1,11 +1,14 @@
+// The userspace link: a TCP proxy between an agent and NATS that shapes rate, adds delay and can be cut.
+// It needs no privileges; the kernel link (kernel-link.ts) uses it too, for delay only, since netem is missing.
 import { createServer, connect, type Server, type Socket } from 'node:net';
+import type { LinkShape } from './link-types.js';
 
-/** Link properties the emulator applies in each direction. */
-export interface LinkShape {
-  /** Bandwidth per direction in Mbit/s; Infinity means unshaped. */
-  rateMbps: number;
-  /** One-way delay in milliseconds added to every chunk (so RTT grows by twice this). */
-  delayMs: number;
+export type { LinkShape } from './link-types.js';
+
+/** Where the proxy listens. */
+export interface LinkEmulatorOptions {
+  /** Interface to listen on (the host end of a veth for the kernel link). @default '127.0.0.1' */
+  readonly listenHost?: string;
 }
 
 /** A running userspace link between a client (an edge agent) and a TCP server (NATS). */
@@ -68,7 +71,7 @@ class ShapedPipe {
 }
 
 /**
- * Starts a TCP proxy on 127.0.0.1 that forwards to `target` through shaped pipes. Rate, delay
+ * Starts a TCP proxy on 127.0.0.1 (or `options.listenHost`) that forwards to `target` through shaped pipes. Rate, delay
  * and cuts change at runtime, which is what the adaptation tests need. Used when network
  * namespaces with `tc` are not available (non-root), and for deterministic delay, which
  * `tc tbf` cannot add without netem.
@@ -76,7 +79,9 @@ class ShapedPipe {
 export async function startLinkEmulator(
   target: { host: string; port: number },
   initial: Partial<LinkShape> = {},
+  options: LinkEmulatorOptions = {},
 ): Promise<LinkEmulator> {
+  const listenHost = options.listenHost ?? '127.0.0.1';
   const shape: LinkShape = { rateMbps: initial.rateMbps ?? Infinity, delayMs: initial.delayMs ?? 0 };
   const stats = { upBytes: 0, downBytes: 0, connections: 0 };
   const live = new Set<{ client: Socket; upstream: Socket; pipes: ShapedPipe[] }>();
@@ -109,7 +114,13 @@ export async function startLinkEmulator(
     client.on('error', teardown);
     upstream.on('error', teardown);
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, listenHost, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : 0;
 
@@ -126,7 +137,7 @@ export async function startLinkEmulator(
     await new Promise<void>((resolve) => server.close(() => resolve()));
   };
   return {
-    url: `nats://127.0.0.1:${port}`,
+    url: `nats://${listenHost}:${port}`,
     port,
     shape(change) {
       if (change.rateMbps !== undefined) shape.rateMbps = change.rateMbps;
