@@ -158,3 +158,13 @@ export {
   type PowerModel,
   type WireCodec,
 } from './cost-model.js';
+
+export {
+  resolveLayeredConfig,
+  type ConfigEnvSpec,
+  type ConfigFlagValue,
+  type ConfigValueKind,
+  type CrossFieldProblem,
+  type LayeredConfigInput,
+  type LayeredConfigResult,
+} from './layered-config.js';
