@@ -18,6 +18,7 @@ export {
   type BundleStoreOptions,
   type ReadManifestOptions,
 } from './bundle-reader.js';
+export { openHeartbeatKv } from './store-buckets.js';
 export { fetchBundle, type FetchBundleOptions, type FetchedBundle } from './fetch-bundle.js';
 export { publishBundle, type PublishBundleOptions, type PublishedBundle } from './publish-bundle.js';
 export {

@@ -1,6 +1,6 @@
 // Opening the object store and the KV bucket, and reading one object whole. Buckets are created only by the
 // publisher; readers treat a missing bucket as "nothing published yet" and try again on the next call.
-import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
+import { JetStreamApiCodes, JetStreamApiError, jetstreamManager } from '@nats-io/jetstream';
 import { type KV, Kvm } from '@nats-io/kv';
 import { type ObjectStore, Objm, StorageType } from '@nats-io/obj';
 import type { NatsConnection } from '@nats-io/transport-node';
@@ -35,6 +35,32 @@ export async function openCurrentKv(nc: NatsConnection, prefix: string, create: 
   } catch (error) {
     throw ioError(`cannot open KV bucket ${name}`, error);
   }
+}
+
+/**
+ * Opens the heartbeat bucket, creating it when missing, and turns rollup headers off when whoever created it left
+ * them on: an agent may write only its own key, and a `Nats-Rollup: all` header on that key would otherwise purge
+ * every agent's heartbeat. Heartbeats never need a rollup (they are single-history puts). Where the caller may not
+ * update streams (a provisioned deployment, see deploy/nats/streams), the bucket is used as it is.
+ */
+export async function openHeartbeatKv(nc: NatsConnection, prefix: string): Promise<KV> {
+  const name = bucketNames(prefix).heartbeats;
+  let kv: KV;
+  try {
+    // On an existing bucket this only reads the stream's info; it never changes the configuration.
+    kv = await new Kvm(nc).create(name, { history: 1 });
+  } catch (error) {
+    throw ioError(`cannot open KV bucket ${name}`, error);
+  }
+  try {
+    const jsm = await jetstreamManager(nc);
+    const stream = `KV_${name}`;
+    const { config } = await jsm.streams.info(stream);
+    if (config.allow_rollup_hdrs) await jsm.streams.update(stream, { ...config, allow_rollup_hdrs: false });
+  } catch {
+    // No permission to read or update the stream: it was provisioned by an operator, who owns its settings.
+  }
+  return kv;
 }
 
 /** True when a JetStream call failed because its stream (bucket) does not exist. */

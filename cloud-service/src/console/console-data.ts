@@ -12,7 +12,7 @@ import {
   type BundleManifest,
   type Heartbeat,
 } from '@cleave/proto';
-import { createBundleReader } from '../bundle-store/mod.js';
+import { createBundleReader, openHeartbeatKv } from '../bundle-store/mod.js';
 
 /** One agent as the fleet page shows it. */
 export interface FleetAgent {
@@ -89,6 +89,12 @@ export function createConsoleData(nc: NatsConnection, options: { prefix: string;
     return kv;
   };
   const auditBucket = `${options.prefix}_audit`;
+  let heartbeatKv: Promise<KV> | undefined;
+  const heartbeats = (): Promise<KV> => {
+    heartbeatKv ??= openHeartbeatKv(nc, options.prefix);
+    heartbeatKv.catch(() => (heartbeatKv = undefined));
+    return heartbeatKv;
+  };
 
   async function readAll(kv: KV): Promise<Map<string, Uint8Array>> {
     const out = new Map<string, Uint8Array>();
@@ -102,7 +108,7 @@ export function createConsoleData(nc: NatsConnection, options: { prefix: string;
   return {
     async fleet() {
       const agents: FleetAgent[] = [];
-      for (const [, value] of await readAll(await bucket(names.heartbeats))) {
+      for (const [, value] of await readAll(await heartbeats())) {
         try {
           const hb = decodeMessage(value);
           if (hb.kind !== 'heartbeat') continue;

@@ -2,8 +2,8 @@
 // publishes the same message on `{prefix}.heartbeat.{agentId}` for anyone listening live.
 import type { KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { bucketNames, encodeMessage, type Heartbeat, heartbeatSubject } from '@cleave/proto';
-import { openOrCreateKv } from '../agent/kv-bucket.js';
+import { openHeartbeatKv } from '@cleave/cloud-service/bundle-store';
+import { encodeMessage, type Heartbeat, heartbeatSubject } from '@cleave/proto';
 
 /** What {@link createHeartbeatPublisher} needs. */
 export interface HeartbeatPublisherDeps {
@@ -33,8 +33,8 @@ export function createHeartbeatPublisher(deps: HeartbeatPublisherDeps): Heartbea
 
   async function bucket(nc: NatsConnection): Promise<KV> {
     if (kv !== undefined && kvFor === nc) return kv;
-    // The console may have created the bucket with its own settings (TTL, history); then it is used as it is.
-    kv = await openOrCreateKv(nc, bucketNames(deps.prefix).heartbeats, { history: 1 });
+    // Created with rollup headers off when missing; see openHeartbeatKv.
+    kv = await openHeartbeatKv(nc, deps.prefix);
     kvFor = nc;
     return kv;
   }
