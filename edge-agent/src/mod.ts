@@ -82,5 +82,4 @@ export {
   type ClientTensor,
   type EdgeClientOptions,
 } from './api/edge-client.js';
-export { startEdgeTelemetrySdk, type EdgeTelemetrySdk } from './telemetry/otel-sdk.js';
 export { EDGE_TELEMETRY_SCOPE } from './telemetry/edge-telemetry.js';

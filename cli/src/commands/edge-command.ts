@@ -1,11 +1,12 @@
 import type { Command } from 'commander';
+import { startTelemetrySdk } from '@cleave/cloud-service';
 import {
   connectEdgeNats,
   createEdgeAgent,
+  EDGE_TELEMETRY_SCOPE,
   type EdgeFlagValue,
   edgeNatsOptions,
   resolveEdgeConfig,
-  startEdgeTelemetrySdk,
 } from '@cleave/edge-agent';
 import type { CliContext } from '../cli-context.js';
 
@@ -50,7 +51,8 @@ export function registerEdgeCommand(program: Command, ctx: CliContext): void {
       flags,
     });
     const log = ctx.log.child({ agentId: config.agentId });
-    const telemetry = await startEdgeTelemetrySdk({
+    const telemetry = await startTelemetrySdk({
+      scope: EDGE_TELEMETRY_SCOPE,
       serviceName: config.telemetry.serviceName,
       instanceId: config.agentId,
       ...(config.telemetry.otlpEndpoint === undefined ? {} : { otlpEndpoint: config.telemetry.otlpEndpoint }),

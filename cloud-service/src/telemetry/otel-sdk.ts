@@ -1,6 +1,7 @@
-// The OpenTelemetry SDK of a `cleave cloud` process: a Prometheus reader for /metrics, and OTLP/HTTP export of
-// traces and metrics when an endpoint is configured. Only the cli calls this; everything it needs comes in as
-// options (no environment reads, no global registration), and the service receives the tracer and meter.
+// The OpenTelemetry SDK of a `cleave cloud` or `cleave edge` process: a Prometheus reader for /metrics, and
+// OTLP/HTTP export of traces and metrics when an endpoint is configured. Only the cli calls this; everything it
+// needs comes in as options (no environment reads, no global registration), and the service or agent receives the
+// tracer and meter.
 import { type Meter, trace, type Tracer } from '@opentelemetry/api';
 import { PrometheusExporter, PrometheusSerializer } from '@opentelemetry/exporter-prometheus';
 import { resourceFromAttributes } from '@opentelemetry/resources';
@@ -11,12 +12,14 @@ import { TELEMETRY_SCOPE } from './service-telemetry.js';
 /** Options of {@link startTelemetrySdk}. */
 export interface TelemetrySdkOptions {
   readonly serviceName: string;
-  /** `service.instance.id`: the replica name. */
+  /** `service.instance.id`: the replica name or the agent id. */
   readonly instanceId: string;
   /** OTLP/HTTP base URL (e.g. `http://collector:4318`); traces and metrics are pushed there when set. */
   readonly otlpEndpoint?: string;
   /** @default 10000 */
   readonly metricExportIntervalMs?: number;
+  /** Instrumentation scope of the tracer and meter. @default the cloud service's */
+  readonly scope?: string;
 }
 
 /** A started SDK: what the service records into, and how to read or flush it. */
@@ -51,10 +54,11 @@ export async function startTelemetrySdk(options: TelemetrySdkOptions): Promise<T
   }
   const meterProvider = new MeterProvider({ resource, readers });
   const serializer = new PrometheusSerializer();
+  const scope = options.scope ?? TELEMETRY_SCOPE;
   return {
     // Without an exporter nobody would see the spans: the API's no-op tracer costs nothing per request.
-    tracer: tracerProvider?.getTracer(TELEMETRY_SCOPE) ?? trace.getTracer(TELEMETRY_SCOPE),
-    meter: meterProvider.getMeter(TELEMETRY_SCOPE),
+    tracer: tracerProvider?.getTracer(scope) ?? trace.getTracer(scope),
+    meter: meterProvider.getMeter(scope),
     async renderPrometheus() {
       const { resourceMetrics } = await prometheus.collect();
       return serializer.serialize(resourceMetrics);
