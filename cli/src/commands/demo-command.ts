@@ -1,69 +1,150 @@
-import { setTimeout as sleep } from 'node:timers/promises';
-import type { Command } from 'commander';
-import { DEBIAN_FASHION_MNIST_DIR, loadMnistSplit, measureClassifierAccuracy } from '@cleave/partitioner';
+import { InvalidArgumentError, type Command } from 'commander';
+import { DEBIAN_FASHION_MNIST_DIR } from '@cleave/partitioner';
 import type { CliContext } from '../cli-context.js';
-import { startEmbeddedNats } from '../embedded-nats.js';
+import { DEMO_AGENTS } from '../demo/demo-agents-spec.js';
+import { runDemo } from '../demo/run-demo.js';
+import type { StreamEnd } from '../demo/demo-stream.js';
 import { EXAMPLE_MODEL_WITH_EXITS } from '../example-paths.js';
-import { createProgress } from '../progress.js';
+import { LinkMode } from '../link/link-types.js';
 
-interface DemoOptions {
+interface DemoFlags {
   model: string;
   data: string;
   once: boolean;
+  images?: number;
   duration?: number;
+  rate: number;
+  link: LinkMode;
+  edgeCores: number;
+  cutSeconds: number;
+  pin: boolean;
+  profileRuns: number;
+  consoleHost: string;
+  consolePort: number;
+  consoleToken?: string;
+}
+
+/** Images `--once` streams when `--images` is not given. */
+export const DEFAULT_ONCE_IMAGES = 3000;
+
+function parseLinkMode(value: string): LinkMode {
+  const modes = Object.values(LinkMode) as string[];
+  if (!modes.includes(value))
+    throw new InvalidArgumentError(`--link must be one of ${modes.join(', ')}, got '${value}'`);
+  return value as LinkMode;
+}
+
+function numberIn(name: string, min: number, max: number): (value: string) => number {
+  return (value) => {
+    const n = Number(value);
+    if (value.trim() === '' || !Number.isFinite(n) || n < min || n > max) {
+      throw new InvalidArgumentError(`--${name} must be a number from ${min} to ${max}, got '${value}'`);
+    }
+    return n;
+  };
 }
 
 /**
- * Registers `cleave demo`, the README's main job. Today it starts NATS, checks JetStream, and scores
- * the example model on real t10k data; partitioning, agents and the cloud join as their issues land.
+ * Registers `cleave demo`, the README's main job: NATS, a calibrated bundle, a cloud replica, the console and three
+ * gateways on emulated links and batteries, streaming Fashion-MNIST t10k with a live summary and a link cut.
  */
 export function registerDemoCommand(program: Command, ctx: CliContext): void {
+  const gateways = DEMO_AGENTS.map((a) => `${a.id} (${a.label}, ${a.link.rateMbps} Mbps, ${a.link.delayMs} ms)`);
   program
     .command('demo')
     .description(
-      'The main job on embedded defaults: start nats-server, score the example model on Fashion-MNIST t10k, report status.',
+      'The main job: start nats-server; partition the example model (exits calibrated on Fashion-MNIST train, edge ' +
+        'profiled under the gateway CPU quota) and publish it; start a cloud replica, the console and three edge ' +
+        `agents on emulated links and batteries: ${gateways.join(', ')}; stream t10k images through them with a ` +
+        'live summary, cutting one link partway through. Serves until Ctrl-C unless --once or --duration.',
     )
-    .option('--model <file>', 'example model with early exits', EXAMPLE_MODEL_WITH_EXITS)
-    .option('--data <dir>', 'Fashion-MNIST IDX directory', DEBIAN_FASHION_MNIST_DIR)
-    .option('--once', 'report status and exit instead of serving until Ctrl-C', false)
+    .option('--once', `stream --images t10k images once, print the summary table and exit`, false)
+    .option(
+      '--images <n>',
+      `images --once streams, across all gateways (t10k has 10000) (default: ${DEFAULT_ONCE_IMAGES})`,
+      ctx.parseInteger('images', 1, 1_000_000),
+    )
     .option(
       '--duration <seconds>',
-      'serve for this many seconds, then exit',
+      'stream for this long, print the summary and exit',
       ctx.parseInteger('duration', 1, 7 * 24 * 3600),
     )
-    .action(async (opts: DemoOptions) => {
-      await using nats = await startEmbeddedNats({ binary: ctx.natsServerBin });
-      const jsz = (await (await fetch(`${nats.monitorUrl}/jsz`)).json()) as { config?: { store_dir?: string } };
-      ctx.log.info(
-        { url: nats.url, monitorUrl: nats.monitorUrl, jetstream: jsz.config !== undefined },
-        'nats-server ready',
+    .option(
+      '--rate <n>',
+      'requests per second per gateway; 0 = next as soon as answered',
+      numberIn('rate', 0, 10_000),
+      25,
+    )
+    .option(
+      '--link <mode>',
+      'link emulation: kernel (netns + tc tbf, root), userspace (TCP proxy), auto',
+      parseLinkMode,
+      'auto' as LinkMode,
+    )
+    .option(
+      '--edge-cores <cores>',
+      'CPU of each emulated gateway, as a cgroup quota (root only)',
+      numberIn('edge-cores', 0.01, 64),
+      0.25,
+    )
+    .option(
+      '--cut-seconds <s>',
+      `cut ${'gw-wifi'}'s link this long at 40% of the run (0: no cut)`,
+      numberIn('cut-seconds', 0, 3600),
+      5,
+    )
+    .option('--no-pin', 'let every gateway follow the plan table (for the tiny example model: edge-only everywhere)')
+    .option(
+      '--profile-runs <n>',
+      'timed runs per head and tail when profiling',
+      ctx.parseInteger('profile-runs', 1, 1000),
+      10,
+    )
+    .option('--model <file>', 'ONNX model with early exits (its input must be 1x28x28)', EXAMPLE_MODEL_WITH_EXITS)
+    .option(
+      '--data <dir>',
+      'Fashion-MNIST IDX directory (train calibrates, t10k is streamed)',
+      DEBIAN_FASHION_MNIST_DIR,
+    )
+    .option('--console-host <host>', 'interface the console binds', '127.0.0.1')
+    .option(
+      '--console-port <port>',
+      'console HTTP port (0: any free port; a busy port falls back to a free one)',
+      ctx.parseInteger('console-port', 0, 65535),
+      8080,
+    )
+    .option('--console-token <token>', 'console login token (default: a random one, printed)')
+    .action(async (flags: DemoFlags) => {
+      if (flags.once && flags.duration !== undefined) throw new Error('--once and --duration exclude each other');
+      if (flags.images !== undefined && !flags.once) throw new Error('--images applies to --once runs only');
+      const end: StreamEnd = flags.once
+        ? { images: flags.images ?? DEFAULT_ONCE_IMAGES }
+        : flags.duration !== undefined
+          ? { durationMs: flags.duration * 1000 }
+          : 'never';
+      const result = await runDemo(
+        {
+          model: flags.model,
+          data: flags.data,
+          end,
+          ratePerAgent: flags.rate,
+          link: flags.link,
+          edgeCores: flags.edgeCores,
+          cutSeconds: flags.cutSeconds,
+          pin: flags.pin,
+          profileRuns: flags.profileRuns,
+          consoleHost: flags.consoleHost,
+          consolePort: flags.consolePort,
+          consoleToken: flags.consoleToken,
+        },
+        {
+          log: ctx.log,
+          interactive: ctx.interactive,
+          natsServerBin: ctx.natsServerBin,
+          shutdownSignal: ctx.shutdownSignal,
+          out: (text) => void process.stdout.write(text),
+        },
       );
-
-      const data = await loadMnistSplit('t10k', opts.data);
-      const progress = createProgress('example model on t10k', ctx.interactive);
-      const acc = await measureClassifierAccuracy(opts.model, data, {
-        onProgress: (done, total) => progress.update(done, total),
-      }).finally(() => progress.stop());
-
-      process.stdout.write(
-        `\nCleave status\n  nats-server     ${nats.url} (JetStream ${jsz.config ? 'on' : 'off'}, max_payload ${nats.maxPayloadBytes} B)\n`,
-      );
-      process.stdout.write(
-        `  example model   ${opts.model}\n  data            Fashion-MNIST t10k, ${data.count} images\n`,
-      );
-      for (const o of acc.outputs) {
-        process.stdout.write(`    ${o.output.padEnd(8)} top-1 ${(o.top1 * 100).toFixed(2)}%\n`);
-      }
-      process.stdout.write(
-        `  ${(acc.inferenceMs / data.count).toFixed(3)} ms/image on 1 thread\n` +
-          '  not yet built: partitioning, edge agents, cloud service, console (see README "Status")\n\n',
-      );
-      if (opts.once) return;
-      ctx.log.info({ url: nats.url }, opts.duration ? `serving for ${opts.duration} s` : 'serving until Ctrl-C');
-      await Promise.race([
-        ctx.shutdownSignal,
-        opts.duration ? sleep(opts.duration * 1000) : new Promise<never>(() => undefined),
-      ]);
-      ctx.log.info('stopping');
+      if (result.interrupted) ctx.log.info('demo interrupted; everything it started is stopped');
     });
 }

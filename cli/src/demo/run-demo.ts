@@ -1,0 +1,243 @@
+// The main job, step by step: NATS, the bundle (edge profiled under its quota), the cloud replica, the console,
+// three gateways on emulated links and batteries, the t10k stream with a cut, and the summary. Every step that
+// starts something registers how to undo it, so a failure, Ctrl-C or SIGTERM leaves nothing behind.
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connect } from '@nats-io/transport-node';
+import {
+  createConsoleApp,
+  createConsoleAuth,
+  createConsoleData,
+  startConsoleServer,
+  type ConsoleServer,
+} from '@cleave/cloud-service/console';
+import { loadMnistSplit } from '@cleave/partitioner';
+import { parseBundleManifest } from '@cleave/proto';
+import { createCpuQuotaGroup } from '../cpu-quota.js';
+import { startEmbeddedNats } from '../embedded-nats.js';
+import { resolveLinkMode } from '../link/emulated-link.js';
+import type { LinkMode } from '../link/link-types.js';
+import type { CleaveLogger } from '../logger.js';
+import { type DemoAgent, startDemoAgent } from './demo-agents.js';
+import { CUT_AGENT_ID, DEMO_AGENTS, pinnedSplit } from './demo-agents-spec.js';
+import { buildDemoBundle, publishDemoBundle } from './demo-bundle.js';
+import { createCleanupStack, removeStaleDemoGroups } from './demo-cleanup.js';
+import { createLiveDisplay, summaryRows } from './demo-display.js';
+import { spawnCleave } from './demo-process.js';
+import { formatSummaryTable, type SummaryRow } from './demo-stats.js';
+import { runImageStream, type StreamEnd } from './demo-stream.js';
+
+/** Everything `cleave demo` can be told. */
+export interface DemoRunOptions {
+  readonly model: string;
+  readonly data: string;
+  readonly end: StreamEnd;
+  readonly ratePerAgent: number;
+  readonly link: LinkMode;
+  readonly edgeCores: number;
+  readonly cutSeconds: number;
+  readonly pin: boolean;
+  readonly profileRuns: number;
+  readonly consoleHost: string;
+  readonly consolePort: number;
+  readonly consoleToken: string | undefined;
+}
+
+/** What the process gives the run. */
+export interface DemoRunDeps {
+  readonly log: CleaveLogger;
+  readonly interactive: boolean;
+  readonly natsServerBin: string | undefined;
+  /** Resolves on SIGINT/SIGTERM. */
+  readonly shutdownSignal: Promise<string>;
+  /** Where the console address and the final summary go. */
+  readonly out: (text: string) => void;
+}
+
+/** The result of a finished run. */
+export interface DemoRunResult {
+  readonly rows: readonly SummaryRow[];
+  readonly interrupted: boolean;
+}
+
+const PREFIX = 'cleave';
+
+class Interrupted extends Error {
+  override readonly name = 'Interrupted';
+}
+
+/** Runs the demo until its end condition or a signal, then tears everything down. */
+export async function runDemo(options: DemoRunOptions, deps: DemoRunDeps): Promise<DemoRunResult> {
+  const { log } = deps;
+  const cleanup = createCleanupStack();
+  let signal: string | undefined;
+  void deps.shutdownSignal.then((s) => (signal = s));
+  const checkpoint = () => {
+    if (signal !== undefined) throw new Interrupted(`stopped by ${signal}`);
+  };
+  try {
+    // --- emulation capabilities, said once ---
+    const links = await resolveLinkMode(options.link);
+    if (links.kernelUnavailable !== undefined) {
+      log.warn({ reason: links.kernelUnavailable }, 'kernel link shaping unavailable; using the userspace proxy');
+    }
+    const stale = await removeStaleDemoGroups();
+    if (stale.length > 0) log.info({ groups: stale }, 'removed CPU-quota groups of an earlier run');
+    const profileQuota = await createCpuQuotaGroup(`cleave-demo-${process.pid}-profile`, options.edgeCores);
+    cleanup.push('profile quota', () => profileQuota.remove());
+    if (profileQuota.cores === null) {
+      log.warn({ reason: profileQuota.unavailableReason }, 'edge CPU quota unavailable; gateways run at full speed');
+    }
+    log.info(
+      {
+        links:
+          links.kind === 'kernel' ? 'kernel: netns + veth, tc tbf each way, delay in userspace' : 'userspace proxy',
+        edgeCores: profileQuota.cores,
+      },
+      'emulation',
+    );
+
+    // --- NATS and the bundle ---
+    const nats = await startEmbeddedNats({ ...(deps.natsServerBin ? { binary: deps.natsServerBin } : {}) });
+    cleanup.push('nats-server', () => nats.stop());
+    log.info({ url: nats.url, monitor: nats.monitorUrl }, 'nats-server ready');
+    const workDir = await mkdtemp(join(tmpdir(), 'cleave-demo-'));
+    cleanup.push('work dir', () => rm(workDir, { recursive: true, force: true }));
+    checkpoint();
+    const bundle = await buildDemoBundle({
+      model: options.model,
+      dataDir: options.data,
+      workDir,
+      edgeSpawner: (command, args, spawnOptions) => profileQuota.spawn(command, args, spawnOptions),
+      runs: options.profileRuns,
+      log,
+    });
+    checkpoint();
+    const nc = await connect({ servers: nats.url, name: 'cleave-demo' });
+    cleanup.push('demo NATS connection', () => nc.drain().catch(() => undefined));
+    await publishDemoBundle(nc, bundle.outDir, PREFIX, log);
+
+    // --- cloud replica (a child process, so its CPU is its own) ---
+    const cloud = spawnCleave('cloud replica', [
+      'cloud',
+      '--nats-url',
+      nats.url,
+      '--prefix',
+      PREFIX,
+      '--replica',
+      'cloud-1',
+      '--http-port',
+      '0',
+    ]);
+    cleanup.push('cloud replica', () => cloud.stop());
+    await cloud.waitForLog('cloud replica ready', 30_000);
+    log.info({ pid: cloud.pid }, 'cloud replica ready');
+    checkpoint();
+
+    // --- console ---
+    const token = options.consoleToken ?? randomBytes(18).toString('base64url');
+    const app = await createConsoleApp({
+      data: createConsoleData(nc, { prefix: PREFIX }),
+      auth: createConsoleAuth({ token, secret: randomBytes(32).toString('hex') }),
+    });
+    let server: ConsoleServer;
+    try {
+      server = await startConsoleServer(app, { host: options.consoleHost, port: options.consolePort });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || options.consolePort === 0) throw err;
+      log.warn({ port: options.consolePort }, 'console port in use; serving on a free port instead');
+      server = await startConsoleServer(app, { host: options.consoleHost, port: 0 });
+    }
+    cleanup.push('console', () => server.close());
+    log.info({ url: server.url }, 'console ready');
+    deps.out(`\nconsole: ${server.url}  (login token: ${token})\n\n`);
+
+    // --- gateways ---
+    const manifest = parseBundleManifest(JSON.parse(await readFile(join(bundle.outDir, 'manifest.json'), 'utf8')));
+    const quotaCores = profileQuota.cores === null ? 1 : options.edgeCores;
+    const agents: DemoAgent[] = [];
+    const target = { host: '127.0.0.1', port: nats.port };
+    for (const [index, spec] of DEMO_AGENTS.entries()) {
+      checkpoint();
+      const pin = options.pin && spec.pin ? pinnedSplit(manifest, spec.pin) : undefined;
+      const agent = await startDemoAgent({
+        spec,
+        index,
+        linkKind: links.kind,
+        nats: target,
+        prefix: PREFIX,
+        workDir,
+        cores: quotaCores,
+        pin,
+      });
+      cleanup.push(`edge agent ${spec.id}`, () => agent.close());
+      agents.push(agent);
+      log.info(
+        {
+          agent: spec.id,
+          link: agent.link.name,
+          url: agent.link.url,
+          netns: agent.link.netns ?? null,
+          pin: pin ?? null,
+          ...spec.link,
+        },
+        'edge agent ready',
+      );
+    }
+    checkpoint();
+
+    // --- the stream ---
+    const data = await loadMnistSplit('t10k', options.data);
+    const display = createLiveDisplay({ agents, interactive: deps.interactive, log, logEveryMs: 5000 });
+    const cutAgent = agents.find((a) => a.spec.id === CUT_AGENT_ID);
+    const stop = deps.shutdownSignal.then(() => undefined);
+    const { progress, reason } = await runImageStream({
+      agents,
+      data,
+      end: options.end,
+      ratePerAgent: options.ratePerAgent,
+      cut: { agent: cutAgent, forMs: options.cutSeconds * 1000 },
+      stop,
+      tickMs: 1000,
+      onTick: (p) => display.update(p),
+      onCut: (event, agent) => {
+        const text =
+          event === 'cut'
+            ? `link of ${agent.spec.id} cut for ${options.cutSeconds} s`
+            : `link of ${agent.spec.id} restored`;
+        display.note(text);
+        if (!deps.interactive) log.info({ agent: agent.spec.id, link: agent.link.name }, text);
+      },
+    }).finally(() => display.stop());
+    const rows = summaryRows(agents, progress);
+    const seconds = (progress.elapsedMs / 1000).toFixed(1);
+    deps.out(
+      `Cleave demo: ${progress.done} Fashion-MNIST t10k images in ${seconds} s through ${agents.length} gateways\n` +
+        `links: ${links.kind === 'kernel' ? 'kernel (network namespaces, tc tbf; delay in userspace)' : 'userspace TCP proxy'}; ` +
+        `edge CPU: ${profileQuota.cores === null ? 'unthrottled' : `${profileQuota.cores} core each (cgroup quota)`}; ` +
+        `cut: ${cutAgent && options.cutSeconds > 0 ? `${cutAgent.spec.id} for ${options.cutSeconds} s at 40%` : 'none'}\n\n` +
+        formatSummaryTable(rows) +
+        '\n',
+    );
+    if (progress.done > 0 && rows.every((r) => r.requests === 0)) {
+      throw new Error(`no request was answered; last error: ${agentsLastError(progress.stats)}`);
+    }
+    return { rows, interrupted: reason === 'stopped' };
+  } catch (err) {
+    if (err instanceof Interrupted) {
+      log.info({ signal }, 'interrupted during start-up');
+      return { rows: [], interrupted: true };
+    }
+    throw err;
+  } finally {
+    log.info('stopping: gateways drain, then the console, the cloud replica and nats-server');
+    await cleanup.run((name, error) => log.warn({ step: name, err: (error as Error).message }, 'cleanup step failed'));
+    log.info('stopped');
+  }
+}
+
+function agentsLastError(stats: ReadonlyMap<string, { lastError: string | undefined }>): string {
+  return [...stats.values()].map((s) => s.lastError).find((e) => e !== undefined) ?? 'none';
+}
