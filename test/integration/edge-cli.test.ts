@@ -124,7 +124,9 @@ describe('cleave edge', () => {
         const r = await client.infer(
           'fmnist',
           { input: { dims: [1, 1, 28, 28], data: image } },
-          { traceparent: `00-${TRACE_ID}-${CALLER_SPAN}-01` },
+          // A generous deadline: the replica loads the tail on the first request, and a loaded CI machine must
+          // not turn that into a local fallback (which would be correct behaviour, but not what this test checks).
+          { traceparent: `00-${TRACE_ID}-${CALLER_SPAN}-01`, deadlineMs: 20_000 },
         );
         expect(r).toMatchObject({ version: bundle.version, ranOn: 'cloud', split: pinned });
       }
