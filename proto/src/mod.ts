@@ -168,3 +168,12 @@ export {
   type LayeredConfigInput,
   type LayeredConfigResult,
 } from './layered-config.js';
+export {
+  byteSize,
+  configToken,
+  InvalidConfigError,
+  natsCrossFieldProblems,
+  natsSettingsObject,
+  natsUrl,
+  plainRecord,
+} from './config-fields.js';

@@ -2,7 +2,7 @@
 // validated once, and every problem from every source is reported together, each with where it came from
 // (`resolveLayeredConfig` in @cleave/proto, shared with the edge agent).
 import { readFile } from 'node:fs/promises';
-import { type ConfigEnvSpec, type ConfigFlagValue, resolveLayeredConfig } from '@cleave/proto';
+import { type ConfigEnvSpec, type ConfigFlagValue, InvalidConfigError, resolveLayeredConfig } from '@cleave/proto';
 import { type CloudConfig, CloudConfigSchema, crossFieldIssues } from './cloud-config-schema.js';
 
 /** Environment variables the service reads, by config path. */
@@ -46,16 +46,8 @@ export interface ConfigSources {
 }
 
 /** The configuration is invalid. `issues` lists every problem, each naming its field and source. */
-export class ConfigError extends Error {
+export class ConfigError extends InvalidConfigError {
   override readonly name = 'ConfigError';
-  readonly code = 'invalid_config';
-  constructor(readonly issues: readonly string[]) {
-    super(
-      `invalid configuration (${issues.length} ${issues.length === 1 ? 'problem' : 'problems'}):\n${issues
-        .map((issue) => `  - ${issue}`)
-        .join('\n')}`,
-    );
-  }
 }
 
 /** Merges and validates the configuration; throws {@link ConfigError} listing all problems. Frozen result. */

@@ -1,7 +1,13 @@
 import { z } from 'zod';
-import { isValidToken } from '@cleave/proto';
+import {
+  byteSize,
+  configToken as token,
+  type CrossFieldProblem,
+  natsCrossFieldProblems,
+  natsSettingsObject,
+  plainRecord as record,
+} from '@cleave/proto';
 
-const token = z.string().refine(isValidToken, { message: 'must be 1-128 characters of A-Z a-z 0-9 _ -' });
 const positiveInt = z.number().int().positive();
 const nonNegativeInt = z.number().int().nonnegative();
 const fraction = z.number().min(0).max(1);
@@ -14,33 +20,6 @@ export const CodecSchema = z.enum(['f32', 'f16', 'int8']);
 export const ObjectiveModeSchema = z.enum(['auto', 'latency', 'energy', 'balanced']);
 /** One of the values of {@link ObjectiveModeSchema}. */
 export type ObjectiveMode = z.infer<typeof ObjectiveModeSchema>;
-
-const BYTE_UNITS: Record<string, number> = {
-  '': 1,
-  b: 1,
-  kb: 1e3,
-  mb: 1e6,
-  gb: 1e9,
-  kib: 1024,
-  mib: 1024 ** 2,
-  gib: 1024 ** 3,
-};
-
-/** Bytes as a number, or a string such as `16MiB`. */
-const byteSize = z.union([positiveInt, z.string()]).transform((value, ctx) => {
-  if (typeof value === 'number') return value;
-  const match = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(value);
-  const factor = match ? BYTE_UNITS[match[2]!.toLowerCase()] : undefined;
-  if (match === null || factor === undefined) {
-    ctx.addIssue({ code: 'custom', message: `"${value}" is not a size; use bytes or a unit: KB, MB, KiB, MiB` });
-    return z.NEVER;
-  }
-  return Math.round(Number(match[1]) * factor);
-});
-
-const natsUrl = z
-  .string()
-  .regex(/^(nats|tls|ws|wss):\/\/[^\s]+$|^[^\s:/]+:\d+$/, 'must be a NATS URL such as nats://host:4222');
 
 /** One model the agent serves. */
 export const ModelConfigSchema = z.strictObject({
@@ -58,23 +37,8 @@ export const EdgeConfigSchema = z.strictObject({
   /** This agent's id: a subject token, the heartbeat key and part of the local NATS subject. */
   agentId: token,
   prefix: token.default('cleave'),
-  nats: z
-    .strictObject({
-      servers: z.array(natsUrl).min(1).default(['nats://127.0.0.1:4222']),
-      name: z.string().min(1).default('cleave-edge'),
-      user: z.string().min(1).optional(),
-      pass: z.string().min(1).optional(),
-      token: z.string().min(1).optional(),
-      nkeySeedFile: path.optional(),
-      credsFile: path.optional(),
-      tls: z
-        .strictObject({
-          caFile: path.optional(),
-          certFile: path.optional(),
-          keyFile: path.optional(),
-          handshakeFirst: z.boolean().default(false),
-        })
-        .optional(),
+  nats: natsSettingsObject('cleave-edge')
+    .extend({
       /** Pause between reconnect attempts; attempts never stop. */
       reconnectWaitMs: positiveInt.max(60_000).default(500),
     })
@@ -177,10 +141,7 @@ export type ModelConfig = EdgeConfig['models'][number];
 export type EdgeConfigInput = z.input<typeof EdgeConfigSchema>;
 
 /** A problem found across fields: where, and what. */
-export interface CrossFieldIssue {
-  readonly path: readonly string[];
-  readonly message: string;
-}
+export type CrossFieldIssue = CrossFieldProblem;
 
 /**
  * Checks that span fields: one NATS authentication method, user with pass, certificate with key, distinct model
@@ -191,26 +152,7 @@ export function crossFieldIssues(raw: unknown): CrossFieldIssue[] {
   const root = record(raw);
   if (root === undefined) return [];
   const issues: CrossFieldIssue[] = [];
-  const nats = record(root['nats']);
-  if (nats !== undefined) {
-    const has = (key: string) => nats[key] !== undefined;
-    const methods = [
-      has('user') || has('pass') ? 'user/pass' : undefined,
-      has('token') ? 'token' : undefined,
-      has('nkeySeedFile') ? 'nkeySeedFile' : undefined,
-      has('credsFile') ? 'credsFile' : undefined,
-    ].filter((m) => m !== undefined);
-    if (methods.length > 1) {
-      issues.push({ path: ['nats'], message: `choose one authentication method, not ${methods.join(' and ')}` });
-    }
-    if (has('user') !== has('pass')) {
-      issues.push({ path: ['nats', has('user') ? 'pass' : 'user'], message: 'user and pass go together' });
-    }
-    const tls = record(nats['tls']);
-    if (tls !== undefined && (tls['certFile'] === undefined) !== (tls['keyFile'] === undefined)) {
-      issues.push({ path: ['nats', 'tls'], message: 'certFile and keyFile go together (client certificate)' });
-    }
-  }
+  issues.push(...natsCrossFieldProblems(root['nats']));
   if (Array.isArray(root['models'])) {
     const seen = new Set<unknown>();
     (root['models'] as unknown[]).forEach((model, i) => {
@@ -234,10 +176,4 @@ export function crossFieldIssues(raw: unknown): CrossFieldIssue[] {
     issues.push({ path: ['link', 'probeMinBytes'], message: `must not exceed probeMaxBytes (${max})` });
   }
   return issues;
-}
-
-function record(value: unknown): Record<string, unknown> | undefined {
-  return typeof value === 'object' && value !== null && !Array.isArray(value)
-    ? (value as Record<string, unknown>)
-    : undefined;
 }

@@ -2,7 +2,13 @@
 // validated once, and every problem from every source is reported together, each naming where it came from.
 // The merging and the problem reports are @cleave/proto's `resolveLayeredConfig`, shared with the cloud service.
 import { readFile } from 'node:fs/promises';
-import { type ConfigEnvSpec, type ConfigFlagValue, type ConfigValueKind, resolveLayeredConfig } from '@cleave/proto';
+import {
+  type ConfigEnvSpec,
+  type ConfigFlagValue,
+  type ConfigValueKind,
+  InvalidConfigError,
+  resolveLayeredConfig,
+} from '@cleave/proto';
 import { crossFieldIssues, type EdgeConfig, EdgeConfigSchema } from './edge-config-schema.js';
 
 /** How a string from the environment or a flag becomes a config value: the basic kinds, plus a models list. */
@@ -46,16 +52,8 @@ export interface EdgeConfigSources {
 }
 
 /** The configuration is invalid. `issues` lists every problem, each naming its field and source. */
-export class EdgeConfigError extends Error {
+export class EdgeConfigError extends InvalidConfigError {
   override readonly name = 'EdgeConfigError';
-  readonly code = 'invalid_config';
-  constructor(readonly issues: readonly string[]) {
-    super(
-      `invalid configuration (${issues.length} ${issues.length === 1 ? 'problem' : 'problems'}):\n${issues
-        .map((issue) => `  - ${issue}`)
-        .join('\n')}`,
-    );
-  }
 }
 
 /** Merges and validates the configuration; throws {@link EdgeConfigError} listing all problems. Frozen result. */
