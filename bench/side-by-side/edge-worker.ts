@@ -1,0 +1,220 @@
+/**
+ * One emulated edge device of the side-by-side bench. The parent starts one per strategy, each in its own cgroup CPU
+ * quota (so a busy strategy never delays another's timers or link probes), and drives them over IPC, one request at
+ * a time: the whole model (edge-only), a NATS request carrying the raw tensor or a PNG file (cloud-only), a head
+ * plus an f32 tail request (best static split), or the real edge agent with its calibrated bundle (Cleave). Each
+ * network strategy has its own connection through its own link emulator, so the parent counts each one's bytes.
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import ort from 'onnxruntime-node';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { decodeTensor, parseBundleManifest, type BundleManifest } from '@cleave/proto';
+import { inferRequest, requestTail } from '../../test/harness/cloud-fixtures.js';
+import { argmax, startTestAgent, type TestAgent } from '../../test/harness/edge-fixtures.js';
+import { loadBenchImages, type BenchImage } from './bench-images.js';
+import { cloudOnlySubject } from './cloud-only-responder.js';
+import type { FromWorker, NetworkStrategy, RunResult, ToWorker, WorkerModel } from './worker-protocol.js';
+
+type Init = Extract<ToWorker, { type: 'init' }>;
+type Run = Extract<ToWorker, { type: 'run' }>;
+
+interface Loaded {
+  readonly spec: WorkerModel;
+  readonly manifest: BundleManifest;
+  readonly sessions: Map<string, Promise<ort.InferenceSession>>;
+}
+
+const send = (m: FromWorker): void => void process.send?.(m);
+let init: Init;
+const models = new Map<string, Loaded>();
+const conns = new Map<NetworkStrategy, NatsConnection>();
+let agent: TestAgent | undefined;
+
+function session(model: Loaded, path: string): Promise<ort.InferenceSession> {
+  let s = model.sessions.get(path);
+  if (s === undefined) {
+    s = ort.InferenceSession.create(path, { intraOpNumThreads: 1, interOpNumThreads: 1 });
+    model.sessions.set(path, s);
+  }
+  return s;
+}
+
+async function setUp(message: Init): Promise<void> {
+  init = message;
+  for (const spec of message.models) {
+    const manifest = parseBundleManifest(JSON.parse(await readFile(join(spec.bundleDir, 'manifest.json'), 'utf8')));
+    models.set(spec.id, { spec, manifest, sessions: new Map() });
+  }
+  const s = message.strategy;
+  if (s === 'cloud-raw' || s === 'cloud-png' || s === 'static-split') {
+    conns.set(s, await connect({ servers: message.links[s], name: `bench-${s}`, maxReconnectAttempts: -1 }));
+  }
+  if (s === 'cleave') await startAgent(message);
+  // Warm every session the strategy uses, so that no request pays a model load.
+  for (const m of models.values()) {
+    if (s === 'edge-only' || s === 'static-split') await session(m, m.spec.backbone);
+    if (s !== 'static-split') continue;
+    for (const c of m.manifest.candidates) if (c.head) await session(m, join(m.spec.bundleDir, c.head));
+  }
+}
+
+/** Cleave: the real edge agent, serving every model with the latency objective, on its own link. */
+async function startAgent(message: Init): Promise<void> {
+  const started = await startTestAgent({
+    natsUrl: message.links.cleave,
+    prefix: message.prefix,
+    config: {
+      agentId: 'bench-edge',
+      models: message.models.map((m) => ({ id: m.id, objective: 'latency' as const })),
+      http: { enabled: false },
+      natsApi: { enabled: false },
+      heartbeatIntervalMs: 5000,
+      // The deadline is generous so that the comparison measures the plan, not the fallback.
+      policy: { deadlineMs: message.requestTimeoutMs, codecs: ['int8', 'f32'] },
+    },
+  });
+  for (const m of message.models) await started.agent.whenServing(m.id, m.version);
+  agent = started;
+}
+
+const f32Bytes = (data: Float32Array): Uint8Array => new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+
+/** Runs one request; returns its latency, edge compute, predicted class, route and message bytes. */
+async function runOne(
+  m: Loaded,
+  strategy: Run['strategy'],
+  image: BenchImage,
+  split: string | undefined,
+): Promise<{ latencyMs: number; computeMs: number; predicted: number; route: string; bytes: number }> {
+  const { spec, manifest } = m;
+  const timeout = init.requestTimeoutMs;
+  const started = performance.now();
+  const local = async (): Promise<number> => {
+    const s = await session(m, spec.backbone);
+    const out = await s.run({ [spec.inputName]: new ort.Tensor('float32', image.tensor, image.dims) });
+    return argmax(out[s.outputNames[0]!]!.data as Float32Array);
+  };
+  if (strategy === 'edge-only' || (strategy === 'static-split' && split === 'edge-only')) {
+    const predicted = await local();
+    const ms = performance.now() - started;
+    return { latencyMs: ms, computeMs: ms, predicted, route: 'edge', bytes: 0 };
+  }
+  if (strategy === 'cloud-raw' || strategy === 'cloud-png') {
+    const body = strategy === 'cloud-raw' ? f32Bytes(image.tensor) : image.png;
+    const format = strategy === 'cloud-raw' ? 'raw' : 'png';
+    const reply = await conns.get(strategy)!.request(cloudOnlySubject(init.prefix, spec.id, format), body, { timeout });
+    const logits = new Float32Array(
+      reply.data.buffer.slice(reply.data.byteOffset, reply.data.byteOffset + reply.data.byteLength),
+    );
+    return {
+      latencyMs: performance.now() - started,
+      computeMs: 0,
+      predicted: argmax(logits),
+      route: 'cloud',
+      bytes: body.byteLength + reply.data.byteLength,
+    };
+  }
+  if (strategy === 'static-split') {
+    const candidate = manifest.candidates.find((c) => c.id === split);
+    if (candidate === undefined) throw new Error(`no candidate ${split} in ${spec.id}`);
+    let cut: { name: string; dims: number[]; data: Float32Array }[] = [
+      { name: spec.inputName, dims: [...image.dims], data: image.tensor },
+    ];
+    if (candidate.head !== null) {
+      const head = await session(m, join(spec.bundleDir, candidate.head));
+      const out = await head.run({ [spec.inputName]: new ort.Tensor('float32', image.tensor, image.dims) });
+      cut = candidate.cut.map((name) => ({ name, dims: [...out[name]!.dims], data: out[name]!.data as Float32Array }));
+    }
+    const payload = inferRequest({ model: spec.id, version: spec.version, split: candidate.id }, `r${started}`, cut);
+    const computeMs = performance.now() - started;
+    const reply = await requestTail(
+      conns.get('static-split')!,
+      init.prefix,
+      { model: spec.id, version: spec.version, split: candidate.id },
+      payload,
+      { timeoutMs: timeout },
+    );
+    const t0 = performance.now();
+    if (reply.kind !== 'infer_reply')
+      throw new Error(`static split ${candidate.id}: ${JSON.stringify(reply).slice(0, 200)}`);
+    const final = manifest.model.final ?? manifest.model.outputs.at(-1)!.name;
+    const output = reply.outputs.find((o) => o.name === final) ?? reply.outputs[0]!;
+    const predicted = argmax(decodeTensor(output).data);
+    const end = performance.now();
+    return {
+      latencyMs: end - started,
+      computeMs: computeMs + (end - t0),
+      predicted,
+      route: `cloud:${candidate.id}/f32`,
+      bytes: payload.byteLength,
+    };
+  }
+  const result = await agent!.agent.infer(
+    spec.id,
+    { [spec.inputName]: { dims: image.dims, data: image.tensor } },
+    { deadlineMs: timeout },
+  );
+  const latencyMs = performance.now() - started;
+  const t = result.timings;
+  const route =
+    result.exit !== null
+      ? `${result.ranOn}:${result.exit}`
+      : `${result.ranOn}:${result.split}${result.codec ? `/${result.codec}` : ''}`;
+  const data = result.outputs[0]!.data as ArrayLike<number>;
+  return {
+    latencyMs,
+    computeMs: t.headMs + t.encodeMs + t.decodeMs + t.tailMs,
+    predicted: argmax(data),
+    route,
+    bytes: result.bytes.sent + result.bytes.received,
+  };
+}
+
+async function run(message: Run): Promise<RunResult> {
+  const m = models.get(message.model);
+  if (m === undefined) throw new Error(`unknown model ${message.model}`);
+  const images = await loadBenchImages(m.spec.kind, message.offset, message.n);
+  const result: RunResult = { latencyMs: [], edgeComputeMs: [], correct: [], answeredBy: {}, messageBytes: 0 };
+  for (const image of images) {
+    const r = await runOne(m, message.strategy, image, message.split);
+    result.latencyMs.push(r.latencyMs);
+    result.edgeComputeMs.push(r.computeMs);
+    if (m.spec.accuracy) result.correct.push(r.predicted === image.label);
+    result.answeredBy[r.route] = (result.answeredBy[r.route] ?? 0) + 1;
+    result.messageBytes += r.bytes;
+  }
+  return result;
+}
+
+process.on('message', (raw) => {
+  const message = raw as ToWorker;
+  const handle = async (): Promise<void> => {
+    if (message.type === 'init') {
+      await setUp(message);
+      send({ type: 'ready' });
+    } else if (message.type === 'run') {
+      send({ type: 'ran', seq: message.seq, result: await run(message) });
+    } else if (message.type === 'status') {
+      const link = agent?.agent.status().link;
+      send({
+        type: 'status',
+        seq: message.seq,
+        mbps: link?.mbps ?? null,
+        rttMs: link?.rttMs ?? null,
+        probes: link?.probes ?? 0,
+      });
+    } else {
+      await agent?.close();
+      for (const nc of conns.values()) await nc.close();
+      process.exit(0);
+    }
+  };
+  handle().catch((err: unknown) =>
+    send({
+      type: 'failed',
+      seq: 'seq' in message ? message.seq : null,
+      message: err instanceof Error ? (err.stack ?? err.message) : String(err),
+    }),
+  );
+});

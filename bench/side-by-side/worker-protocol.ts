@@ -1,0 +1,67 @@
+/** Messages between the bench (parent) and the edge worker it runs under a CPU quota, over Node's IPC channel. */
+import type { InputKind } from './bench-images.js';
+import type { Strategy } from './cell-stats.js';
+
+/** Strategies that talk to the cloud, each over its own emulated link. */
+export type NetworkStrategy = Exclude<Strategy, 'edge-only'>;
+
+/** A model as the worker needs it. */
+export interface WorkerModel {
+  readonly id: string;
+  /** The whole model without exits: edge-only runs it. */
+  readonly backbone: string;
+  readonly kind: InputKind;
+  readonly inputName: string;
+  readonly bundleDir: string;
+  readonly version: string;
+  /** Whether to score predictions against labels. */
+  readonly accuracy: boolean;
+}
+
+/** Parent → worker. */
+export type ToWorker =
+  | {
+      readonly type: 'init';
+      /** The strategy this worker (one emulated device) runs. */
+      readonly strategy: Strategy;
+      readonly prefix: string;
+      readonly links: Readonly<Record<NetworkStrategy, string>>;
+      readonly models: readonly WorkerModel[];
+      readonly requestTimeoutMs: number;
+    }
+  | {
+      readonly type: 'run';
+      readonly seq: number;
+      readonly model: string;
+      readonly strategy: Strategy;
+      readonly offset: number;
+      readonly n: number;
+      /** The static split's candidate for this bandwidth. */
+      readonly split?: string;
+    }
+  | { readonly type: 'status'; readonly seq: number }
+  | { readonly type: 'close' };
+
+/** Results of a run of requests. */
+export interface RunResult {
+  readonly latencyMs: number[];
+  readonly edgeComputeMs: number[];
+  readonly correct: boolean[];
+  /** How each request was answered, e.g. `edge:exit_1`, `cloud:split-20/int8`, `fallback:...`. */
+  readonly answeredBy: Record<string, number>;
+  /** Payload bytes the requests put in messages (up + down), as the sender counted them. */
+  messageBytes: number;
+}
+
+/** Worker → parent. */
+export type FromWorker =
+  | { readonly type: 'ready' }
+  | { readonly type: 'ran'; readonly seq: number; readonly result: RunResult }
+  | {
+      readonly type: 'status';
+      readonly seq: number;
+      readonly mbps: number | null;
+      readonly rttMs: number | null;
+      readonly probes: number;
+    }
+  | { readonly type: 'failed'; readonly seq: number | null; readonly message: string };
