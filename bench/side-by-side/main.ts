@@ -1,0 +1,286 @@
+/**
+ * `npm run bench`: the side-by-side benchmark of issue 8. One run, the same model, images and emulated link for
+ * every strategy: edge-only, cloud-only (raw f32 tensor and PNG), the best static split without exits, and Cleave
+ * (the real edge agent with its calibrated bundle: adaptive split, early exits, int8). Each strategy's edge is its own
+ * worker process under a cgroup CPU quota; the bundles are profiled under that same quota. Strategies are interleaved per
+ * bandwidth. Writes JSON, markdown and SVG plots, checks the acceptance targets, then runs the short
+ * cloud-batching and orchestration-overhead benches.
+ *
+ * Usage: npm run bench [-- --help]
+ */
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { cpus, tmpdir } from 'node:os';
+import { join, relative, resolve } from 'node:path';
+import { SingleBar, Presets } from 'cli-progress';
+import { connect } from '@nats-io/transport-node';
+import {
+  createCpuQuotaGroup,
+  type CpuQuotaGroup,
+  EXAMPLE_MODEL_BACKBONE,
+  EXAMPLE_MODEL_WITH_EXITS,
+  REPO_ROOT,
+  startEmbeddedNats,
+} from '@cleave/cli';
+import { publishBundle } from '@cleave/cloud-service/bundle-store';
+import { lookupPlan, type BundleManifest } from '@cleave/proto';
+import { startTestReplica, testServiceSettings } from '../../test/harness/cloud-fixtures.js';
+import { startLinkEmulator, type LinkEmulator } from '../../test/harness/link-emulator.js';
+import { ensureZooModel } from '../../test/harness/zoo-models.js';
+import { loadBenchImages, type InputKind } from './bench-images.js';
+import { buildBenchBundle } from './bench-bundles.js';
+import { startCloudOnlyResponder } from './cloud-only-responder.js';
+import { parseBenchOptions, type BenchModel } from './bench-options.js';
+import { bestStaticSplit, expectedTransferMs, requestsForCell } from './bench-plan.js';
+import { latencyPlotSvg, markdownTable, targetLines } from './bench-report.js';
+import { checkTargets, STRATEGIES, type BandwidthRow, type Strategy } from './cell-stats.js';
+import { startEdgeWorker, type EdgeWorker } from './edge-worker-client.js';
+import { runBandwidth, type BandwidthPlan, type BandwidthResult } from './run-bandwidth.js';
+import { runExtras } from './run-extras.js';
+import type { NetworkStrategy, WorkerModel } from './worker-protocol.js';
+
+const opts = parseBenchOptions(process.argv.slice(2));
+const outDir = resolve(REPO_ROOT, opts.outDir);
+const log = (line: string): void => void process.stderr.write(`${line}\n`);
+const prefix = 'bench';
+const MAX_PAYLOAD = 8 * 1024 * 1024;
+const started = Date.now();
+
+// One emulated device (cgroup) per strategy, plus one to profile the edge for the bundles, all with the same quota.
+const edge = await createCpuQuotaGroup('cleave-bench-sbs-profile', opts.quota);
+const groups = {} as Record<Strategy, CpuQuotaGroup>;
+for (const s of STRATEGIES) groups[s] = await createCpuQuotaGroup(`cleave-bench-sbs-${s}`, opts.quota);
+if (edge.cores === null) log(`warning: the edge is NOT throttled: ${edge.unavailableReason}`);
+const machine = `${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} logical cores; each strategy's edge device = its own process, 1 onnxruntime thread, in its own ${edge.cores ?? 'NO'}-core cgroup quota; cloud = unthrottled, in the bench process`;
+const work = await mkdtemp(join(tmpdir(), 'cleave-bench-sbs-'));
+const nats = await startEmbeddedNats({ maxPayloadBytes: MAX_PAYLOAD });
+const admin = await connect({ servers: nats.url });
+
+interface ModelSetup {
+  readonly name: BenchModel;
+  readonly spec: WorkerModel;
+  readonly manifest: BundleManifest;
+  readonly dims: readonly number[];
+}
+const setups: ModelSetup[] = [];
+for (const name of opts.models) {
+  const kind: InputKind = name === 'fmnist' ? 'gray28' : 'rgb224';
+  const backbone = name === 'fmnist' ? EXAMPLE_MODEL_BACKBONE : await ensureZooModel(name);
+  const bundleModel = name === 'fmnist' ? EXAMPLE_MODEL_WITH_EXITS : backbone;
+  log(
+    `[${name}] profiling the edge under the quota, partitioning (int8${name === 'fmnist' ? ', calibrated exits' : ''}), publishing`,
+  );
+  const dir = join(work, `bundle-${name}`);
+  const manifest = await buildBenchBundle(
+    edge,
+    {
+      id: name,
+      modelPath: bundleModel,
+      calibrate: name === 'fmnist',
+      rttMs: opts.rttMs,
+      maxPayloadBytes: MAX_PAYLOAD,
+      runs: 10,
+    },
+    dir,
+  );
+  await publishBundle(admin, dir, { prefix });
+  const input = manifest.model.inputs[0]!;
+  const spec: WorkerModel = {
+    id: name,
+    backbone,
+    kind,
+    inputName: input.name,
+    bundleDir: dir,
+    version: manifest.version,
+    accuracy: name === 'fmnist',
+  };
+  setups.push({ name, spec, manifest, dims: (await loadBenchImages(kind, 0, 1))[0]!.dims });
+}
+
+const replica = await startTestReplica(
+  nats.url,
+  testServiceSettings(prefix, 'bench-cloud', {
+    batching: { maxBatchSize: 1, maxQueueDelayUs: 0, maxQueueRequests: 64 },
+  }),
+);
+const responder = await startCloudOnlyResponder(
+  admin,
+  prefix,
+  setups.map((s) => ({
+    id: s.name,
+    path: s.spec.backbone,
+    kind: s.spec.kind,
+    inputName: s.spec.inputName,
+    dims: s.dims,
+  })),
+);
+const natsPort = Number(new URL(nats.url.replace('nats://', 'http://')).port);
+// The RTT is there from the first byte: a link is never faster to answer than its RTT, and an agent that once saw a
+// shorter one would take it as its base RTT and misread every later transfer.
+const links = {} as Record<NetworkStrategy, LinkEmulator>;
+for (const s of ['cloud-raw', 'cloud-png', 'static-split', 'cleave'] as const)
+  links[s] = await startLinkEmulator({ host: '127.0.0.1', port: natsPort }, { delayMs: opts.rttMs / 2 });
+log('starting one edge worker per strategy (the agent fetches its bundles before any rate is shaped)');
+const workers = {} as Record<Strategy, EdgeWorker>;
+for (const strategy of STRATEGIES) {
+  workers[strategy] = await startEdgeWorker(groups[strategy], {
+    type: 'init',
+    strategy,
+    prefix,
+    links: Object.fromEntries(Object.entries(links).map(([k, l]) => [k, l.url])) as Record<NetworkStrategy, string>,
+    models: setups.map((s) => s.spec),
+    requestTimeoutMs: 180_000,
+  });
+}
+
+// The schedule: requests per cell, cut where a strategy's requests are slow at this bandwidth.
+const plans = new Map<string, BandwidthPlan>();
+for (const setup of setups) {
+  const sample = (await loadBenchImages(setup.spec.kind, 0, 1))[0]!;
+  const wanted = opts.requests[setup.name];
+  opts.bandwidths.forEach((mbps, b) => {
+    const st = bestStaticSplit(setup.manifest, mbps, opts.rttMs);
+    const cleave = lookupPlan(setup.manifest.plan, 'latency', mbps)?.expectedLatencyMs ?? 0;
+    const expected: Record<Strategy, number> = {
+      'edge-only': setup.manifest.candidates.find((c) => c.kind === 'edge-only')?.profile.edge?.medianMs ?? 0,
+      'cloud-raw': expectedTransferMs(sample.tensor.byteLength + 150, mbps, opts.rttMs),
+      'cloud-png': expectedTransferMs(sample.png.byteLength + 150, mbps, opts.rttMs),
+      'static-split': st.expectedMs,
+      cleave,
+    };
+    const requests = Object.fromEntries(
+      STRATEGIES.map((s) => [s, requestsForCell(wanted, expected[s], opts.cellSeconds * 1000, opts.minRequests)]),
+    ) as Record<Strategy, number>;
+    plans.set(`${setup.name}@${mbps}`, {
+      model: setup.name,
+      mbps,
+      rttMs: opts.rttMs,
+      requests,
+      warmup: opts.warmup[setup.name],
+      offset: b * wanted,
+      chunk: setup.name === 'fmnist' ? 20 : 1,
+      staticSplit: st.candidate,
+    });
+  });
+}
+const total = [...plans.values()].reduce((n, p) => n + STRATEGIES.reduce((m, s) => m + p.requests[s], 0), 0);
+const bar = process.stderr.isTTY
+  ? new SingleBar(
+      { format: 'measuring [{bar}] {value}/{total} requests | {cell} | ETA {eta_formatted}', hideCursor: true },
+      Presets.shades_classic,
+    )
+  : undefined;
+bar?.start(total, 0, { cell: '' });
+
+interface ModelResult {
+  rows: BandwidthRow[];
+  notes: Record<number, Partial<Record<Strategy, string>>>;
+  raw: Record<number, BandwidthResult & { plan: BandwidthPlan }>;
+}
+const results = new Map<BenchModel, ModelResult>();
+for (const setup of setups) {
+  const r: ModelResult = { rows: [], notes: {}, raw: {} };
+  results.set(setup.name, r);
+  for (const mbps of opts.bandwidths) {
+    const plan = plans.get(`${setup.name}@${mbps}`)!;
+    bar?.update({ cell: `${setup.name} @ ${mbps} Mbps` });
+    if (!bar)
+      log(`[${setup.name}] ${mbps} Mbps: ${STRATEGIES.map((s) => `${s} ${plan.requests[s]}`).join(', ')} requests`);
+    const res = await runBandwidth(plan, workers, links, (n) => bar?.increment(n));
+    r.rows.push({ mbps, cells: res.cells });
+    r.raw[mbps] = { ...res, plan };
+    const routes = (s: Strategy): string =>
+      Object.entries(res.answeredBy[s] ?? {})
+        .sort((a, b) => b[1] - a[1])
+        .map(([k, v]) => `${k} ${((100 * v) / (res.cells[s]?.n ?? 1)).toFixed(0)}%`)
+        .join(', ');
+    const range = lookupPlan(setup.manifest.plan, 'latency', mbps);
+    const planned = range === undefined ? 'none' : `${range.candidate}/${range.codec}`;
+    r.notes[mbps] = {
+      'static-split': `chose ${plan.staticSplit}; ${routes('static-split')}`,
+      cleave: `plan ${planned}; ${routes('cleave')}; agent estimate ${res.agentEstimate.after}`,
+    };
+  }
+}
+bar?.stop();
+for (const w of Object.values(workers)) await w.close();
+
+// Report.
+await mkdir(outDir, { recursive: true });
+const header = [
+  `Side-by-side, ${new Date().toISOString().slice(0, 10)}: ${machine}.`,
+  `Link: userspace emulator (test/harness/link-emulator.ts), same rate both ways, RTT ${opts.rttMs} ms added. Each strategy has its own link and connection; bytes are counted at its emulator (both directions, NATS framing included).`,
+  `Strategies interleaved per bandwidth in chunks, on the same t10k images; each strategy warmed up (≤ ${Math.max(...Object.values(opts.warmup))} unmeasured requests, on other images) after every bandwidth change, so the agent's bandwidth estimate has settled.`,
+  `Cells cut to ~${opts.cellSeconds} s (never below ${opts.minRequests} requests) where a strategy is slow: see n. Energy = DEFAULT_POWER_MODEL (proto/src/cost-model.ts) × measured edge compute, transfer time of the measured bytes, and waiting.`,
+];
+const md: string[] = ['# Side-by-side benchmark', '', ...header.map((h) => `${h}  `), ''];
+const json: Record<string, unknown> = { date: new Date().toISOString(), machine, options: opts, models: {} };
+const allTargets: string[] = [];
+for (const setup of setups) {
+  const r = results.get(setup.name)!;
+  const accuracy = setup.spec.accuracy
+    ? Object.values(r.raw).reduce(
+        (a, x) => {
+          const c = x.samples.cleave?.correct ?? [];
+          const f = x.samples['edge-only']?.correct ?? [];
+          const n = Math.min(c.length, f.length);
+          return {
+            cleaveCorrect: a.cleaveCorrect + c.slice(0, n).filter(Boolean).length,
+            fullCorrect: a.fullCorrect + f.slice(0, n).filter(Boolean).length,
+            n: a.n + n,
+          };
+        },
+        { cleaveCorrect: 0, fullCorrect: 0, n: 0 },
+      )
+    : null;
+  const targets = checkTargets(r.rows, accuracy);
+  const lines = targetLines(setup.name, targets);
+  allTargets.push(...lines);
+  const title =
+    setup.name === 'fmnist'
+      ? 'fmnist (example model, two calibrated exits; accuracy on real t10k images)'
+      : `${setup.name} (random weights, 224×224 upscaled t10k images; latency and bytes only)`;
+  const table = markdownTable(r.rows, r.notes, setup.spec.accuracy);
+  const plot = `latency-vs-bandwidth-${setup.name}.svg`;
+  await writeFile(
+    join(outDir, plot),
+    await latencyPlotSvg(setup.name, r.rows, `RTT ${opts.rttMs} ms, edge quota ${edge.cores ?? 'none'} core`),
+  );
+  md.push(`## ${title}`, '', table, '', ...lines.map((l) => `- ${l}`), '', `![${setup.name}](${plot})`, '');
+  (json.models as Record<string, unknown>)[setup.name] = {
+    rows: r.rows,
+    notes: r.notes,
+    targets,
+    accuracy,
+    cells: Object.values(r.raw).map((x) => ({
+      mbps: x.plan.mbps,
+      requests: x.plan.requests,
+      staticSplit: x.plan.staticSplit,
+      answeredBy: x.answeredBy,
+      agentEstimate: x.agentEstimate,
+    })),
+  };
+  process.stdout.write(`\n## ${title}\n\n${table}\n\n${lines.join('\n')}\n`);
+}
+process.stdout.write(`\n${header.join('\n')}\n`);
+
+await responder.close();
+await replica.close();
+for (const l of Object.values(links)) await l.close();
+await admin.close();
+await nats.stop();
+await edge.remove();
+for (const g of Object.values(groups)) await g.remove();
+await rm(work, { recursive: true, force: true });
+
+const extras = opts.extras ? await runExtras(log) : [];
+for (const e of extras) {
+  md.push(`## ${e.title}`, '', `\`${e.command}\` (short settings)`, '', e.output.trim(), '');
+  process.stdout.write(`\n## ${e.title} (${e.command})\n${e.output}\n`);
+}
+json.extras = extras;
+await writeFile(join(outDir, 'side-by-side.md'), `${md.join('\n')}\n`);
+await writeFile(join(outDir, 'side-by-side.json'), `${JSON.stringify(json, null, 2)}\n`);
+process.stdout.write(`\nTargets:\n${allTargets.join('\n')}\n`);
+process.stdout.write(
+  `\nWrote ${relative(process.cwd(), outDir)}/side-by-side.{md,json} and latency-vs-bandwidth-*.svg in ${((Date.now() - started) / 60000).toFixed(1)} min.\n`,
+);
