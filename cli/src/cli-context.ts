@@ -8,6 +8,8 @@ export interface CliContext {
   readonly natsServerBin: string | undefined;
   /** Resolves with the signal name on the first SIGINT or SIGTERM. */
   readonly shutdownSignal: Promise<string>;
+  /** The process environment: NATS_URL, CLEAVE_* settings and credentials. */
+  readonly env: Readonly<Record<string, string | undefined>>;
   /** Whether stderr is a terminal, so progress bars are worth drawing. */
   readonly interactive: boolean;
   /** Commander argument parser for a bounded integer option; rejects anything else with a clear message. */

@@ -34,6 +34,7 @@ const ctx: CliContext = {
     return (program.opts<{ natsServerBin?: string }>().natsServerBin ?? process.env['NATS_SERVER_BIN']) || undefined;
   },
   shutdownSignal,
+  env: process.env,
   interactive: process.stderr.isTTY === true,
   parseInteger: integerOption,
 };
@@ -47,7 +48,7 @@ registerPlanCommand(program, ctx);
 registerPublishCommand(program, ctx);
 registerCloudCommand(program, ctx);
 registerEdgeCommand(program, ctx);
-registerConsoleCommand(program, ctx, process.env);
+registerConsoleCommand(program, ctx);
 
 try {
   await program.parseAsync(process.argv);

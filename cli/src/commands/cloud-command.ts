@@ -46,7 +46,7 @@ export function registerCloudCommand(program: Command, ctx: CliContext): void {
     if (opts['http'] === false) flags.push({ path: 'http.enabled', value: false, flag: '--no-http' });
     const config = await resolveCloudConfig({
       ...(typeof opts['config'] === 'string' ? { configPath: opts['config'] } : {}),
-      env: process.env,
+      env: ctx.env,
       flags,
       defaults: { replica: `${hostname()}-${process.pid}` },
     });

@@ -22,7 +22,8 @@ interface ConsoleOptions {
 }
 
 /** Registers `cleave console`: the operator web console, until SIGINT or SIGTERM. */
-export function registerConsoleCommand(program: Command, ctx: CliContext, env: NodeJS.ProcessEnv): void {
+export function registerConsoleCommand(program: Command, ctx: CliContext): void {
+  const env = ctx.env;
   program
     .command('console')
     .description('Serve the operator console: fleet, cloud replicas, bundles and split charts, policies and rollouts.')

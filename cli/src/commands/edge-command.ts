@@ -47,7 +47,7 @@ export function registerEdgeCommand(program: Command, ctx: CliContext): void {
     if (opts['natsApi'] === false) flags.push({ path: 'natsApi.enabled', value: false, flag: '--no-nats-api' });
     const config = await resolveEdgeConfig({
       ...(typeof opts['config'] === 'string' ? { configPath: opts['config'] } : {}),
-      env: process.env,
+      env: ctx.env,
       flags,
     });
     const log = ctx.log.child({ agentId: config.agentId });

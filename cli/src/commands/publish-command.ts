@@ -30,7 +30,7 @@ export function registerPublishCommand(program: Command, ctx: CliContext): void 
     .option('--token <token>', 'NATS token (default: CLEAVE_NATS_TOKEN)')
     .option('--no-current', 'upload only; do not switch the current version or announce it')
     .action(async (dir: string, opts: PublishCommandOptions) => {
-      const env = process.env;
+      const env = ctx.env;
       const user = opts.user ?? env['CLEAVE_NATS_USER'];
       const pass = opts.password ?? env['CLEAVE_NATS_PASS'];
       const token = opts.token ?? env['CLEAVE_NATS_TOKEN'];
