@@ -34,6 +34,8 @@ export interface StartDemoAgentOptions {
   readonly cores: number;
   /** Split to pin, resolved from the bundle. */
   readonly pin: string | undefined;
+  /** Told the agent's pid as soon as it is spawned (for the run record). */
+  readonly onSpawn?: (pid: number | undefined) => Promise<void>;
 }
 
 /** Writes a Linux power-supply class directory: a discharging battery at `percent`, or a mains supply online. */
@@ -81,6 +83,7 @@ export async function startDemoAgent(options: StartDemoAgentOptions): Promise<De
     spawner: (command, args, spawnOptions) => quota.spawn(command, args, spawnOptions),
     wrap: (command, args) => link.wrap(command, args),
   });
+  await options.onSpawn?.(child.pid);
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
     closing ??= (async () => {

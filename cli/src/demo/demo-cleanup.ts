@@ -1,6 +1,7 @@
 // Cleanup for the demo: a stack of undo steps run in reverse on any exit, and removal of what a crashed or killed
 // earlier run left behind (its CPU-quota groups, with any agent still in them; namespaces are handled by the links).
-import { readdir, readFile, rmdir } from 'node:fs/promises';
+import { readdir, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 /** Undo steps, run last-in first-out; a failing step is reported and the rest still run. */
@@ -72,4 +73,61 @@ export async function removeStaleDemoGroups(): Promise<string[]> {
     }
   }
   return removed;
+}
+
+/** What a run has started, kept on disk so the next run can clean up after a SIGKILL or a crash. */
+export interface RunRecord {
+  /** Notes a child process (nats-server, cloud replica, agents) and writes the record. */
+  addPid(pid: number | undefined): Promise<void>;
+  /** Deletes the record at a clean exit. */
+  remove(): Promise<void>;
+}
+
+const RUN_RECORD = /^cleave-demo-(\d+)\.json$/;
+
+/** Starts this run's record in the temp dir, naming its work directory. */
+export async function createRunRecord(workDir: string): Promise<RunRecord> {
+  const path = join(tmpdir(), `cleave-demo-${process.pid}.json`);
+  const state = { workDir, pids: [] as number[] };
+  const save = () => writeFile(path, JSON.stringify(state));
+  await save();
+  return {
+    async addPid(pid) {
+      if (pid === undefined) return;
+      state.pids.push(pid);
+      await save();
+    },
+    remove: () => rm(path, { force: true }),
+  };
+}
+
+/**
+ * Finds records of dead runs and kills what they started (only processes that still run nats-server or the
+ * cleave CLI, so a reused pid is never hit), removes their work directories and the records. Never throws.
+ */
+export async function removeStaleRuns(): Promise<number[]> {
+  const owners: number[] = [];
+  for (const name of await readdir(tmpdir()).catch(() => [] as string[])) {
+    const match = RUN_RECORD.exec(name);
+    if (match === null || alive(Number(match[1]))) continue;
+    const path = join(tmpdir(), name);
+    const record = await readFile(path, 'utf8')
+      .then((text) => JSON.parse(text) as { workDir?: string; pids?: number[] })
+      .catch(() => ({}) as { workDir?: string; pids?: number[] });
+    for (const pid of record.pids ?? []) {
+      const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+      if (!cmdline.includes('nats-server') && !cmdline.includes('main.js')) continue;
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // gone already
+      }
+    }
+    if (record.workDir?.startsWith(join(tmpdir(), 'cleave-demo-'))) {
+      await rm(record.workDir, { recursive: true, force: true }).catch(() => undefined);
+    }
+    await rm(path, { force: true });
+    owners.push(Number(match[1]));
+  }
+  return owners;
 }

@@ -23,7 +23,7 @@ import type { CleaveLogger } from '../logger.js';
 import { type DemoAgent, startDemoAgent } from './demo-agents.js';
 import { CUT_AGENT_ID, DEMO_AGENTS, pinnedSplit } from './demo-agents-spec.js';
 import { buildDemoBundle, publishDemoBundle } from './demo-bundle.js';
-import { createCleanupStack, removeStaleDemoGroups } from './demo-cleanup.js';
+import { createCleanupStack, createRunRecord, removeStaleDemoGroups, removeStaleRuns } from './demo-cleanup.js';
 import { createLiveDisplay, summaryRows } from './demo-display.js';
 import { spawnCleave } from './demo-process.js';
 import { formatSummaryTable, type SummaryRow } from './demo-stats.js';
@@ -83,8 +83,11 @@ export async function runDemo(options: DemoRunOptions, deps: DemoRunDeps): Promi
     if (links.kernelUnavailable !== undefined) {
       log.warn({ reason: links.kernelUnavailable }, 'kernel link shaping unavailable; using the userspace proxy');
     }
+    const staleRuns = await removeStaleRuns();
     const stale = await removeStaleDemoGroups();
-    if (stale.length > 0) log.info({ groups: stale }, 'removed CPU-quota groups of an earlier run');
+    if (staleRuns.length + stale.length > 0) {
+      log.info({ runs: staleRuns, groups: stale }, 'cleaned up after an earlier run that did not stop cleanly');
+    }
     const profileQuota = await createCpuQuotaGroup(`cleave-demo-${process.pid}-profile`, options.edgeCores);
     cleanup.push('profile quota', () => profileQuota.remove());
     if (profileQuota.cores === null) {
@@ -100,11 +103,17 @@ export async function runDemo(options: DemoRunOptions, deps: DemoRunDeps): Promi
     );
 
     // --- NATS and the bundle ---
-    const nats = await startEmbeddedNats({ ...(deps.natsServerBin ? { binary: deps.natsServerBin } : {}) });
-    cleanup.push('nats-server', () => nats.stop());
-    log.info({ url: nats.url, monitor: nats.monitorUrl }, 'nats-server ready');
     const workDir = await mkdtemp(join(tmpdir(), 'cleave-demo-'));
     cleanup.push('work dir', () => rm(workDir, { recursive: true, force: true }));
+    const record = await createRunRecord(workDir);
+    cleanup.push('run record', () => record.remove());
+    const nats = await startEmbeddedNats({
+      storeDir: join(workDir, 'nats'),
+      ...(deps.natsServerBin ? { binary: deps.natsServerBin } : {}),
+    });
+    cleanup.push('nats-server', () => nats.stop());
+    await record.addPid(nats.pid);
+    log.info({ url: nats.url, monitor: nats.monitorUrl }, 'nats-server ready');
     checkpoint();
     const bundle = await buildDemoBundle({
       model: options.model,
@@ -132,6 +141,7 @@ export async function runDemo(options: DemoRunOptions, deps: DemoRunDeps): Promi
       '0',
     ]);
     cleanup.push('cloud replica', () => cloud.stop());
+    await record.addPid(cloud.pid);
     await cloud.waitForLog('cloud replica ready', 30_000);
     log.info({ pid: cloud.pid }, 'cloud replica ready');
     checkpoint();
@@ -171,6 +181,7 @@ export async function runDemo(options: DemoRunOptions, deps: DemoRunDeps): Promi
         workDir,
         cores: quotaCores,
         pin,
+        onSpawn: (pid) => record.addPid(pid),
       });
       cleanup.push(`edge agent ${spec.id}`, () => agent.close());
       agents.push(agent);
