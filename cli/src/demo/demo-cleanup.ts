@@ -111,9 +111,12 @@ export async function removeStaleRuns(): Promise<number[]> {
     const match = RUN_RECORD.exec(name);
     if (match === null || alive(Number(match[1]))) continue;
     const path = join(tmpdir(), name);
-    const record = await readFile(path, 'utf8')
-      .then((text) => JSON.parse(text) as { workDir?: string; pids?: number[] })
-      .catch(() => ({}) as { workDir?: string; pids?: number[] });
+    let record: { workDir?: string; pids?: number[] } = {};
+    try {
+      record = JSON.parse(await readFile(path, 'utf8')) as typeof record;
+    } catch {
+      // unreadable: only the file itself is removed
+    }
     for (const pid of record.pids ?? []) {
       const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
       if (!cmdline.includes('nats-server') && !cmdline.includes('main.js')) continue;
