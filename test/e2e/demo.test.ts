@@ -1,0 +1,110 @@
+// The README's first command, end to end: `cleave demo --once` on a small slice of t10k. It must exit 0 and print
+// a summary of three gateways where requests exited early, were offloaded, and fell back on the cut link; the
+// console it prints must answer while it runs; and nothing it started (namespaces, cgroups) may outlive it.
+import { execFileSync } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { describe, expect, it } from 'vitest';
+import { runCleave, startCleave } from '../harness/mod.js';
+
+interface Row {
+  agent: string;
+  requests: number;
+  exitRate: number;
+  offloads: number;
+  fallbacks: number;
+  accuracy: number;
+}
+
+/** Reads the final summary table: the rows under the dashed rule, by column position of the header. */
+function parseSummary(stdout: string): Row[] {
+  const lines = stdout.split('\n');
+  const header = lines.findIndex((l) => l.startsWith('agent ') && l.includes('accuracy'));
+  expect(header, 'summary table header').toBeGreaterThanOrEqual(0);
+  const names = lines[header]!.split(/\s{2,}/);
+  const rows: Row[] = [];
+  for (const line of lines.slice(header + 2)) {
+    if (!line.startsWith('gw-')) break;
+    const cells = line.split(/\s{2,}/);
+    expect(cells).toHaveLength(names.length);
+    const cell = (name: string) => cells[names.indexOf(name)]!;
+    rows.push({
+      agent: cell('agent'),
+      requests: Number(cell('requests')),
+      exitRate: parseFloat(cell('exit rate')) / 100,
+      offloads: Number(cell('offloads')),
+      fallbacks: Number(cell('fallbacks')),
+      accuracy: parseFloat(cell('accuracy')) / 100,
+    });
+  }
+  return rows;
+}
+
+describe('cleave demo', () => {
+  it('rejects bad options with a one-line error and a non-zero exit', async () => {
+    const bad = await runCleave(['demo', '--link', 'sideways']);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr.split('\n')[0]).toMatch(/--link must be one of kernel, userspace, auto/);
+    const both = await runCleave(['demo', '--once', '--duration', '5']);
+    expect(both.code).toBe(1);
+    expect(both.stderr.trim()).toBe('cleave: --once and --duration exclude each other');
+  });
+
+  it('--once streams t10k through three gateways, prints the summary, serves the console, cleans up', async () => {
+    const child = startCleave([
+      'demo',
+      '--once',
+      '--images',
+      '450',
+      '--rate',
+      '30',
+      '--cut-seconds',
+      '3',
+      '--console-port',
+      '0',
+    ]);
+    let stdout = '';
+    let stderr = '';
+    child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+    const consoleChecks: Promise<{ healthz: number; login: number }>[] = [];
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      stdout += line + '\n';
+      if (!line.startsWith('{')) return;
+      const entry = JSON.parse(line) as { msg?: string; url?: string };
+      if (entry.msg === 'console ready' && entry.url) {
+        const url = entry.url;
+        consoleChecks.push(
+          (async () => ({
+            healthz: (await fetch(`${url}/healthz`)).status,
+            login: (await fetch(`${url}/login`)).status,
+          }))(),
+        );
+      }
+    });
+    const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
+    expect(code, stderr).toBe(0);
+
+    expect(stdout).toMatch(/console: http:\/\/127\.0\.0\.1:\d+ +\(login token: \S+\)/);
+    expect(consoleChecks).toHaveLength(1);
+    expect(await consoleChecks[0]).toEqual({ healthz: 200, login: 200 });
+
+    const rows = parseSummary(stdout);
+    expect(rows.map((r) => r.agent)).toEqual(['gw-wifi', 'gw-4g', 'gw-3g']);
+    expect(rows.reduce((n, r) => n + r.requests, 0)).toBe(450);
+    for (const row of rows) {
+      // The example model scores about 92% on t10k; a 150-image slice per gateway stays well above 80%.
+      expect(row.accuracy, row.agent).toBeGreaterThan(0.8);
+    }
+    expect(Math.max(...rows.map((r) => r.exitRate))).toBeGreaterThan(0.5);
+    expect(rows.reduce((n, r) => n + r.offloads, 0)).toBeGreaterThan(0);
+    // gw-wifi's link is cut at 40% of the run: requests that needed the cloud then ran their tail locally.
+    expect(rows.find((r) => r.agent === 'gw-wifi')!.fallbacks).toBeGreaterThan(0);
+    expect(stdout).toMatch(/link of gw-wifi cut for 3 s/);
+
+    const pid = child.pid!;
+    if (process.getuid?.() === 0) {
+      expect(execFileSync('ip', ['netns', 'list']).toString()).not.toContain(`cleave-${pid}-`);
+      expect(readdirSync('/sys/fs/cgroup/cpu').filter((n) => n.startsWith(`cleave-demo-${pid}-`))).toEqual([]);
+    }
+  });
+});
