@@ -2,7 +2,9 @@
 // a summary of three gateways where requests exited early, were offloaded, and fell back on the cut link; the
 // console it prints must answer while it runs; and nothing it started (namespaces, cgroups) may outlive it.
 import { execFileSync } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { describe, expect, it } from 'vitest';
 import { runCleave, startCleave } from '../harness/mod.js';
@@ -13,6 +15,7 @@ interface Row {
   exitRate: number;
   offloads: number;
   fallbacks: number;
+  errors: number;
   accuracy: number;
 }
 
@@ -34,6 +37,7 @@ function parseSummary(stdout: string): Row[] {
       exitRate: parseFloat(cell('exit rate')) / 100,
       offloads: Number(cell('offloads')),
       fallbacks: Number(cell('fallbacks')),
+      errors: Number(cell('errors')),
       accuracy: parseFloat(cell('accuracy')) / 100,
     });
   }
@@ -90,7 +94,8 @@ describe('cleave demo', () => {
 
     const rows = parseSummary(stdout);
     expect(rows.map((r) => r.agent)).toEqual(['gw-wifi', 'gw-4g', 'gw-3g']);
-    expect(rows.reduce((n, r) => n + r.requests, 0)).toBe(450);
+    expect(rows.reduce((n, r) => n + r.requests + r.errors, 0)).toBe(450);
+    expect(rows.reduce((n, r) => n + r.errors, 0)).toBeLessThan(10);
     for (const row of rows) {
       // The example model scores about 92% on t10k; a 150-image slice per gateway stays well above 80%.
       expect(row.accuracy, row.agent).toBeGreaterThan(0.8);
@@ -102,6 +107,37 @@ describe('cleave demo', () => {
     expect(stdout).toMatch(/link of gw-wifi cut for 3 s/);
 
     const pid = child.pid!;
+    if (process.getuid?.() === 0) {
+      expect(execFileSync('ip', ['netns', 'list']).toString()).not.toContain(`cleave-${pid}-`);
+      expect(readdirSync('/sys/fs/cgroup/cpu').filter((n) => n.startsWith(`cleave-demo-${pid}-`))).toEqual([]);
+    }
+  });
+
+  it('without --once serves until SIGTERM, then stops every process it started and removes what it created', async () => {
+    const child = startCleave(['demo', '--console-port', '0', '--rate', '20']);
+    let stderr = '';
+    child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once('close', resolve));
+    const pid = child.pid!;
+    let started: number[] = [];
+    await new Promise<void>((resolve, reject) => {
+      createInterface({ input: child.stdout! }).on('line', (line) => {
+        // The first progress line comes once every gateway is up and the stream has run a few seconds.
+        if (line.includes('"msg":"demo progress"')) {
+          const record = JSON.parse(readFileSync(join(tmpdir(), `cleave-demo-${pid}.json`), 'utf8')) as {
+            pids: number[];
+          };
+          started = record.pids;
+          resolve();
+        }
+      });
+      void exited.then((code) => reject(new Error(`demo exited early (${code}): ${stderr}`)));
+    });
+    expect(started.length).toBe(5); // nats-server, the cloud replica, three agents
+    child.kill('SIGTERM');
+    expect(await exited, stderr).toBe(0);
+    for (const p of started) expect(() => process.kill(p, 0), `process ${p} still runs`).toThrow();
+    expect(() => readFileSync(join(tmpdir(), `cleave-demo-${pid}.json`))).toThrow();
     if (process.getuid?.() === 0) {
       expect(execFileSync('ip', ['netns', 'list']).toString()).not.toContain(`cleave-${pid}-`);
       expect(readdirSync('/sys/fs/cgroup/cpu').filter((n) => n.startsWith(`cleave-demo-${pid}-`))).toEqual([]);
