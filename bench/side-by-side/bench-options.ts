@@ -1,5 +1,5 @@
 /** Command-line options of `npm run bench`, parsed and validated once. */
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 
 /** Models the bench knows: the example model (accuracy measured) and a torchvision fixture (latency and bytes). */
 export const BENCH_MODELS = ['fmnist', 'mobilenet_v2'] as const;
@@ -57,12 +57,15 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions {
       'Side-by-side benchmark: edge-only, cloud-only (raw tensor and PNG), best static split without exits, and ' +
         'Cleave, on the same model, data and emulated link, interleaved per bandwidth.',
     )
-    .option('--models <list>', 'models to run', list('models', modelName), [...BENCH_MODELS])
-    .option(
-      '--bandwidths <list>',
-      'link rates in Mbit/s',
-      list('bandwidths', positive('bandwidths')),
-      [0.13, 1.1, 5.85, 18.88, 100],
+    .addOption(
+      new Option('--models <list>', 'models to run')
+        .argParser(list('models', modelName))
+        .default([...BENCH_MODELS], BENCH_MODELS.join(',')),
+    )
+    .addOption(
+      new Option('--bandwidths <list>', 'link rates in Mbit/s')
+        .argParser(list('bandwidths', positive('bandwidths')))
+        .default([0.13, 1.1, 5.85, 18.88, 100], '0.13,1.1,5.85,18.88,100'),
     )
     .option('--rtt <ms>', 'round-trip time the link adds (half each way)', positive('rtt'), 20)
     .option('--quota <cores>', 'CPU quota of the emulated edge device (cgroup)', positive('quota'), 0.25)

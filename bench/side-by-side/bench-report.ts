@@ -96,7 +96,7 @@ export async function latencyPlotSvg(model: string, rows: readonly BandwidthRow[
         field: 'strategy',
         type: 'nominal',
         sort: STRATEGIES.map((s) => STRATEGY_LABELS[s]),
-        legend: { orient: 'bottom', columns: 2 },
+        legend: { orient: 'bottom', columns: 2, labelLimit: 400 },
       },
       strokeDash: {
         condition: { test: `datum.strategy === '${STRATEGY_LABELS.cleave}'`, value: [1, 0] },
