@@ -12,6 +12,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { SingleBar, Presets } from 'cli-progress';
+import * as prettier from 'prettier';
 import { connect } from '@nats-io/transport-node';
 import {
   createCpuQuotaGroup,
@@ -279,7 +280,10 @@ for (const e of extras) {
 }
 json.extras = extras;
 await writeFile(join(outDir, 'side-by-side.md'), `${md.join('\n')}\n`);
-await writeFile(join(outDir, 'side-by-side.json'), `${JSON.stringify(json, null, 2)}\n`);
+// Formatted as the repository's prettier would, so the committed file passes \`prettier --check\`.
+const jsonPath = join(outDir, 'side-by-side.json');
+const prettierConfig = (await prettier.resolveConfig(jsonPath)) ?? {};
+await writeFile(jsonPath, await prettier.format(JSON.stringify(json), { ...prettierConfig, parser: 'json' }));
 process.stdout.write(`\nTargets:\n${allTargets.join('\n')}\n`);
 process.stdout.write(
   `\nWrote ${relative(process.cwd(), outDir)}/side-by-side.{md,json} and latency-vs-bandwidth-*.svg in ${((Date.now() - started) / 60000).toFixed(1)} min.\n`,
