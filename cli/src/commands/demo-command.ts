@@ -141,6 +141,7 @@ export function registerDemoCommand(program: Command, ctx: CliContext): void {
           log: ctx.log,
           interactive: ctx.interactive,
           natsServerBin: ctx.natsServerBin,
+          env: ctx.env,
           shutdownSignal: ctx.shutdownSignal,
           out: (text) => void process.stdout.write(text),
         },

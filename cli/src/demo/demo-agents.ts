@@ -34,6 +34,8 @@ export interface StartDemoAgentOptions {
   readonly cores: number;
   /** Split to pin, resolved from the bundle. */
   readonly pin: string | undefined;
+  /** Environment of the agent process. */
+  readonly env: Readonly<Record<string, string | undefined>>;
   /** Told the agent's pid as soon as it is spawned (for the run record). */
   readonly onSpawn?: (pid: number | undefined) => Promise<void>;
 }
@@ -82,6 +84,7 @@ export async function startDemoAgent(options: StartDemoAgentOptions): Promise<De
   const child = spawnCleave(`edge agent ${spec.id}`, ['edge', '--config', configPath], {
     spawner: (command, args, spawnOptions) => quota.spawn(command, args, spawnOptions),
     wrap: (command, args) => link.wrap(command, args),
+    env: options.env,
   });
   await options.onSpawn?.(child.pid);
   let closing: Promise<void> | undefined;

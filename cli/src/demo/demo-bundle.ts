@@ -18,6 +18,8 @@ export interface DemoBundleOptions {
   readonly edgeSpawner: Spawner;
   readonly runs: number;
   readonly log: CleaveLogger;
+  /** Environment of the profiling child. */
+  readonly env: Readonly<Record<string, string | undefined>>;
 }
 
 /** Profiles, partitions with calibration, and writes `workDir/bundle`. */
@@ -28,7 +30,7 @@ export async function buildDemoBundle(options: DemoBundleOptions): Promise<Parti
   const profiler = spawnCleave(
     'cleave profile (edge)',
     ['profile', options.model, '--out', edgeProfilePath, '--runs', String(options.runs), ...calib],
-    { spawner: options.edgeSpawner, env: { CLEAVE_LOG_LEVEL: 'warn' } },
+    { spawner: options.edgeSpawner, env: { ...options.env, CLEAVE_LOG_LEVEL: 'warn' } },
   );
   const code = await profiler.exited;
   if (code !== 0) throw new Error(`edge profiling failed (${String(code)}): ${profiler.tail()}`);

@@ -31,8 +31,9 @@ export function spawnCleave(
   options: {
     spawner?: Spawner;
     wrap?: (command: string, args: readonly string[]) => { command: string; args: string[] };
-    env?: NodeJS.ProcessEnv;
-  } = {},
+    /** The child's whole environment (the demo passes its own, from the CLI context). */
+    env: Readonly<Record<string, string | undefined>>;
+  },
 ): CleaveChild {
   const base = { command: process.execPath, args: [CLEAVE_MAIN, ...args] };
   const { command, args: argv } = options.wrap ? options.wrap(base.command, base.args) : base;
@@ -41,7 +42,7 @@ export function spawnCleave(
   const child = spawner(command, argv, {
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,
-    env: { ...process.env, ...options.env },
+    env: { ...options.env },
   });
   const exited = new Promise<number | string | null>((resolve) => {
     child.once('exit', (code, signal) => resolve(code ?? signal));

@@ -50,6 +50,8 @@ export interface DemoRunDeps {
   readonly log: CleaveLogger;
   readonly interactive: boolean;
   readonly natsServerBin: string | undefined;
+  /** Environment the children (profiler, cloud replica, agents) inherit. */
+  readonly env: Readonly<Record<string, string | undefined>>;
   /** Resolves on SIGINT/SIGTERM. */
   readonly shutdownSignal: Promise<string>;
   /** Where the console address and the final summary go. */
@@ -64,6 +66,19 @@ export interface DemoRunResult {
 
 const PREFIX = 'cleave';
 
+/**
+ * The children's environment: the caller's, without the settings the cloud and edge commands would read over the
+ * demo's own (NATS_URL, CLEAVE_* credentials, ports and paths), so a shell set up for a real deployment still runs
+ * the demo as documented. The log level is kept.
+ */
+export function demoChildEnv(env: Readonly<Record<string, string | undefined>>): Record<string, string | undefined> {
+  return Object.fromEntries(
+    Object.entries(env).filter(
+      ([key]) => key === 'CLEAVE_LOG_LEVEL' || !(key === 'NATS_URL' || key.startsWith('CLEAVE_')),
+    ),
+  );
+}
+
 class Interrupted extends Error {
   override readonly name = 'Interrupted';
 }
@@ -72,6 +87,7 @@ class Interrupted extends Error {
 export async function runDemo(options: DemoRunOptions, deps: DemoRunDeps): Promise<DemoRunResult> {
   const { log } = deps;
   const cleanup = createCleanupStack();
+  const childEnv = demoChildEnv(deps.env);
   let signal: string | undefined;
   void deps.shutdownSignal.then((s) => (signal = s));
   const checkpoint = () => {
@@ -122,6 +138,7 @@ export async function runDemo(options: DemoRunOptions, deps: DemoRunDeps): Promi
       edgeSpawner: (command, args, spawnOptions) => profileQuota.spawn(command, args, spawnOptions),
       runs: options.profileRuns,
       log,
+      env: childEnv,
     });
     checkpoint();
     const nc = await connect({ servers: nats.url, name: 'cleave-demo' });
@@ -129,17 +146,11 @@ export async function runDemo(options: DemoRunOptions, deps: DemoRunDeps): Promi
     await publishDemoBundle(nc, bundle.outDir, PREFIX, log);
 
     // --- cloud replica (a child process, so its CPU is its own) ---
-    const cloud = spawnCleave('cloud replica', [
-      'cloud',
-      '--nats-url',
-      nats.url,
-      '--prefix',
-      PREFIX,
-      '--replica',
-      'cloud-1',
-      '--http-port',
-      '0',
-    ]);
+    const cloud = spawnCleave(
+      'cloud replica',
+      ['cloud', '--nats-url', nats.url, '--prefix', PREFIX, '--replica', 'cloud-1', '--http-port', '0'],
+      { env: childEnv },
+    );
     cleanup.push('cloud replica', () => cloud.stop());
     await record.addPid(cloud.pid);
     await cloud.waitForLog('cloud replica ready', 30_000);
@@ -182,6 +193,7 @@ export async function runDemo(options: DemoRunOptions, deps: DemoRunDeps): Promi
         cores: quotaCores,
         pin,
         onSpawn: (pid) => record.addPid(pid),
+        env: childEnv,
       });
       cleanup.push(`edge agent ${spec.id}`, () => agent.close());
       agents.push(agent);
