@@ -27,8 +27,8 @@
         agentId: a.heartbeat.agentId,
         stale: a.stale,
         model: m.model ? `${m.model}@${m.version}` : '–',
-        split: m.split,
-        codec: m.codec,
+        split: m.tailOn === 'edge' ? `${m.split} (edge tail)` : m.split,
+        codec: m.tailOn === 'edge' ? '–' : m.codec,
         bandwidthMbps: a.heartbeat.bandwidthMbps,
         rttMs: a.heartbeat.rttMs,
         battery: a.heartbeat.battery ? a.heartbeat.battery.level * 100 : undefined,
@@ -167,7 +167,9 @@
     $('#bandwidth-value').textContent = `${fmt(mbps(), 2)} Mbps`;
     const q = new URLSearchParams({ mbps: String(mbps()), objective: $('#objective').value });
     const { bars, best } = await api(`/bundles/${current.model}/${current.version}/costs?${q}`);
-    const labels = bars.map((b) => `${b.candidate}${b.candidate === best ? ' ★' : ''} (${b.codec})`);
+    const labels = bars.map(
+      (b) => `${b.candidate}${b.candidate === best ? ' ★' : ''} (${b.tailOn === 'edge' ? 'tail on edge' : b.codec})`,
+    );
     const data = {
       labels,
       datasets: [

@@ -30,6 +30,30 @@ describe('model controller: plan lookup', () => {
     });
   });
 
+  it('follows a plan range that keeps the tail on the edge, and offloads again when the plan says so', () => {
+    const manifest = syntheticManifest();
+    const staged = {
+      ...manifest,
+      plan: {
+        ...manifest.plan,
+        ranges: manifest.plan.ranges.map((r) =>
+          r.objective === 'latency' && r.candidate === 'split-a' ? { ...r, tailOn: 'edge' as const } : r,
+        ),
+      },
+    };
+    const c = createModelController(staged, settings);
+    const first = c.update(inputs(0, 5));
+    expect(c.current()).toMatchObject({ split: 'split-a', tailOn: 'edge' });
+    expect(first?.reason).toContain('split-a/edge-tail');
+    c.update(inputs(1000, 50));
+    c.update(inputs(2000, 50));
+    expect(c.current()).toMatchObject({ split: 'cloud-only', tailOn: 'cloud' });
+    // A pinned split always offloads: pins are for steering traffic to the cloud.
+    const pinned = createModelController(staged, { ...settings, pin: 'split-a' });
+    pinned.update(inputs(0, 5));
+    expect(pinned.current()).toMatchObject({ split: 'split-a', tailOn: 'cloud' });
+  });
+
   it('uses the first allowed codec when the plan picks one the policy forbids, and obeys a forced codec', () => {
     const c = createModelController(syntheticManifest(), { ...settings, codecs: ['int8', 'f32'] });
     c.update(inputs(0, 5));

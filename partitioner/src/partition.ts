@@ -24,6 +24,8 @@ export interface PartitionOptions extends PrepareOptions {
   readonly rttMs?: number;
   readonly maxPayloadBytes?: number;
   readonly codecs?: readonly WireCodec[];
+  /** Let the plan run tails on the edge after unconfident exits (staged execution). @default true */
+  readonly edgeTails?: boolean;
   readonly objectives?: readonly Objective[];
   readonly power?: PowerModel;
   /** Accuracy the exits may cost versus the final output, in points. @default 1.0 */
@@ -132,6 +134,7 @@ export async function partitionModel(options: PartitionOptions): Promise<Partiti
       rttMs: options.rttMs ?? 20,
       maxPayloadBytes: options.maxPayloadBytes ?? 8 * 1024 * 1024,
       codecs: options.codecs ?? ['f32', 'f16'],
+      ...(options.edgeTails === false ? { edgeTails: false } : {}),
       ...(options.power ? { power: options.power } : {}),
     },
     options.objectives ?? OBJECTIVES,

@@ -75,4 +75,62 @@ describe('planner', () => {
     for (const r of plan.ranges) expect(['split-01', 'cloud-only']).not.toContain(r.candidate);
     expect(rankCandidates(candidates, 100, 'latency', tight).every((c) => c.payloadBytes <= 100_000)).toBe(true);
   });
+
+  describe('tails on the edge (staged execution)', () => {
+    // A split with exits that answer 80% of requests: the head costs 30 ms, its tail 90 ms on the edge.
+    const staged: PlanCandidate[] = [
+      ...candidates,
+      {
+        id: 'split-05',
+        kind: 'split',
+        bytesPerSample: bytes(100_000),
+        edgeMs: 30,
+        cloudMs: 8,
+        exitRate: 0.8,
+        edgeTailMs: 90,
+      },
+    ];
+
+    it('costs head + (1 − exit rate) × edge tail, with nothing on the wire', () => {
+      const option = rankCandidates([staged.at(-1)!], 1, 'latency', ctx).find((c) => c.tailOn === 'edge')!;
+      expect(option.latencyMs).toBeCloseTo(30 + 0.2 * 90, 9);
+      expect(option).toMatchObject({ transferMs: 0, rttMs: 0, cloudMs: 0, payloadBytes: 0 });
+      expect(option.edgeJoules).toBeCloseTo((3.7 * 48) / 1000, 9);
+    });
+
+    it('plans it where it beats edge-only and every offload, and marks the range', () => {
+      const plan = buildPlan(staged, ctx, ['latency']);
+      // At 0.13 Mbps edge-only took 120 ms; staging answers in 48 ms on average.
+      expect(lookupPlan(plan, 'latency', 0.13)).toMatchObject({ candidate: 'split-05', tailOn: 'edge' });
+      // On a fast link offloading split-05's hard cases is cheaper than running their tail here.
+      expect(lookupPlan(plan, 'latency', 10_000)!.tailOn).toBeUndefined();
+      for (let e = -2; e <= 4; e += 0.05) {
+        const mbps = 10 ** e;
+        const range = lookupPlan(plan, 'latency', mbps)!;
+        const ranked = rankCandidates(dropDominated(staged), mbps, 'latency', ctx);
+        const chosen = ranked.find(
+          (c) => c.candidate === range.candidate && c.codec === range.codec && c.tailOn === (range.tailOn ?? 'cloud'),
+        )!;
+        expect(chosen.latencyMs).toBeLessThanOrEqual(ranked[0]!.latencyMs * (1 + 1e-9));
+      }
+    });
+
+    it('is never offered without exits, without an edge tail time, or with edgeTails off', () => {
+      const noExits = { ...staged.at(-1)!, exitRate: 0 };
+      const noTailTime: PlanCandidate = { ...staged.at(-1)!, edgeTailMs: undefined };
+      for (const c of [noExits, noTailTime]) {
+        expect(rankCandidates([c], 1, 'latency', ctx).some((o) => o.tailOn === 'edge')).toBe(false);
+      }
+      const plan = buildPlan(staged, { ...ctx, edgeTails: false }, ['latency']);
+      expect(plan.ranges.some((r) => r.tailOn === 'edge')).toBe(false);
+    });
+
+    it('keeps a split whose exits answer more, even when another beats it on time and bytes', () => {
+      const kept = dropDominated([
+        { id: 'a', kind: 'split', bytesPerSample: bytes(1000), edgeMs: 5, cloudMs: 5, exitRate: 0 },
+        { id: 'b', kind: 'split', bytesPerSample: bytes(2000), edgeMs: 6, cloudMs: 6, exitRate: 0.9, edgeTailMs: 5 },
+      ]);
+      expect(kept.map((c) => c.id)).toEqual(['a', 'b']);
+    });
+  });
 });

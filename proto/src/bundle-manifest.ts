@@ -58,7 +58,12 @@ export const SplitCandidateSchema = z.object({
   cutTensors: z.array(TensorSpecSchema),
   /** Wire bytes of the cut tensors for one sample, per codec. */
   bytesPerSample: z.object({ f32: byteCount, f16: byteCount, int8: byteCount }),
-  profile: z.object({ edge: StageProfileSchema.optional(), cloud: StageProfileSchema.optional() }),
+  profile: z.object({
+    edge: StageProfileSchema.optional(),
+    cloud: StageProfileSchema.optional(),
+    /** The tail measured on the edge device: the cost of finishing locally what no exit answered. */
+    edgeTail: StageProfileSchema.optional(),
+  }),
   /** How the cut was found: a dominator, a min s–t cut, or the whole model. */
   origin: z.string().optional(),
   /** Early-exit outputs this candidate's head computes, in order. */
@@ -77,6 +82,11 @@ export const PlanRangeSchema = z.object({
   maxMbps: nonNegative.nullable(),
   candidate: token,
   codec,
+  /**
+   * Where the tail runs for requests no exit answers: `edge` keeps the whole request on the device (staged
+   * execution: the head with its exits, then the tail only when needed). Absent means the cloud.
+   */
+  tailOn: z.enum(['cloud', 'edge']).optional(),
   expectedLatencyMs: nonNegative,
   expectedEdgeJoules: nonNegative,
 });

@@ -6,6 +6,13 @@
 /** Where the work of a candidate runs. */
 export type CostCandidateKind = 'edge-only' | 'cloud-only' | 'split';
 
+/**
+ * Where a split candidate's tail runs for the requests its exits do not answer: in the cloud (the cut tensor is
+ * sent), or on the edge itself (staged execution: the device stops at the first confident exit and otherwise
+ * finishes locally, so easy inputs cost only the head). Edge-only and cloud-only always report `cloud`.
+ */
+export type TailPlacement = 'cloud' | 'edge';
+
 /** Wire encodings for float cut tensors. */
 export type WireCodec = 'f32' | 'f16' | 'int8';
 
@@ -44,6 +51,8 @@ export interface PlanCandidate {
   readonly cloudMs: number;
   /** Fraction of requests the head's early exits answer, which then skip the network and the cloud. @default 0 */
   readonly exitRate?: number;
+  /** Median tail time on the edge device; with exits, it makes the candidate an option with its tail on the edge. */
+  readonly edgeTailMs?: number;
 }
 
 /** Optimisation goals: latency, edge energy, or an equal mix of both normalised to edge-only. */
@@ -59,12 +68,18 @@ export interface PlanContext {
   readonly power?: PowerModel;
   /** Bytes a request adds around the tensors (message envelope, headers). @default 1024 */
   readonly envelopeBytes?: number;
+  /**
+   * Whether a split with exits may also run its tail on the edge (staged execution). Off keeps every hard case
+   * for the cloud, e.g. when the device's CPU is needed elsewhere. @default true
+   */
+  readonly edgeTails?: boolean;
 }
 
 /** Expected cost of one candidate with one codec at one bandwidth. */
 export interface CandidateCost {
   readonly candidate: string;
   readonly codec: WireCodec;
+  readonly tailOn: TailPlacement;
   readonly edgeMs: number;
   readonly transferMs: number;
   readonly rttMs: number;
@@ -83,6 +98,8 @@ export interface PlanTableRange {
   readonly maxMbps: number | null;
   readonly candidate: string;
   readonly codec: WireCodec;
+  /** Set to `edge` when the tail runs on the device; absent means the cloud. */
+  readonly tailOn?: 'edge';
   /** At minMbps, the slowest point of the range. */
   readonly expectedLatencyMs: number;
   readonly expectedEdgeJoules: number;
@@ -97,9 +114,35 @@ export interface PlanTable {
   readonly ranges: readonly PlanTableRange[];
 }
 
-/** Cost of a candidate/codec at `mbps`. Latency and energy are both affine in 1/bandwidth. */
-export function costAt(c: PlanCandidate, codec: WireCodec, mbps: number, ctx: PlanContext): CandidateCost {
+/**
+ * Cost of a candidate/codec at `mbps`, with its tail in the cloud or (`tailOn: 'edge'`) on the device. Latency and
+ * energy are both affine in 1/bandwidth.
+ */
+export function costAt(
+  c: PlanCandidate,
+  codec: WireCodec,
+  mbps: number,
+  ctx: PlanContext,
+  tailOn: TailPlacement = 'cloud',
+): CandidateCost {
   const power = ctx.power ?? DEFAULT_POWER_MODEL;
+  if (tailOn === 'edge' && c.kind === 'split') {
+    // Nothing crosses the network: the head always runs, the tail only for requests no exit answered.
+    const edgeMs = c.edgeMs + (1 - (c.exitRate ?? 0)) * (c.edgeTailMs ?? 0);
+    return {
+      candidate: c.id,
+      codec,
+      tailOn,
+      edgeMs,
+      transferMs: 0,
+      rttMs: 0,
+      cloudMs: 0,
+      latencyMs: edgeMs,
+      edgeJoules: (power.computeWatts * edgeMs) / 1000,
+      payloadBytes: 0,
+      feasible: c.edgeTailMs !== undefined,
+    };
+  }
   const sends = c.kind !== 'edge-only';
   const payload = sends ? c.bytesPerSample[codec] + (ctx.envelopeBytes ?? 1024) : 0;
   // Requests answered by an early exit in the head never cross the network: expected costs scale by (1 - exitRate).
@@ -113,6 +156,7 @@ export function costAt(c: PlanCandidate, codec: WireCodec, mbps: number, ctx: Pl
   return {
     candidate: c.id,
     codec,
+    tailOn: 'cloud',
     edgeMs: c.edgeMs,
     transferMs,
     rttMs,
@@ -143,7 +187,15 @@ export function rankCandidates(
   const edge = candidates.find((c) => c.kind === 'edge-only');
   const edgeCost = edge ? costAt(edge, 'f32', mbps, ctx) : undefined;
   const options = candidates.flatMap((c) =>
-    c.kind === 'edge-only' ? [costAt(c, 'f32', mbps, ctx)] : ctx.codecs.map((k) => costAt(c, k, mbps, ctx)),
+    c.kind === 'edge-only'
+      ? [costAt(c, 'f32', mbps, ctx)]
+      : [
+          ...ctx.codecs.map((k) => costAt(c, k, mbps, ctx)),
+          // Staged on the device pays off only when exits answer some requests before the tail.
+          ...(ctx.edgeTails !== false && c.kind === 'split' && (c.exitRate ?? 0) > 0 && c.edgeTailMs !== undefined
+            ? [costAt(c, 'f32', mbps, ctx, 'edge')]
+            : []),
+        ],
   );
   return options
     .filter((o) => o.feasible)

@@ -102,6 +102,8 @@ export const HeartbeatModelStatsSchema = z.object({
   split: token('split'),
   /** Codec used for the cut tensor. */
   codec: z.enum(['f32', 'f16', 'int8']),
+  /** Where the tail runs when no exit answers; absent means the cloud. */
+  tailOn: z.enum(['cloud', 'edge']).optional(),
   /** Share of requests answered by an early exit, 0..1. */
   exitRate: fraction,
   p50Ms: nonNegative,

@@ -156,6 +156,7 @@ export {
   type PlanTable,
   type PlanTableRange,
   type PowerModel,
+  type TailPlacement,
   type WireCodec,
 } from './cost-model.js';
 

@@ -34,6 +34,8 @@ export interface EdgeBundleOptions {
   readonly calibrate?: boolean;
   /** @default 3 */
   readonly runs?: number;
+  /** Let the plan keep tails on the edge (staged execution). @default true */
+  readonly edgeTails?: boolean;
 }
 
 /** Partitions a model with `cleave partition` (profiles measured on this machine) into `dir`. */
@@ -50,6 +52,7 @@ export async function buildEdgeBundle(dir: string, options: EdgeBundleOptions = 
     '--rtt',
     String(options.rttMs ?? 1),
     '--force',
+    ...(options.edgeTails === false ? ['--no-edge-tails'] : []),
     ...((options.calibrate ?? true) ? ['--calib', '/usr/share/datasets/fashion-mnist'] : []),
   ];
   const result = await runCleave(args, { timeoutMs: 120_000 });

@@ -14,6 +14,7 @@ interface PartitionCommandOptions extends CalibrationFlags {
   rtt: number;
   maxPayload: number;
   codecs: WireCodec[];
+  edgeTails: boolean;
   runs: number;
   warmup: number;
   threads: number;
@@ -62,6 +63,10 @@ export function registerPartitionCommand(program: Command, ctx: CliContext): voi
       8 * 1024 * 1024,
     )
     .option('--codecs <list>', 'wire codecs the plan may use', parseCodecs, ['f32', 'f16'] as WireCodec[])
+    .option(
+      '--no-edge-tails',
+      'never plan a split whose tail runs on the edge after unconfident exits (staged execution); keep hard cases for the cloud',
+    )
     .option('--runs <n>', 'timed runs per head and tail', ctx.parseInteger('runs', 1, 10_000), 20)
     .option('--warmup <n>', 'untimed runs first', ctx.parseInteger('warmup', 1, 1000), 3)
     .option('--threads <n>', 'onnxruntime intra-op threads', ctx.parseInteger('threads', 1, 256), 1)
@@ -78,6 +83,7 @@ export function registerPartitionCommand(program: Command, ctx: CliContext): voi
       rttMs: opts.rtt,
       maxPayloadBytes: opts.maxPayload,
       codecs: opts.codecs,
+      edgeTails: opts.edgeTails,
       ...(opts.exits ? { exitOutputs: opts.exits } : {}),
       ...(calibration ? { calibration } : {}),
       posthocExits: opts.posthocExits,

@@ -30,7 +30,13 @@ interface PlanCommandOptions {
 }
 
 interface ManifestCandidates {
-  candidates: { id: string; kind: CandidateKind; bytesPerSample: CodecBytes; cutTensors: TensorSpec[] }[];
+  candidates: {
+    id: string;
+    kind: CandidateKind;
+    bytesPerSample: CodecBytes;
+    cutTensors: TensorSpec[];
+    exitRate?: number | undefined;
+  }[];
   plan: { rttMs: number; maxPayloadBytes: number };
 }
 
@@ -90,6 +96,8 @@ export function registerPlanCommand(program: Command, ctx: CliContext): void {
           kind: c.kind,
           bytesPerSample: c.bytesPerSample,
           wire: c.cutTensors,
+          // The calibrated exit rate is what makes a split with exits worth it; a replan must keep it.
+          exitRate: c.exitRate ?? 0,
         })),
         edge,
         cloud,

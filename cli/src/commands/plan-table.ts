@@ -4,14 +4,15 @@ const fmtMbps = (x: number | null): string => (x === null ? '∞' : x < 10 ? x.t
 
 /** Prints the plan's bandwidth ranges per objective as an aligned text table on stdout. */
 export function printPlanTable(plan: Plan): void {
-  const rows = [['objective', 'from Mbps', 'to Mbps', 'candidate', 'codec', 'latency ms', 'edge mJ']];
+  const rows = [['objective', 'from Mbps', 'to Mbps', 'candidate', 'tail on', 'codec', 'latency ms', 'edge mJ']];
   for (const r of plan.ranges) {
     rows.push([
       r.objective,
       fmtMbps(r.minMbps),
       fmtMbps(r.maxMbps),
       r.candidate,
-      r.codec,
+      r.tailOn ?? (r.candidate === 'edge-only' ? 'edge' : 'cloud'),
+      r.tailOn === 'edge' ? '-' : r.codec,
       r.expectedLatencyMs.toFixed(2),
       (r.expectedEdgeJoules * 1000).toFixed(2),
     ]);
@@ -22,11 +23,14 @@ export function printPlanTable(plan: Plan): void {
 /** Prints ranked costs at one bandwidth. */
 export function printCostTable(mbps: number, costs: readonly CandidateCost[], limit: number): void {
   process.stdout.write(`\nat ${mbps} Mbps (best first)\n`);
-  const rows = [['candidate', 'codec', 'edge ms', 'transfer ms', 'rtt ms', 'cloud ms', 'total ms', 'edge mJ', 'bytes']];
+  const rows = [
+    ['candidate', 'tail on', 'codec', 'edge ms', 'transfer ms', 'rtt ms', 'cloud ms', 'total ms', 'edge mJ', 'bytes'],
+  ];
   for (const c of costs.slice(0, limit)) {
     rows.push([
       c.candidate,
-      c.codec,
+      c.tailOn === 'edge' || c.candidate === 'edge-only' ? 'edge' : 'cloud',
+      c.tailOn === 'edge' || c.candidate === 'edge-only' ? '-' : c.codec,
       c.edgeMs.toFixed(2),
       c.transferMs.toFixed(2),
       c.rttMs.toFixed(1),

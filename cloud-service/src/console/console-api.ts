@@ -26,6 +26,7 @@ export function planCandidatesFromManifest(manifest: BundleManifest): PlanCandid
     edgeMs: c.kind === 'cloud-only' ? 0 : (c.profile.edge?.medianMs ?? 0),
     cloudMs: c.kind === 'edge-only' ? 0 : (c.profile.cloud?.medianMs ?? 0),
     exitRate: c.exitRate ?? 0,
+    ...(c.kind === 'split' && c.profile.edgeTail !== undefined ? { edgeTailMs: c.profile.edgeTail.medianMs } : {}),
   }));
 }
 

@@ -3,7 +3,7 @@
 // Changes of objective, operating point, policy or bundle apply at once: they are already slow, deliberate
 // events. Changes driven by bandwidth go through hysteresis: the estimate must leave the current plan range by
 // `bandMargin`, and the new choice must stay the best for `holdMs`, before the agent switches.
-import type { BundleManifest, FloatEncoding, Objective, SplitCandidate } from '@cleave/proto';
+import type { BundleManifest, FloatEncoding, Objective, SplitCandidate, TailPlacement } from '@cleave/proto';
 import type { ObjectiveMode } from '../config/edge-config-schema.js';
 import { chooseOperatingPoint } from './objective-policy.js';
 import { formatRange, isOutsideBand, lookupPlanRange, planObjective } from './plan-lookup.js';
@@ -41,6 +41,11 @@ export interface Decision {
   readonly split: string;
   readonly kind: SplitCandidate['kind'];
   readonly codec: FloatEncoding;
+  /**
+   * Where the tail runs when no exit answers: `cloud` (offload the cut, fall back locally on failure) or `edge`
+   * (the plan found staged execution on the device cheaper: nothing is sent).
+   */
+  readonly tailOn: TailPlacement;
   /** The plan objective in use. */
   readonly objective: string;
   readonly budgetPoints: number;
@@ -102,6 +107,7 @@ export function createModelController(initial: BundleManifest, initialSettings: 
           }).point;
     let candidate: SplitCandidate | undefined;
     let codec: FloatEncoding;
+    let tailOn: TailPlacement = 'cloud';
     let range: Decision['range'] = null;
     const pinned = settings.pin === undefined ? undefined : source.candidates.find((c) => c.id === settings.pin);
     if (settings.pin !== undefined && pinned === undefined) {
@@ -116,6 +122,7 @@ export function createModelController(initial: BundleManifest, initialSettings: 
       const allowed = planned !== undefined && settings.codecs.includes(planned.codec);
       codec = settings.codec ?? (allowed ? planned.codec : settings.codecs[0]!);
       range = planned === undefined ? null : { minMbps: planned.minMbps, maxMbps: planned.maxMbps };
+      if (planned?.tailOn === 'edge' && candidate.kind === 'split') tailOn = 'edge';
     }
     return {
       notes,
@@ -125,6 +132,7 @@ export function createModelController(initial: BundleManifest, initialSettings: 
         split: candidate.id,
         kind: candidate.kind,
         codec,
+        tailOn,
         objective,
         budgetPoints: point?.budgetPoints ?? 0,
         thresholds: point?.thresholds ?? {},
@@ -155,7 +163,7 @@ export function createModelController(initial: BundleManifest, initialSettings: 
     }
     const why = structuralChange(current, desired, inputs, settings);
     if (why !== undefined) return commit(desired, `${why}${suffix}`);
-    if (desired.split === current.split && desired.codec === current.codec) {
+    if (optionOf(desired) === optionOf(current)) {
       pending = undefined;
       return undefined;
     }
@@ -164,7 +172,7 @@ export function createModelController(initial: BundleManifest, initialSettings: 
       pending = undefined;
       return undefined;
     }
-    const key = `${desired.split}/${desired.codec}`;
+    const key = optionOf(desired);
     if (pending?.key !== key) {
       pending = { key, since: inputs.now };
       if (settings.holdMs > 0) return undefined;
@@ -175,7 +183,7 @@ export function createModelController(initial: BundleManifest, initialSettings: 
     return commit(
       desired,
       `bandwidth ${inputs.mbps.toFixed(2)} Mbps left ${left} for ${into} of the ${desired.objective} plan: ` +
-        `${current.split}/${current.codec} → ${desired.split}/${desired.codec}${suffix}`,
+        `${optionOf(current)} → ${optionOf(desired)}${suffix}`,
     );
   }
 
@@ -217,7 +225,12 @@ function structuralChange(
 
 function describe(d: Decision): string {
   const range = d.range === null ? 'pinned' : `plan range ${formatRange(d.range)}`;
-  return `${d.split}/${d.codec}, ${d.objective}, ${range}, exit budget ${d.budgetPoints} points`;
+  return `${optionOf(d)}, ${d.objective}, ${range}, exit budget ${d.budgetPoints} points`;
+}
+
+/** `split-18/f16` (tail in the cloud, cut sent as f16) or `split-09/edge-tail` (staged on the device). */
+export function optionOf(d: Pick<Decision, 'split' | 'codec' | 'tailOn'>): string {
+  return d.tailOn === 'edge' ? `${d.split}/edge-tail` : `${d.split}/${d.codec}`;
 }
 
 function edgeOnlyOf(manifest: BundleManifest): SplitCandidate {

@@ -181,6 +181,19 @@ export async function runPipeline(deps: PipelineDeps, request: PipelineRequest):
     }
     const cut = candidate.cut.map((name) => available.get(name)!);
     const tail = await bundle.session(candidate.tail!);
+    if (decision.tailOn === 'edge') {
+      // Staged on the device by plan: no exit was confident, so the tail finishes here and nothing is sent.
+      const started = now();
+      const tailOut = await child(ctx, 'cleave.edge.tail_local', () => tail.run(cut, finals));
+      timings.tailMs = now() - started;
+      return finish({
+        ...local(
+          'edge',
+          finals.map((n) => tailOut.get(n)!),
+        ),
+        tailVersion: bundle.version,
+      });
+    }
     let reason = deps.blocked(bundle.model, bundle.version);
     if (reason === undefined) {
       const outcome = await offload(deps, request, candidate, cut, finals, tail.typicalMs ?? 0, ctx);

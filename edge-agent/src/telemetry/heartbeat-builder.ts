@@ -33,6 +33,7 @@ export function buildHeartbeat(inputs: HeartbeatInputs): Heartbeat {
               version: decision.version,
               split: decision.split,
               codec: decision.codec,
+              tailOn: decision.tailOn,
               exitRate: window.exitRate,
               p50Ms: window.p50Ms,
               p95Ms: window.p95Ms,

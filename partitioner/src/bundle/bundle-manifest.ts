@@ -61,6 +61,7 @@ export function buildManifest(
       profile: {
         ...(c.kind !== 'cloud-only' ? { edge: m.edgeProfile.candidates.find((p) => p.id === c.id)?.head } : {}),
         ...(c.kind !== 'edge-only' ? { cloud: m.cloudProfile.candidates.find((p) => p.id === c.id)?.tail } : {}),
+        ...(c.kind === 'split' ? { edgeTail: m.edgeProfile.candidates.find((p) => p.id === c.id)?.tail } : {}),
       },
     })),
     ...(m.exits.length > 0

@@ -42,6 +42,7 @@ export function planCandidates(
       edgeMs: c.kind === 'cloud-only' ? 0 : (e?.head?.medianMs ?? 0),
       cloudMs: c.kind === 'edge-only' ? 0 : (k?.tail?.medianMs ?? 0),
       exitRate: c.exitRate ?? 0,
+      ...(c.kind === 'split' && e?.tail?.medianMs !== undefined ? { edgeTailMs: e.tail.medianMs } : {}),
     };
   });
 }

@@ -9,6 +9,7 @@ import {
   type PlanContext,
   type PlanTable,
   type PlanTableRange,
+  type TailPlacement,
   type WireCodec,
 } from '@cleave/proto';
 
@@ -29,14 +30,24 @@ function valueAt(
   mbps: number,
   objective: Objective,
   ctx: PlanContext,
+  tailOn: TailPlacement,
 ): number {
   const edge = candidates.find((x) => x.kind === 'edge-only');
-  return objectiveValue(costAt(c, codec, mbps, ctx), objective, edge ? costAt(edge, 'f32', mbps, ctx) : undefined);
+  return objectiveValue(
+    costAt(c, codec, mbps, ctx, tailOn),
+    objective,
+    edge ? costAt(edge, 'f32', mbps, ctx) : undefined,
+  );
+}
+
+/** Same option: candidate, codec and where its tail runs. */
+function sameOption(a: { candidate: string; codec: WireCodec; tailOn?: TailPlacement }, b: CandidateCost): boolean {
+  return a.candidate === b.candidate && a.codec === b.codec && (a.tailOn ?? 'cloud') === b.tailOn;
 }
 
 /**
- * Removes candidates that another beats or ties on edge time, cloud time and bytes at once
- * (with at least one strictly better). Edge-only and cloud-only are always kept.
+ * Removes candidates that another beats or ties on edge time, cloud time, bytes, exit rate and edge tail time at
+ * once (with at least one strictly better). Edge-only and cloud-only are always kept.
  */
 export function dropDominated(candidates: readonly PlanCandidate[]): PlanCandidate[] {
   return candidates.filter(
@@ -49,7 +60,13 @@ export function dropDominated(candidates: readonly PlanCandidate[]): PlanCandida
           b.edgeMs <= a.edgeMs &&
           b.cloudMs <= a.cloudMs &&
           b.bytesPerSample.f32 <= a.bytesPerSample.f32 &&
-          (b.edgeMs < a.edgeMs || b.cloudMs < a.cloudMs || b.bytesPerSample.f32 < a.bytesPerSample.f32),
+          (b.exitRate ?? 0) >= (a.exitRate ?? 0) &&
+          (b.edgeTailMs ?? Infinity) <= (a.edgeTailMs ?? Infinity) &&
+          (b.edgeMs < a.edgeMs ||
+            b.cloudMs < a.cloudMs ||
+            b.bytesPerSample.f32 < a.bytesPerSample.f32 ||
+            (b.exitRate ?? 0) > (a.exitRate ?? 0) ||
+            (b.edgeTailMs ?? Infinity) < (a.edgeTailMs ?? Infinity)),
       ),
   );
 }
@@ -71,8 +88,8 @@ export function buildPlan(
     // Each option's objective value is affine in x = 1/Mbps: read it at x = 1 and x = 2.
     const lines = rankCandidates(kept, 1, objective, ctx).map((atOne) => {
       const candidate = kept.find((c) => c.id === atOne.candidate)!;
-      const v1 = valueAt(kept, candidate, atOne.codec, 1, objective, ctx);
-      const v2 = valueAt(kept, candidate, atOne.codec, 0.5, objective, ctx);
+      const v1 = valueAt(kept, candidate, atOne.codec, 1, objective, ctx, atOne.tailOn);
+      const v2 = valueAt(kept, candidate, atOne.codec, 0.5, objective, ctx, atOne.tailOn);
       return { slope: v2 - v1, intercept: 2 * v1 - v2 };
     });
     const xs = new Set<number>([1 / PLAN_MAX_MBPS, 1 / PLAN_MIN_MBPS]);
@@ -92,21 +109,19 @@ export function buildPlan(
       const hi = bandwidths[k + 1]!;
       const choice = best(Math.sqrt(lo * hi));
       if (choice === undefined) continue;
-      if (current && current.candidate === choice.candidate && current.codec === choice.codec) {
+      if (current && sameOption(current, choice)) {
         current = { ...current, maxMbps: hi };
         ranges[ranges.length - 1] = current;
         continue;
       }
-      const atLo =
-        rankCandidates(kept, lo, objective, ctx).find(
-          (o) => o.candidate === choice.candidate && o.codec === choice.codec,
-        ) ?? choice;
+      const atLo = rankCandidates(kept, lo, objective, ctx).find((o) => sameOption(choice, o)) ?? choice;
       current = {
         objective,
         minMbps: current ? lo : 0,
         maxMbps: hi,
         candidate: choice.candidate,
         codec: choice.codec,
+        ...(choice.tailOn === 'edge' ? { tailOn: 'edge' as const } : {}),
         expectedLatencyMs: round(atLo.latencyMs),
         expectedEdgeJoules: round(atLo.edgeJoules, 6),
       };
