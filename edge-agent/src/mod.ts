@@ -52,6 +52,7 @@ export {
   type ChosenOperatingPoint,
 } from './adapt/objective-policy.js';
 export { formatRange, isOutsideBand, lookupPlanRange, planObjective } from './adapt/plan-lookup.js';
+export { createLinkProber, type LinkProber, type LinkProberOptions } from './adapt/link-prober.js';
 export {
   createModelController,
   type ControlInputs,

@@ -5,7 +5,7 @@
 // has received the whole message, so the round trip of an empty probe is the link's base RTT, and that of a
 // sized probe adds the time to push its bytes up the link: bandwidth without any cooperation from the cloud.
 // Probes are sized to take about `targetMs` at the last measured bandwidth, so they stay cheap on slow links.
-import { Empty, type NatsConnection, RequestError } from '@nats-io/transport-node';
+import { Empty, type NatsConnection, RequestError, TimeoutError } from '@nats-io/transport-node';
 import type { BandwidthEstimator } from './bandwidth-estimator.js';
 
 /** Settings of {@link createLinkProber}. */
@@ -49,13 +49,15 @@ export function createLinkProber(options: LinkProberOptions): LinkProber {
   // A confirmation asked for while a probe runs (often by that very probe's sample) runs right after it.
   let again = false;
 
-  async function roundTrip(nc: NatsConnection, payload: Uint8Array): Promise<number | undefined> {
+  /** Milliseconds of the round trip, 'timeout', or undefined when it measured nothing (closed, other errors). */
+  async function roundTrip(nc: NatsConnection, payload: Uint8Array): Promise<number | 'timeout' | undefined> {
     const started = now();
     try {
       await nc.request(options.subject, payload, { timeout: options.timeoutMs });
     } catch (error) {
-      // "No responders" is the expected answer; anything else (timeout, closed) measures nothing.
-      if (!(error instanceof RequestError && error.isNoResponders())) return undefined;
+      // "No responders" is the expected answer.
+      if (error instanceof RequestError && error.isNoResponders()) return now() - started;
+      return error instanceof TimeoutError ? 'timeout' : undefined;
     }
     return now() - started;
   }
@@ -66,7 +68,7 @@ export function createLinkProber(options: LinkProberOptions): LinkProber {
     probes += 1;
     lastProbeAt = now();
     const rtt = await roundTrip(nc, Empty);
-    if (rtt === undefined || closed) return;
+    if (typeof rtt !== 'number' || closed) return;
     estimator.addRtt(rtt, now());
     const mbps = estimator.estimate(now()).latestMbps ?? options.initialMbps;
     const bytes = Math.round(
@@ -75,7 +77,15 @@ export function createLinkProber(options: LinkProberOptions): LinkProber {
     const elapsed = await roundTrip(nc, new Uint8Array(bytes));
     if (elapsed === undefined || closed) return;
     const before = estimator.estimate(now()).mbps;
-    const sample = estimator.addTransfer({ bytes, elapsedMs: elapsed, serverMs: 0, at: now() });
+    // A probe that did not get through in timeoutMs still says something: the link is slower than bytes/timeout.
+    // Recording that upper bound pulls the estimate (and the next probe's size) down; without it, a probe sized
+    // for the old, faster link would time out again and again after a drop, and the estimate would never move.
+    const sample = estimator.addTransfer({
+      bytes,
+      elapsedMs: elapsed === 'timeout' ? options.timeoutMs : elapsed,
+      serverMs: 0,
+      at: now(),
+    });
     if (sample !== undefined) options.onSample(sample, before);
   }
 
