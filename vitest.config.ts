@@ -9,7 +9,7 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
-          include: ['{proto,partitioner,edge-agent,cloud-service,cli}/tests/**/*.test.ts'],
+          include: ['{proto,partitioner,edge-agent,cloud-service,cli}/tests/**/*.test.ts', 'bench/**/*.test.ts'],
           environment: 'node',
         },
       },
