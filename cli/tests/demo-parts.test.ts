@@ -55,6 +55,16 @@ describe('demo statistics', () => {
     expect(quantile(createAgentStats(), 0.5)).toBeNaN();
   });
 
+  it('says when the split in force finishes hard cases on the edge (staged by plan)', () => {
+    const stats = createAgentStats();
+    recordAnswer(stats, answer({ exit: 'exit_1', split: 'split-09' }, [0, 9]), 1, 1);
+    expect(summaryRow('gw', 'link', 'mains', stats).split).toBe('split-09');
+    recordAnswer(stats, answer({ split: 'split-09' }, [0, 9]), 1, 1);
+    expect(summaryRow('gw', 'link', 'mains', stats).split).toBe('split-09, tail on edge');
+    recordAnswer(stats, answer({ split: 'split-09', ranOn: 'cloud' }, [0, 9]), 1, 1);
+    expect(summaryRow('gw', 'link', 'mains', stats).split).toBe('split-09');
+  });
+
   it('aligns text left and numbers right', () => {
     const table = formatTable(
       ['agent', 'requests'],

@@ -16,6 +16,8 @@ export interface AgentStats {
   bytesSent: number;
   /** Split of the latest answer. */
   split: string;
+  /** Where the latest answer no exit gave ran its tail: on the device (staged by plan), or offloaded. */
+  tailOn: 'edge' | 'cloud' | undefined;
   /** Answers per split, e.g. { 'split-11': 120, 'edge-only': 4 }. */
   splits: Record<string, number>;
   /** Last error message, for the log. */
@@ -36,6 +38,7 @@ export function createAgentStats(): AgentStats {
     errors: 0,
     bytesSent: 0,
     split: '-',
+    tailOn: undefined,
     splits: {},
     lastError: undefined,
     latencies: [],
@@ -59,7 +62,10 @@ export function recordAnswer(stats: AgentStats, result: ClientResult, label: num
   if (result.ranOn === 'cloud') stats.offloads += 1;
   if (result.ranOn === 'fallback') stats.fallbacks += 1;
   stats.bytesSent += result.bytes.sent;
+  if (result.split !== stats.split) stats.tailOn = undefined;
   stats.split = result.split;
+  if (result.exit === null && result.split.startsWith('split'))
+    stats.tailOn = result.ranOn === 'edge' ? 'edge' : 'cloud';
   stats.splits[result.split] = (stats.splits[result.split] ?? 0) + 1;
   if (stats.latencies.length < MAX_SAMPLES) stats.latencies.push(latencyMs);
   else {
@@ -104,7 +110,7 @@ export function summaryRow(agent: string, link: string, power: string, stats: Ag
     agent,
     link,
     power,
-    split: stats.split,
+    split: stats.tailOn === 'edge' ? `${stats.split}, tail on edge` : stats.split,
     requests: stats.requests,
     exitRate: share(stats.exits),
     offloads: stats.offloads,
