@@ -8,7 +8,7 @@ export const CLOUD_SERVICE_VERSION = '0.1.0';
 
 export { startCloudReplica, type CloudReplica, type CloudReplicaDeps } from './cloud-replica.js';
 export { type CloudConfig, CloudConfigSchema, NatsSettingsSchema } from './config/cloud-config-schema.js';
-export { NATS_ENV, resolveNatsSettings } from './config/resolve-nats-settings.js';
+export { resolveNatsSettings } from './config/resolve-nats-settings.js';
 export {
   CONFIG_ENV,
   ConfigError,

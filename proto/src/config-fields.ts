@@ -3,7 +3,7 @@
 // problem. One definition, so a setting is spelled, defaulted and reported the same way everywhere.
 import { z } from 'zod';
 import { CodedError } from './coded-error.js';
-import type { CrossFieldProblem } from './layered-config.js';
+import type { ConfigEnvSpec, CrossFieldProblem } from './layered-config.js';
 import { isValidToken } from './subjects.js';
 
 /** A NATS subject token such as an agent id or prefix. */
@@ -65,6 +65,19 @@ export function natsSettingsObject(clientName: string) {
       .optional(),
   });
 }
+
+/** Environment variables of the `nats` section, the same for every Cleave program. */
+export const NATS_CONFIG_ENV: Readonly<Record<string, ConfigEnvSpec>> = Object.freeze({
+  NATS_URL: { path: 'nats.servers', kind: 'list' },
+  CLEAVE_NATS_USER: { path: 'nats.user', kind: 'string' },
+  CLEAVE_NATS_PASS: { path: 'nats.pass', kind: 'string' },
+  CLEAVE_NATS_TOKEN: { path: 'nats.token', kind: 'string' },
+  CLEAVE_NATS_CREDS: { path: 'nats.credsFile', kind: 'string' },
+  CLEAVE_NATS_NKEY_SEED_FILE: { path: 'nats.nkeySeedFile', kind: 'string' },
+  CLEAVE_NATS_TLS_CA: { path: 'nats.tls.caFile', kind: 'string' },
+  CLEAVE_NATS_TLS_CERT: { path: 'nats.tls.certFile', kind: 'string' },
+  CLEAVE_NATS_TLS_KEY: { path: 'nats.tls.keyFile', kind: 'string' },
+});
 
 /**
  * Rules that span fields of a raw (unvalidated) `nats` section: one authentication method, user with pass,

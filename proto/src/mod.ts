@@ -173,6 +173,7 @@ export {
   byteSize,
   configToken,
   InvalidConfigError,
+  NATS_CONFIG_ENV,
   natsCrossFieldProblems,
   natsSettingsObject,
   natsUrl,

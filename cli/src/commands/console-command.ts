@@ -41,16 +41,13 @@ export function registerConsoleCommand(program: Command, ctx: CliContext): void 
     .action(async (opts: ConsoleOptions) => {
       if (!(opts.natsUrl ?? env['NATS_URL'])) throw new Error('no NATS server: pass --nats-url or set NATS_URL');
       // The same credentials env as `cleave cloud` (CLEAVE_NATS_USER/PASS/TOKEN/CREDS/...), flags over env.
-      const nats = resolveNatsSettings(
-        env,
-        {
-          ...(opts.natsUrl === undefined ? {} : { servers: opts.natsUrl }),
-          ...(opts.natsUser === undefined ? {} : { user: opts.natsUser }),
-          ...(opts.creds === undefined ? {} : { credsFile: opts.creds }),
-          ...(opts.natsTlsCa === undefined ? {} : { caFile: opts.natsTlsCa }),
-        },
-        'cleave-console',
-      );
+      const flags = [
+        ['nats.servers', opts.natsUrl, '--nats-url'],
+        ['nats.user', opts.natsUser, '--nats-user'],
+        ['nats.credsFile', opts.creds, '--creds'],
+        ['nats.tls.caFile', opts.natsTlsCa, '--nats-tls-ca'],
+      ].flatMap(([path, value, flag]) => (value === undefined ? [] : [{ path: path!, value, flag: flag! }]));
+      const nats = resolveNatsSettings(env, flags, 'cleave-console');
       const prefix = assertToken(opts.prefix, 'prefix');
       const token = opts.token ?? env['CLEAVE_CONSOLE_TOKEN'] ?? randomBytes(18).toString('base64url');
       const nc = await connectNats(nats, 'cleave-console');

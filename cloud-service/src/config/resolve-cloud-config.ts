@@ -2,22 +2,20 @@
 // validated once, and every problem from every source is reported together, each with where it came from
 // (`resolveLayeredConfig` in @cleave/proto, shared with the edge agent).
 import { readFile } from 'node:fs/promises';
-import { type ConfigEnvSpec, type ConfigFlagValue, InvalidConfigError, resolveLayeredConfig } from '@cleave/proto';
+import {
+  type ConfigEnvSpec,
+  type ConfigFlagValue,
+  InvalidConfigError,
+  NATS_CONFIG_ENV,
+  resolveLayeredConfig,
+} from '@cleave/proto';
 import { type CloudConfig, CloudConfigSchema, crossFieldIssues } from './cloud-config-schema.js';
 
 /** Environment variables the service reads, by config path. */
 export const CONFIG_ENV: Readonly<Record<string, ConfigEnvSpec>> = Object.freeze({
-  NATS_URL: { path: 'nats.servers', kind: 'list' },
+  ...NATS_CONFIG_ENV,
   CLEAVE_PREFIX: { path: 'prefix', kind: 'string' },
   CLEAVE_REPLICA: { path: 'replica', kind: 'string' },
-  CLEAVE_NATS_USER: { path: 'nats.user', kind: 'string' },
-  CLEAVE_NATS_PASS: { path: 'nats.pass', kind: 'string' },
-  CLEAVE_NATS_TOKEN: { path: 'nats.token', kind: 'string' },
-  CLEAVE_NATS_CREDS: { path: 'nats.credsFile', kind: 'string' },
-  CLEAVE_NATS_NKEY_SEED_FILE: { path: 'nats.nkeySeedFile', kind: 'string' },
-  CLEAVE_NATS_TLS_CA: { path: 'nats.tls.caFile', kind: 'string' },
-  CLEAVE_NATS_TLS_CERT: { path: 'nats.tls.certFile', kind: 'string' },
-  CLEAVE_NATS_TLS_KEY: { path: 'nats.tls.keyFile', kind: 'string' },
   CLEAVE_MAX_BATCH_SIZE: { path: 'batching.maxBatchSize', kind: 'number' },
   CLEAVE_MAX_QUEUE_DELAY_US: { path: 'batching.maxQueueDelayUs', kind: 'number' },
   CLEAVE_MAX_QUEUE_REQUESTS: { path: 'batching.maxQueueRequests', kind: 'number' },

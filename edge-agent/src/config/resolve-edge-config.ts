@@ -7,6 +7,7 @@ import {
   type ConfigFlagValue,
   type ConfigValueKind,
   InvalidConfigError,
+  NATS_CONFIG_ENV,
   resolveLayeredConfig,
 } from '@cleave/proto';
 import { crossFieldIssues, type EdgeConfig, EdgeConfigSchema } from './edge-config-schema.js';
@@ -16,17 +17,9 @@ type ValueKind = ConfigValueKind | 'models';
 
 /** Environment variables the agent reads, by config path. */
 export const EDGE_CONFIG_ENV: Readonly<Record<string, ConfigEnvSpec<ValueKind>>> = Object.freeze({
+  ...NATS_CONFIG_ENV,
   CLEAVE_AGENT_ID: { path: 'agentId', kind: 'string' },
   CLEAVE_PREFIX: { path: 'prefix', kind: 'string' },
-  NATS_URL: { path: 'nats.servers', kind: 'list' },
-  CLEAVE_NATS_USER: { path: 'nats.user', kind: 'string' },
-  CLEAVE_NATS_PASS: { path: 'nats.pass', kind: 'string' },
-  CLEAVE_NATS_TOKEN: { path: 'nats.token', kind: 'string' },
-  CLEAVE_NATS_CREDS: { path: 'nats.credsFile', kind: 'string' },
-  CLEAVE_NATS_NKEY_SEED_FILE: { path: 'nats.nkeySeedFile', kind: 'string' },
-  CLEAVE_NATS_TLS_CA: { path: 'nats.tls.caFile', kind: 'string' },
-  CLEAVE_NATS_TLS_CERT: { path: 'nats.tls.certFile', kind: 'string' },
-  CLEAVE_NATS_TLS_KEY: { path: 'nats.tls.keyFile', kind: 'string' },
   CLEAVE_EDGE_MODELS: { path: 'models', kind: 'models' },
   CLEAVE_EDGE_CACHE_DIR: { path: 'cacheDir', kind: 'string' },
   CLEAVE_EDGE_HTTP_HOST: { path: 'http.host', kind: 'string' },
