@@ -3,6 +3,7 @@
 import { readdir, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { isAlive, killAll } from '../process-control.js';
 
 /** Undo steps, run last-in first-out; a failing step is reported and the rest still run. */
 export interface CleanupStack {
@@ -32,33 +33,15 @@ export function createCleanupStack(): CleanupStack {
 const CGROUP_CPU_ROOT = '/sys/fs/cgroup/cpu';
 const DEMO_GROUP = /^cleave-demo-(\d+)-/;
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /** Kills processes left in `cleave-demo-<pid>-*` cgroups of dead demo runs and removes the groups. Never throws. */
 export async function removeStaleDemoGroups(): Promise<string[]> {
   const removed: string[] = [];
   const names = await readdir(CGROUP_CPU_ROOT).catch(() => [] as string[]);
   for (const name of names) {
     const match = DEMO_GROUP.exec(name);
-    if (match === null || alive(Number(match[1]))) continue;
+    if (match === null || isAlive(Number(match[1]))) continue;
     const procs = await readFile(join(CGROUP_CPU_ROOT, name, 'cgroup.procs'), 'utf8').catch(() => '');
-    for (const pid of procs
-      .split('\n')
-      .map(Number)
-      .filter((n) => n > 0)) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // gone already
-      }
-    }
+    killAll(procs);
     for (let attempt = 0; attempt < 20; attempt++) {
       if (
         await rmdir(join(CGROUP_CPU_ROOT, name)).then(
@@ -109,7 +92,7 @@ export async function removeStaleRuns(): Promise<number[]> {
   const owners: number[] = [];
   for (const name of await readdir(tmpdir()).catch(() => [] as string[])) {
     const match = RUN_RECORD.exec(name);
-    if (match === null || alive(Number(match[1]))) continue;
+    if (match === null || isAlive(Number(match[1]))) continue;
     const path = join(tmpdir(), name);
     let record: { workDir?: string; pids?: number[] } = {};
     try {
@@ -119,12 +102,8 @@ export async function removeStaleRuns(): Promise<number[]> {
     }
     for (const pid of record.pids ?? []) {
       const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
-      if (!cmdline.includes('nats-server') && !cmdline.includes('main.js')) continue;
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // gone already
-      }
+      // Only what the dead run started: the pid may have been reused since.
+      if (cmdline.includes('nats-server') || cmdline.includes('main.js')) killAll([pid]);
     }
     if (record.workDir?.startsWith(join(tmpdir(), 'cleave-demo-'))) {
       await rm(record.workDir, { recursive: true, force: true }).catch(() => undefined);

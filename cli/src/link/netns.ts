@@ -1,6 +1,7 @@
 // Thin wrappers over `ip` and `tc` for the kernel link: namespaces, veth pairs, tbf, and stale-namespace cleanup.
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
+import { isAlive, killAll } from '../process-control.js';
 
 const run = promisify(execFile);
 
@@ -34,28 +35,10 @@ export async function listNetns(): Promise<string[]> {
     .filter(Boolean);
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /** Kills what still runs in a namespace, then deletes it (which removes its veth pairs). Never throws. */
 export async function deleteNetns(name: string): Promise<void> {
   const pids = await sh('ip', ['netns', 'pids', name]).catch(() => '');
-  for (const pid of pids
-    .split('\n')
-    .map(Number)
-    .filter((n) => n > 0)) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
+  killAll(pids);
   await sh('ip', ['netns', 'del', name]).catch(() => undefined);
 }
 
@@ -64,7 +47,7 @@ export async function removeStaleNetns(): Promise<string[]> {
   const removed: string[] = [];
   for (const name of await listNetns().catch(() => [])) {
     const match = NAME_PATTERN.exec(name);
-    if (match === null || alive(Number(match[1]))) continue;
+    if (match === null || isAlive(Number(match[1]))) continue;
     await deleteNetns(name);
     removed.push(name);
   }
