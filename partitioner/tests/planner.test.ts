@@ -69,6 +69,25 @@ describe('planner', () => {
     expect(plan.candidates).not.toContain('split-04');
   });
 
+  it('counts the measured encoding time of the codec as edge compute, for offloaded requests only', () => {
+    const c: PlanCandidate = {
+      id: 'split-06',
+      kind: 'split',
+      bytesPerSample: bytes(100_000),
+      edgeMs: 10,
+      cloudMs: 2,
+      exitRate: 0.5,
+      encodeMs: { f32: 0.1, int8: 40 },
+    };
+    const [f32, int8] = (['f32', 'int8'] as const).map(
+      (codec) => rankCandidates([c], 1000, 'latency', { ...ctx, codecs: [codec] })[0]!,
+    );
+    expect(f32!.edgeMs).toBeCloseTo(10 + 0.5 * 0.1, 9);
+    expect(int8!.edgeMs).toBeCloseTo(10 + 0.5 * 40, 9);
+    // At 1000 Mbps the bytes int8 saves are worth far less than its 40 ms of quantisation.
+    expect(rankCandidates([c], 1000, 'latency', { ...ctx, codecs: ['f32', 'int8'] })[0]!.codec).toBe('f32');
+  });
+
   it('never chooses a payload above max_payload', () => {
     const tight = { ...ctx, maxPayloadBytes: 100_000 };
     const plan = buildPlan(candidates, tight, ['latency']);

@@ -63,6 +63,8 @@ export const SplitCandidateSchema = z.object({
     cloud: StageProfileSchema.optional(),
     /** The tail measured on the edge device: the cost of finishing locally what no exit answered. */
     edgeTail: StageProfileSchema.optional(),
+    /** Median ms on the edge device to encode the cut tensors, per codec. */
+    encodeMs: z.object({ f32: nonNegative, f16: nonNegative, int8: nonNegative }).optional(),
   }),
   /** How the cut was found: a dominator, a min s–t cut, or the whole model. */
   origin: z.string().optional(),

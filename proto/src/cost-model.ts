@@ -53,6 +53,8 @@ export interface PlanCandidate {
   readonly exitRate?: number;
   /** Median tail time on the edge device; with exits, it makes the candidate an option with its tail on the edge. */
   readonly edgeTailMs?: number;
+  /** Median time on the edge device to encode the cut tensors with each codec. @default 0 */
+  readonly encodeMs?: Readonly<Partial<Record<WireCodec, number>>>;
 }
 
 /** Optimisation goals: latency, edge energy, or an equal mix of both normalised to edge-only. */
@@ -150,14 +152,16 @@ export function costAt(
   const transferMs = (offload * (payload * 8)) / (mbps * 1000);
   const rttMs = offload * ctx.rttMs;
   const cloudMs = offload * c.cloudMs;
-  const latencyMs = c.edgeMs + transferMs + rttMs + cloudMs;
+  // Encoding is edge compute too: int8 quantisation of a large tensor can cost more than the bytes it saves.
+  const edgeMs = c.edgeMs + offload * (c.encodeMs?.[codec] ?? 0);
+  const latencyMs = edgeMs + transferMs + rttMs + cloudMs;
   const edgeJoules =
-    (power.computeWatts * c.edgeMs + power.radioWatts * transferMs + power.idleWatts * (rttMs + cloudMs)) / 1000;
+    (power.computeWatts * edgeMs + power.radioWatts * transferMs + power.idleWatts * (rttMs + cloudMs)) / 1000;
   return {
     candidate: c.id,
     codec,
     tailOn: 'cloud',
-    edgeMs: c.edgeMs,
+    edgeMs,
     transferMs,
     rttMs,
     cloudMs,

@@ -27,6 +27,7 @@ export function planCandidatesFromManifest(manifest: BundleManifest): PlanCandid
     cloudMs: c.kind === 'edge-only' ? 0 : (c.profile.cloud?.medianMs ?? 0),
     exitRate: c.exitRate ?? 0,
     ...(c.kind === 'split' && c.profile.edgeTail !== undefined ? { edgeTailMs: c.profile.edgeTail.medianMs } : {}),
+    ...(c.profile.encodeMs === undefined ? {} : { encodeMs: c.profile.encodeMs }),
   }));
 }
 

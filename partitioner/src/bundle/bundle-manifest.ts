@@ -62,6 +62,7 @@ export function buildManifest(
         ...(c.kind !== 'cloud-only' ? { edge: m.edgeProfile.candidates.find((p) => p.id === c.id)?.head } : {}),
         ...(c.kind !== 'edge-only' ? { cloud: m.cloudProfile.candidates.find((p) => p.id === c.id)?.tail } : {}),
         ...(c.kind === 'split' ? { edgeTail: m.edgeProfile.candidates.find((p) => p.id === c.id)?.tail } : {}),
+        ...(c.kind !== 'edge-only' ? { encodeMs: m.edgeProfile.candidates.find((p) => p.id === c.id)?.encodeMs } : {}),
       },
     })),
     ...(m.exits.length > 0

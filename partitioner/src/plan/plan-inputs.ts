@@ -43,6 +43,8 @@ export function planCandidates(
       cloudMs: c.kind === 'edge-only' ? 0 : (k?.tail?.medianMs ?? 0),
       exitRate: c.exitRate ?? 0,
       ...(c.kind === 'split' && e?.tail?.medianMs !== undefined ? { edgeTailMs: e.tail.medianMs } : {}),
+      // Encoding runs on the edge, so its time comes from the edge profile.
+      ...(c.kind !== 'edge-only' && e?.encodeMs !== undefined ? { encodeMs: e.encodeMs } : {}),
     };
   });
 }

@@ -28,7 +28,13 @@ const profileSchema = z.object({
     batch: z.number().int().positive(),
   }),
   candidates: z.array(
-    z.object({ id: z.string(), wire: z.array(z.string()), head: timing.nullable(), tail: timing.nullable() }),
+    z.object({
+      id: z.string(),
+      wire: z.array(z.string()),
+      head: timing.nullable(),
+      tail: timing.nullable(),
+      encodeMs: z.object({ f32: z.number(), f16: z.number(), int8: z.number() }).optional(),
+    }),
   ),
   nodes: z.array(z.object({ node: z.string(), op: z.string(), medianUs: z.number() })),
 });

@@ -7,6 +7,7 @@ import type { Candidate } from '../graph/candidates.js';
 import type { OnnxModel } from '../onnx/onnx-model.js';
 import { syntheticInput } from '../runtime/ort-tensors.js';
 import { describeDevice, type DeviceDescriptor } from './device-descriptor.js';
+import { timeEncoding } from './encode-timing.js';
 import { summarise, type StageTiming } from './stage-timing.js';
 
 /** Measured head and tail latency of one candidate on this machine. */
@@ -16,6 +17,8 @@ export interface CandidateTiming {
   readonly wire: readonly string[];
   readonly head: StageTiming | null;
   readonly tail: StageTiming | null;
+  /** Median ms to encode the cut tensors per codec on this machine (absent for edge-only and older profiles). */
+  readonly encodeMs?: { readonly f32: number; readonly f16: number; readonly int8: number };
 }
 
 /** Median kernel time of one node of the whole model, from onnxruntime's own profiler. */
@@ -142,13 +145,18 @@ export async function profileCandidates(
       tailFeeds = Object.fromEntries(c.wire.map((w) => [w.name, measured.outputs[w.name]!]));
       options.onProgress?.(++done, total);
     }
+    let encodeMs: CandidateTiming['encodeMs'];
     if (c.tail) {
       const session = await ort.InferenceSession.create(c.tail(), sessionOptions);
       tail = (await timeStage(session, tailFeeds, runs, warmup, batch)).timing;
       await session.release();
+      encodeMs = timeEncoding(
+        c.wire.map((w) => [w.name, tailFeeds[w.name]!] as const),
+        runs,
+      );
       options.onProgress?.(++done, total);
     }
-    timings.push({ id: c.id, wire: c.wire.map((w) => w.name), head, tail });
+    timings.push({ id: c.id, wire: c.wire.map((w) => w.name), head, tail, ...(encodeMs ? { encodeMs } : {}) });
   }
   return {
     format: 'cleave.profile/v1',
