@@ -47,29 +47,42 @@ export function affineParamsFromRange(lo: number, hi: number): AffineParams {
  * NaN maps to the zero point (0.0) and ±Infinity saturates; neither widens the range.
  */
 export function quantizeInt8(values: Float32Array, dims: readonly number[], axis?: number): QuantizedInt8 {
-  const layout = channelLayout(dims, axis, values.length);
+  const { outer, channels, inner } = channelLayout(dims, axis, values.length);
+  const lo = new Float64Array(channels).fill(Number.POSITIVE_INFINITY);
+  const hi = new Float64Array(channels).fill(Number.NEGATIVE_INFINITY);
+  // Plain nested loops, no per-element callbacks: this runs on every offloaded cut tensor, on slow gateways.
+  for (let o = 0, i = 0; o < outer; o++) {
+    for (let c = 0; c < channels; c++) {
+      let l = lo[c]!;
+      let h = hi[c]!;
+      for (const end = i + inner; i < end; i++) {
+        const x = values[i]!;
+        if (x < l && x !== Number.NEGATIVE_INFINITY) l = x;
+        if (x > h && x !== Number.POSITIVE_INFINITY) h = x;
+      }
+      lo[c] = l;
+      hi[c] = h;
+    }
+  }
   const scale: number[] = [];
   const zeroPoint: number[] = [];
-  for (let c = 0; c < layout.channels; c++) {
-    let lo = Number.POSITIVE_INFINITY;
-    let hi = Number.NEGATIVE_INFINITY;
-    forEachInChannel(layout, c, (i) => {
-      const x = values[i] ?? 0;
-      if (x < lo && x !== Number.NEGATIVE_INFINITY) lo = x;
-      if (x > hi && x !== Number.POSITIVE_INFINITY) hi = x;
-    });
-    const params = affineParamsFromRange(lo, hi);
+  for (let c = 0; c < channels; c++) {
+    const params = affineParamsFromRange(lo[c]!, hi[c]!);
     scale.push(params.scale);
     zeroPoint.push(params.zeroPoint);
   }
   const out = new Int8Array(values.length);
-  for (let c = 0; c < layout.channels; c++) {
-    const s = scale[c] ?? 1;
-    const z = zeroPoint[c] ?? 0;
-    forEachInChannel(layout, c, (i) => {
-      const x = values[i] ?? 0;
-      out[i] = Number.isNaN(x) ? z : clampInt8(Math.round(x / s) + z);
-    });
+  for (let o = 0, i = 0; o < outer; o++) {
+    for (let c = 0; c < channels; c++) {
+      const s = scale[c]!;
+      const z = zeroPoint[c]!;
+      for (const end = i + inner; i < end; i++) {
+        const x = values[i]!;
+        // NaN compares false both ways, so it lands on the zero point; ±Infinity saturates.
+        const q = Math.round(x / s) + z;
+        out[i] = q >= INT8_MIN ? (q <= INT8_MAX ? q : INT8_MAX) : x !== x ? z : INT8_MIN;
+      }
+    }
   }
   return { bytes: new Uint8Array(out.buffer), scale, zeroPoint };
 }
@@ -86,17 +99,17 @@ export function dequantizeInt8(
   axis?: number,
 ): Float32Array {
   const q = new Int8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const layout = channelLayout(dims, axis, q.length);
-  if (scale.length !== layout.channels || zeroPoint.length !== layout.channels) {
-    throw new RangeError(`"scale" and "zeroPoint" need ${layout.channels} entries each`);
+  const { outer, channels, inner } = channelLayout(dims, axis, q.length);
+  if (scale.length !== channels || zeroPoint.length !== channels) {
+    throw new RangeError(`"scale" and "zeroPoint" need ${channels} entries each`);
   }
   const out = new Float32Array(q.length);
-  for (let c = 0; c < layout.channels; c++) {
-    const s = scale[c] ?? 1;
-    const z = zeroPoint[c] ?? 0;
-    forEachInChannel(layout, c, (i) => {
-      out[i] = ((q[i] ?? 0) - z) * s;
-    });
+  for (let o = 0, i = 0; o < outer; o++) {
+    for (let c = 0; c < channels; c++) {
+      const s = scale[c]!;
+      const z = zeroPoint[c]!;
+      for (const end = i + inner; i < end; i++) out[i] = (q[i]! - z) * s;
+    }
   }
   return out;
 }
@@ -114,13 +127,6 @@ function channelLayout(dims: readonly number[], axis: number | undefined, count:
   return layout;
 }
 
-function forEachInChannel(layout: ChannelLayout, channel: number, visit: (index: number) => void): void {
-  const { outer, channels, inner } = layout;
-  for (let o = 0; o < outer; o++) {
-    const start = (o * channels + channel) * inner;
-    for (let i = start; i < start + inner; i++) visit(i);
-  }
-}
 
 function clampInt8(q: number): number {
   return q < INT8_MIN ? INT8_MIN : q > INT8_MAX ? INT8_MAX : q;
