@@ -127,7 +127,6 @@ function channelLayout(dims: readonly number[], axis: number | undefined, count:
   return layout;
 }
 
-
 function clampInt8(q: number): number {
   return q < INT8_MIN ? INT8_MIN : q > INT8_MAX ? INT8_MAX : q;
 }
