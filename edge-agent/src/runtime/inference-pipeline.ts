@@ -181,19 +181,16 @@ export async function runPipeline(deps: PipelineDeps, request: PipelineRequest):
     }
     const cut = candidate.cut.map((name) => available.get(name)!);
     const tail = await bundle.session(candidate.tail!);
-    if (decision.tailOn === 'edge') {
-      // Staged on the device by plan: no exit was confident, so the tail finishes here and nothing is sent.
+    // The tail on this device, on the exact (unencoded) cut tensors.
+    const tailHere = async (ranOn: 'edge' | 'fallback', fallbackReason: FallbackReason | null) => {
       const started = now();
       const tailOut = await child(ctx, 'cleave.edge.tail_local', () => tail.run(cut, finals));
       timings.tailMs = now() - started;
-      return finish({
-        ...local(
-          'edge',
-          finals.map((n) => tailOut.get(n)!),
-        ),
-        tailVersion: bundle.version,
-      });
-    }
+      const outputs = finals.map((n) => tailOut.get(n)!);
+      return finish({ ...local(ranOn, outputs), tailVersion: bundle.version, fallbackReason });
+    };
+    // Staged on the device by plan: no exit was confident, so the tail finishes here and nothing is sent.
+    if (decision.tailOn === 'edge') return tailHere('edge', null);
     let reason = deps.blocked(bundle.model, bundle.version);
     if (reason === undefined) {
       const outcome = await offload(deps, request, candidate, cut, finals, tail.typicalMs ?? 0, ctx);
@@ -219,17 +216,7 @@ export async function runPipeline(deps: PipelineDeps, request: PipelineRequest):
       reason = outcome.reason;
       span.addEvent('cleave.fallback', { reason: outcome.reason, message: outcome.message });
     }
-    const started = now();
-    const tailOut = await child(ctx, 'cleave.edge.tail_local', () => tail.run(cut, finals));
-    timings.tailMs = now() - started;
-    return finish({
-      ...local(
-        'fallback',
-        finals.map((n) => tailOut.get(n)!),
-      ),
-      tailVersion: bundle.version,
-      fallbackReason: reason,
-    });
+    return tailHere('fallback', reason);
   } catch (error) {
     span.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error).message });
     span.end();
