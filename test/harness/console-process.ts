@@ -1,6 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
-import { createInterface } from 'node:readline';
-import { startCleave } from './run-cli.js';
+import { startCleaveUntil } from './run-cli.js';
 
 /** A running `cleave console` process and the URL it serves. */
 export interface ConsoleProcess {
@@ -16,23 +15,13 @@ export async function startConsoleProcess(
   token: string,
   env?: NodeJS.ProcessEnv,
 ): Promise<ConsoleProcess> {
-  const child = startCleave(
+  const { child, value, exited } = await startCleaveUntil(
     ['console', '--nats-url', natsUrl, '--prefix', prefix, '--port', '0', '--token', token],
+    (entry) => (entry['msg'] === 'console ready' && typeof entry['url'] === 'string' ? entry['url'] : undefined),
     env,
   );
-  const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
-  let stderr = '';
-  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-  const url = await new Promise<string>((resolve, reject) => {
-    const lines = createInterface({ input: child.stdout! });
-    lines.on('line', (line) => {
-      const entry = JSON.parse(line) as { msg?: string; url?: string };
-      if (entry.msg === 'console ready' && entry.url) resolve(entry.url);
-    });
-    void exited.then((code) => reject(new Error(`cleave console exited with ${code}: ${stderr}`)));
-  });
   return {
-    url,
+    url: value,
     child,
     async stop() {
       child.kill('SIGTERM');

@@ -1,8 +1,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { startCleave } from './run-cli.js';
+import { startCleaveUntil } from './run-cli.js';
 
 /** A running `cleave edge` process and the local API it serves. */
 export interface EdgeProcess {
@@ -39,21 +38,12 @@ export async function startEdgeProcess(options: EdgeProcessOptions): Promise<Edg
       `http:\n  port: 0\nbattery:\n  path: ${join(options.workDir, 'no-power-supply')}\n` +
       `heartbeatIntervalMs: ${options.heartbeatIntervalMs ?? 500}\n`,
   );
-  const child = startCleave(['edge', '--config', config]);
-  const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
-  let stderr = '';
-  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-  const httpUrl = await new Promise<string>((resolve, reject) => {
-    const lines = createInterface({ input: child.stdout! });
-    lines.on('line', (line) => {
-      const entry = JSON.parse(line) as { msg?: string; http?: string };
-      if (entry.msg === 'edge agent started' && entry.http) resolve(entry.http);
-    });
-    void exited.then((code) => reject(new Error(`cleave edge ${options.agentId} exited with ${code}: ${stderr}`)));
-  });
+  const { child, value, exited } = await startCleaveUntil(['edge', '--config', config], (entry) =>
+    entry['msg'] === 'edge agent started' && typeof entry['http'] === 'string' ? entry['http'] : undefined,
+  );
   return {
     agentId: options.agentId,
-    httpUrl,
+    httpUrl: value,
     child,
     async stop() {
       if (child.exitCode === null) child.kill('SIGTERM');

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { REPO_ROOT } from '@cleave/cli';
 
 /** Path of the built `cleave` entry point. */
@@ -38,4 +39,36 @@ export function startCleave(args: string[], env?: NodeJS.ProcessEnv): ChildProce
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+}
+
+/** A long-running `cleave` process, started by {@link startCleaveUntil}. */
+export interface RunningCleave<T> {
+  readonly child: ChildProcess;
+  /** What the awaited log line gave. */
+  readonly value: T;
+  /** Resolves with the exit code once the process has closed. */
+  readonly exited: Promise<number | null>;
+}
+
+/**
+ * Starts `cleave ...args` and resolves once a JSON log line on stdout makes `pick` return a value; rejects with
+ * the process's stderr if it exits first.
+ */
+export async function startCleaveUntil<T>(
+  args: string[],
+  pick: (entry: Record<string, unknown>) => T | undefined,
+  env?: NodeJS.ProcessEnv,
+): Promise<RunningCleave<T>> {
+  const child = startCleave(args, env);
+  const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
+  let stderr = '';
+  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+  const value = await new Promise<T>((resolve, reject) => {
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      const picked = pick(JSON.parse(line) as Record<string, unknown>);
+      if (picked !== undefined) resolve(picked);
+    });
+    void exited.then((code) => reject(new Error(`cleave ${args[0]} exited with ${code}: ${stderr}`)));
+  });
+  return { child, value, exited };
 }
