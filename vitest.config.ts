@@ -1,19 +1,30 @@
 import { defineConfig } from 'vitest/config';
 
+// Tests import sibling workspaces from their TypeScript sources (the `source` export condition), never from
+// `dist`, so a test run needs no build of the package under test. Only spawned binaries run compiled code.
+const sourceFirst = ['source', 'node', 'import', 'default'];
+
 // One project per test kind, so each can be run alone (npm run test:unit, ...) and given its own limits.
 export default defineConfig({
+  resolve: { conditions: sourceFirst },
+  ssr: { resolve: { conditions: sourceFirst } },
   test: {
     // e2e and browser suites arrive with later issues; an empty kind is not a failure.
     passWithNoTests: true,
     projects: [
       {
+        extends: true,
         test: {
           name: 'unit',
-          include: ['{proto,partitioner,edge-agent,cloud-service,cli}/tests/**/*.test.ts', 'bench/**/*.test.ts'],
+          include: [
+            '{proto,node-runtime,partitioner,edge-agent,cloud-service,console,cli}/tests/**/*.test.ts',
+            'bench/**/*.test.ts',
+          ],
           environment: 'node',
         },
       },
       {
+        extends: true,
         test: {
           name: 'integration',
           include: ['test/integration/**/*.test.ts'],
@@ -22,6 +33,7 @@ export default defineConfig({
         },
       },
       {
+        extends: true,
         test: {
           name: 'e2e',
           include: ['test/e2e/**/*.test.ts'],
@@ -30,6 +42,7 @@ export default defineConfig({
         },
       },
       {
+        extends: true,
         test: {
           name: 'browser',
           include: ['test/browser/**/*.test.ts'],

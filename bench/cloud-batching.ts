@@ -15,7 +15,7 @@ import { parseArgs } from 'node:util';
 import ort from 'onnxruntime-node';
 import { connect } from '@nats-io/transport-node';
 import { startEmbeddedNats } from '@cleave/cli';
-import { publishBundle } from '@cleave/cloud-service/bundle-store';
+import { publishBundle } from '@cleave/node-runtime';
 import { startCloudProcess } from '../test/harness/cloud-process.js';
 import {
   benchSubject,

@@ -10,7 +10,7 @@ import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { connect } from '@nats-io/transport-node';
 import { startEmbeddedNats } from '@cleave/cli';
-import { publishBundle } from '@cleave/cloud-service/bundle-store';
+import { publishBundle } from '@cleave/node-runtime';
 import { startCloudProcess } from '../test/harness/cloud-process.js';
 import {
   benchSubject,

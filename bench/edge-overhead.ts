@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { connect } from '@nats-io/transport-node';
 import { startEmbeddedNats } from '@cleave/cli';
-import { publishBundle } from '@cleave/cloud-service/bundle-store';
+import { publishBundle } from '@cleave/node-runtime';
 import { EdgeClient, type InferResult } from '@cleave/edge-agent';
 import {
   buildEdgeBundle,

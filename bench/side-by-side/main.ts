@@ -22,7 +22,7 @@ import {
   REPO_ROOT,
   startEmbeddedNats,
 } from '@cleave/cli';
-import { publishBundle } from '@cleave/cloud-service/bundle-store';
+import { publishBundle } from '@cleave/node-runtime';
 import { lookupPlan, type BundleManifest } from '@cleave/proto';
 import { startTestReplica, testServiceSettings } from '../../test/harness/cloud-fixtures.js';
 import { startLinkEmulator, type LinkEmulator } from '../../test/harness/link-emulator.js';

@@ -1,11 +1,16 @@
 // A whole replica as `cleave cloud` runs it: NATS connection, tail service and health/metrics server, started and
-// stopped in the right order. The cli owns the process (signals, env, exit code) and the telemetry SDK.
+// stopped in the right order. The command (`cloud-command.ts`) owns the process (signals, env, exit code) and the telemetry SDK.
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { CloudConfig } from './config/cloud-config-schema.js';
-import { connectNats, tailServiceSettings } from './config/service-settings.js';
-import { createHealthApp, type HealthServer, startHealthServer } from './http/health-server.js';
+import {
+  connectNats,
+  createHealthApp,
+  type HttpServer,
+  startHttpServer,
+  type TelemetrySdk,
+} from '@cleave/node-runtime';
+import { tailServiceSettings } from './config/service-settings.js';
 import { createTailService, type ServiceLogger, type TailService } from './service/tail-service.js';
-import type { TelemetrySdk } from './telemetry/otel-sdk.js';
 
 /** What {@link startCloudReplica} needs. */
 export interface CloudReplicaDeps {
@@ -21,7 +26,7 @@ export interface CloudReplica extends AsyncDisposable {
   readonly nc: NatsConnection;
   readonly service: TailService;
   /** The health server, when `http.enabled`. */
-  readonly http: HealthServer | undefined;
+  readonly http: HttpServer | undefined;
   /** Graceful stop: drain the service (finishing in-flight work), close it, close HTTP, then drain NATS. */
   stop(): Promise<void>;
 }
@@ -36,7 +41,7 @@ export async function startCloudReplica(deps: CloudReplicaDeps): Promise<CloudRe
     logger,
     ...(telemetry === undefined ? {} : { tracer: telemetry.tracer, meter: telemetry.meter }),
   });
-  let http: HealthServer | undefined;
+  let http: HttpServer | undefined;
   try {
     await service.start();
     if (config.http.enabled) {
@@ -44,7 +49,7 @@ export async function startCloudReplica(deps: CloudReplicaDeps): Promise<CloudRe
         health: () => service.health(),
         ...(telemetry === undefined ? {} : { metrics: () => telemetry.renderPrometheus() }),
       });
-      http = await startHealthServer(app, { host: config.http.host, port: config.http.port });
+      http = await startHttpServer(app, { host: config.http.host, port: config.http.port });
       logger.info({ url: http.url }, 'health and metrics listening');
     }
   } catch (error) {

@@ -3,7 +3,8 @@ import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { ConfigError, resolveCloudConfig } from '../src/config/resolve-cloud-config.js';
+import { ConfigError } from '@cleave/node-runtime';
+import { resolveCloudConfig } from '../src/config/resolve-cloud-config.js';
 
 let dir: string;
 beforeAll(async () => {

@@ -2,7 +2,7 @@
 // The real object store and onnxruntime are exercised by the integration suite.
 import { describe, expect, it } from 'vitest';
 import type { BundleManifest } from '@cleave/proto';
-import { BundleStoreError, type BundleReader, type ManifestWithBytes } from '../src/bundle-store/mod.js';
+import { BundleStoreError, type BundleReader, type ManifestWithBytes } from '@cleave/node-runtime';
 import { ServeError } from '../src/service/serve-error.js';
 import type { LoadedSession } from '../src/tail/executor-protocol.js';
 import type { TailExecutor } from '../src/tail/ort-executor.js';

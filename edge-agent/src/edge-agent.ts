@@ -11,7 +11,7 @@ import { createCloudHealth } from './agent/cloud-health.js';
 import { createControlLoop } from './agent/control-loop.js';
 import type { AgentHealth, AgentStatus, InferOptions, InferService, ModelStatus } from './agent-types.js';
 import { createHttpApp } from './api/http-app.js';
-import { type HttpServer, startHttpServer } from './api/http-server.js';
+import { type HttpServer, startHttpServer } from '@cleave/node-runtime';
 import { type NatsApi, serveNatsApi } from './api/nats-api.js';
 import { createBundleCache } from './bundle/bundle-cache.js';
 import { type AgentLogger, createBundleManager } from './bundle/bundle-manager.js';

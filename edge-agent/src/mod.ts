@@ -74,7 +74,7 @@ export type { FallbackReason } from './runtime/offload-client.js';
 export type { AgentTensor } from './runtime/tensor-io.js';
 export type { RanOn } from './telemetry/request-stats.js';
 
-export { createHttpApp, PROMETHEUS_CONTENT_TYPE, type HttpAppDeps } from './api/http-app.js';
+export { createHttpApp, type HttpAppDeps } from './api/http-app.js';
 export { MSGPACK_CONTENT_TYPE, packBody, unpackBody } from './api/infer-body.js';
 export {
   EdgeClient,

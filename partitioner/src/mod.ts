@@ -26,16 +26,16 @@ export {
 } from './evaluate/classifier-accuracy.js';
 export { OnnxModelError, OnnxModelErrorCode } from './onnx/onnx-errors.js';
 export { loadOnnxModel, parseOnnxModel, encodeOnnxModel, type OnnxModel, type TensorSpec } from './onnx/onnx-model.js';
+export { OnnxSchema, withFields } from './onnx/onnx-schema.js';
 export { indexGraph, type GraphIndex, type TensorKind } from './graph/graph-index.js';
 export { findCuts, type Cut, type CutOrigin } from './graph/cut-analysis.js';
 export { probeTensorShapes, type ProbedTensor } from './graph/shape-probe.js';
-export { splitAtCut, type SplitModels, type SplitOptions } from './graph/graph-surgery.js';
+export { specToValueInfo, splitAtCut, type SplitModels, type SplitOptions } from './graph/graph-surgery.js';
 export { buildCandidates, wireBytes, WIRE_CODECS, type Candidate, type CandidateKind } from './graph/candidates.js';
 export { describeDevice, cgroupCpuQuota, type DeviceDescriptor } from './profile/device-descriptor.js';
 export { summarise, quantile, type StageTiming } from './profile/stage-timing.js';
 export {
   profileCandidates,
-  sha256Hex,
   type CandidateTiming,
   type ModelProfile,
   type NodeTiming,

@@ -8,7 +8,8 @@ import { planCandidates, ProfileMismatchError } from './plan/plan-inputs.js';
 import { OBJECTIVES, type Objective, type PowerModel, type WireCodec } from '@cleave/proto';
 import { buildPlan, type Plan } from './plan/planner.js';
 import { prepareModel, type PrepareOptions, type PreparedModel } from './prepare-model.js';
-import { profileCandidates, sha256Hex, type ModelProfile, type ProfileOptions } from './profile/profiler.js';
+import { sha256Hex } from '@cleave/node-runtime';
+import { profileCandidates, type ModelProfile, type ProfileOptions } from './profile/profiler.js';
 
 /** Options for {@link partitionModel}. */
 export interface PartitionOptions extends PrepareOptions {

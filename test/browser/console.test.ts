@@ -8,7 +8,7 @@ import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { EXAMPLE_MODEL_WITH_EXITS, REPO_ROOT, startEmbeddedNats, type EmbeddedNats } from '@cleave/cli';
-import { publishBundle } from '@cleave/cloud-service/bundle-store';
+import { publishBundle } from '@cleave/node-runtime';
 import { loadMnistSplit, partitionModel } from '@cleave/partitioner';
 import { EdgeClient } from '@cleave/edge-agent';
 import {

@@ -13,7 +13,7 @@ import {
   publishBundle,
   readBundleFile,
   watchCurrent,
-} from '@cleave/cloud-service/bundle-store';
+} from '@cleave/node-runtime';
 import { bucketNames, bundleAnnounceSubject, bundleObjectName, decodeMessage } from '@cleave/proto';
 import { buildExampleBundle, runCleave, type TestBundle, useTestNats } from '../harness/mod.js';
 

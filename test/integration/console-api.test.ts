@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import { beforeAll, afterAll, describe, expect, it } from 'vitest';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { EXAMPLE_MODEL_WITH_EXITS } from '@cleave/cli';
-import { publishBundle } from '@cleave/cloud-service/bundle-store';
-import { createConsoleApp, createConsoleAuth, createConsoleData, CSRF_HEADER } from '@cleave/cloud-service/console';
+import { publishBundle } from '@cleave/node-runtime';
+import { createConsoleApp, createConsoleAuth, createConsoleData, CSRF_HEADER } from '@cleave/console';
 import { loadMnistSplit, partitionModel } from '@cleave/partitioner';
 import { useTestNats } from '../harness/mod.js';
 

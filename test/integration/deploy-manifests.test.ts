@@ -78,7 +78,7 @@ describe('deploy/kubernetes', () => {
   it('runs `cleave cloud` with probes on the health port of its config, a drain that fits the grace period, as non-root', async () => {
     const deployment = await manifest('cloud-deployment.yaml', 'Deployment');
     const container = onlyContainer(deployment);
-    expect(container.args?.[0]).toBe('cloud');
+    expect(container.args?.[0]).toBe('/app/cloud-service/dist/main.js');
     const configPath = container.args?.[container.args.indexOf('--config') + 1];
     expect(configPath).toBe('/etc/cleave/cloud.yaml');
 
@@ -145,7 +145,7 @@ describe('deploy/kubernetes', () => {
   it('runs the console on 0.0.0.0 inside its pod behind a ClusterIP Service, token from a Secret, /healthz probes', async () => {
     const deployment = await manifest('console-deployment.yaml', 'Deployment');
     const container = onlyContainer(deployment);
-    expect(container.args?.slice(0, 3)).toEqual(['console', '--host', '0.0.0.0']);
+    expect(container.args?.slice(0, 3)).toEqual(['/app/console/dist/main.js', '--host', '0.0.0.0']);
     const port = Number(container.args?.[container.args.indexOf('--port') + 1]);
     expect(portNumber(container, 'http')).toBe(port);
     expect(container.env?.find((e) => e.name === 'CLEAVE_CONSOLE_TOKEN')?.valueFrom?.secretKeyRef).toBeDefined();
@@ -227,11 +227,23 @@ describe('deploy/docker', () => {
 
       const runtime = instructions.slice(instructions.findLastIndex((l) => l.startsWith('FROM ')));
       expect(runtime).toContain('USER node');
-      expect(runtime.find((l) => l.startsWith('ENTRYPOINT'))).toContain('"/app/cli/dist/main.js"');
-      const cli = JSON.parse(await readFile(join(REPO_ROOT, 'cli', 'package.json'), 'utf8')) as {
-        bin: { cleave: string };
+      // Each image starts its daemon's own binary, which the workspace declares as its bin.
+      const [workspace, bin] =
+        name === 'Dockerfile.edge' ? ['edge-agent', 'cleave-edge'] : ['cloud-service', 'cleave-cloud'];
+      const start = runtime.filter((l) => l.startsWith('ENTRYPOINT') || l.startsWith('CMD')).join(' ');
+      expect(start).toContain(`"/app/${workspace}/dist/main.js"`);
+      const pkg = JSON.parse(await readFile(join(REPO_ROOT, workspace, 'package.json'), 'utf8')) as {
+        bin: Record<string, string>;
       };
-      expect(cli.bin.cleave).toBe('./dist/main.js');
+      expect(pkg.bin[bin]).toBe('./dist/main.js');
+      // Only that workspace's production dependencies: the edge image holds no partitioner, cloud or console.
+      const install = runtime.find((l) => l.startsWith('RUN npm ci'))!;
+      expect(install).toContain(`--workspace=@cleave/${workspace}`);
+      expect(install).not.toContain('@cleave/cli');
+      if (workspace === 'edge-agent') {
+        for (const other of ['partitioner', 'cloud-service', 'console'])
+          expect(runtime.join('\n')).not.toContain(`/${other}/dist`);
+      }
 
       const ignore = (await readFile(join(DOCKER_DIR, `${name}.dockerignore`), 'utf8')).split('\n');
       expect(ignore).toEqual(expect.arrayContaining(['**/node_modules', '**/dist', '.git']));

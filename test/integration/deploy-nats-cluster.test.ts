@@ -24,7 +24,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { type BundleReader, createBundleReader, publishBundle } from '@cleave/cloud-service/bundle-store';
+import { type BundleReader, createBundleReader, publishBundle } from '@cleave/node-runtime';
 import {
   buildExampleBundle,
   type DeployNats,

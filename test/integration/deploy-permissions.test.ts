@@ -13,7 +13,7 @@ import { JetStreamApiError, jetstream, jetstreamManager } from '@nats-io/jetstre
 import { Kvm } from '@nats-io/kv';
 import { Objm } from '@nats-io/obj';
 import { connect, headers, type NatsConnection, PermissionViolationError } from '@nats-io/transport-node';
-import { createBundleReader, publishBundle } from '@cleave/cloud-service/bundle-store';
+import { createBundleReader, publishBundle } from '@cleave/node-runtime';
 import {
   buildExampleBundle,
   type DeployNats,

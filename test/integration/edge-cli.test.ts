@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { REPO_ROOT } from '@cleave/cli';
-import { publishBundle } from '@cleave/cloud-service/bundle-store';
+import { publishBundle } from '@cleave/node-runtime';
 import { EdgeClient, resolveEdgeConfig } from '@cleave/edge-agent';
 import {
   buildEdgeBundle,

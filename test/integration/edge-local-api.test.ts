@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Kvm } from '@nats-io/kv';
 import { connect, headers as natsHeaders, type Msg, type NatsConnection } from '@nats-io/transport-node';
-import { publishBundle } from '@cleave/cloud-service/bundle-store';
+import { publishBundle } from '@cleave/node-runtime';
 import { EdgeClient, EdgeClientError } from '@cleave/edge-agent';
 import {
   agentInferSubject,

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import { connect, headers, type NatsConnection } from '@nats-io/transport-node';
-import { openHeartbeatKv } from '@cleave/cloud-service/bundle-store';
+import { openHeartbeatKv } from '@cleave/node-runtime';
 import { bucketNames } from '@cleave/proto';
 import { useTestNats } from '../harness/mod.js';
 

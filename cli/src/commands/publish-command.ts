@@ -1,7 +1,6 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { connectNats } from '@cleave/cloud-service';
-import { publishBundle } from '@cleave/cloud-service/bundle-store';
+import { connectNats, publishBundle } from '@cleave/node-runtime';
 import type { CliContext } from '../cli-context.js';
 
 interface PublishCommandOptions {

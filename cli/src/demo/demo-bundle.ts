@@ -3,9 +3,9 @@
 // published to the object store for the cloud replica and the agents.
 import { join } from 'node:path';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { publishBundle } from '@cleave/cloud-service/bundle-store';
+import { publishBundle } from '@cleave/node-runtime';
 import { loadMnistSplit, partitionModel, readProfile, type PartitionResult } from '@cleave/partitioner';
-import type { CleaveLogger } from '../logger.js';
+import type { CleaveLogger } from '@cleave/node-runtime/command-line';
 import { spawnCleave, type Spawner } from './demo-process.js';
 
 /** What {@link buildDemoBundle} needs. */

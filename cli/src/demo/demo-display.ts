@@ -1,6 +1,6 @@
 // The live view: on a terminal, a progress bar and the summary table redrawn in place on stderr about once a
 // second; otherwise one JSON log line with the same numbers every few seconds, so CI logs stay readable.
-import type { CleaveLogger } from '../logger.js';
+import type { CleaveLogger } from '@cleave/node-runtime/command-line';
 import type { DemoAgent } from './demo-agents.js';
 import { formatSummaryTable, summaryRow, type SummaryRow } from './demo-stats.js';
 import type { StreamProgress } from './demo-stream.js';

@@ -12,14 +12,14 @@ import {
   createConsoleData,
   startConsoleServer,
   type ConsoleServer,
-} from '@cleave/cloud-service/console';
+} from '@cleave/console';
 import { loadMnistSplit } from '@cleave/partitioner';
 import { parseBundleManifest } from '@cleave/proto';
 import { createCpuQuotaGroup } from '../cpu-quota.js';
 import { startEmbeddedNats } from '../embedded-nats.js';
 import { resolveLinkMode } from '../link/emulated-link.js';
 import type { LinkMode } from '../link/link-types.js';
-import type { CleaveLogger } from '../logger.js';
+import type { CleaveLogger } from '@cleave/node-runtime/command-line';
 import { type DemoAgent, startDemoAgent } from './demo-agents.js';
 import { CUT_AGENT_ID, DEMO_AGENTS, pinnedSplit } from './demo-agents-spec.js';
 import { buildDemoBundle, publishDemoBundle } from './demo-bundle.js';

@@ -1,14 +1,8 @@
 // One configuration from three sources, later ones winning: the YAML file, the environment, then flags. It is
 // validated once, and every problem from every source is reported together, each with where it came from
 // (`resolveLayeredConfig` in @cleave/proto, shared with the edge agent).
-import { readFile } from 'node:fs/promises';
-import {
-  type ConfigEnvSpec,
-  type ConfigFlagValue,
-  InvalidConfigError,
-  NATS_CONFIG_ENV,
-  resolveLayeredConfig,
-} from '@cleave/proto';
+import { type ConfigEnvSpec, type ConfigFlagValue, NATS_CONFIG_ENV, resolveLayeredConfig } from '@cleave/proto';
+import { ConfigError, readConfigText } from '@cleave/node-runtime';
 import { type CloudConfig, CloudConfigSchema, crossFieldIssues } from './cloud-config-schema.js';
 
 /** Environment variables the service reads, by config path. */
@@ -43,11 +37,6 @@ export interface ConfigSources {
   readonly defaults?: Readonly<Record<string, unknown>>;
 }
 
-/** The configuration is invalid. `issues` lists every problem, each naming its field and source. */
-export class ConfigError extends InvalidConfigError {
-  override readonly name = 'ConfigError';
-}
-
 /** Merges and validates the configuration; throws {@link ConfigError} listing all problems. Frozen result. */
 export async function resolveCloudConfig(sources: ConfigSources): Promise<Readonly<CloudConfig>> {
   const result = resolveLayeredConfig({
@@ -61,15 +50,4 @@ export async function resolveCloudConfig(sources: ConfigSources): Promise<Readon
   });
   if (!result.ok) throw new ConfigError(result.problems);
   return result.config;
-}
-
-/** The config file's text, or why it could not be read (reported with the other problems). */
-export async function readConfigText(
-  path: string,
-): Promise<{ readonly path: string; readonly text: string } | { readonly path: string; readonly error: string }> {
-  try {
-    return { path, text: await readFile(path, 'utf8') };
-  } catch (error) {
-    return { path, error: (error as Error).message };
-  }
 }

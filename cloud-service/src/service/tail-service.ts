@@ -9,7 +9,7 @@ import {
   TAIL_SERVICE_NAME,
   tailWildcard,
 } from '@cleave/proto';
-import { type BundleReader, createBundleReader } from '../bundle-store/mod.js';
+import { type BundleReader, createBundleReader } from '@cleave/node-runtime';
 import type { OrtSessionSettings } from '../tail/executor-protocol.js';
 import { createOrtExecutor, type TailExecutor } from '../tail/ort-executor.js';
 import type { BatchPolicy } from '../tail/tail-batcher.js';

@@ -19,6 +19,12 @@ interface Pending {
   reject(error: Error): void;
 }
 
+// A worker thread is a program of its own, and Node cannot run TypeScript: when this module runs from its source
+// (the test suites load workspaces through the `source` export condition), the worker is the compiled one in dist.
+const WORKER_URL = import.meta.url.endsWith('.ts')
+  ? new URL('../../dist/tail/ort-worker.js', import.meta.url)
+  : new URL('./ort-worker.js', import.meta.url);
+
 /** Creates an executor backed by one onnxruntime worker thread, started on first use. */
 export function createOrtExecutor(settings: OrtSessionSettings): TailExecutor {
   let worker: Worker | undefined;
@@ -38,7 +44,7 @@ export function createOrtExecutor(settings: OrtSessionSettings): TailExecutor {
   function ensureWorker(): Worker {
     if (closed) throw new Error('the tail executor is closed');
     if (worker !== undefined) return worker;
-    const current = new Worker(new URL('./ort-worker.js', import.meta.url), { workerData: settings });
+    const current = new Worker(WORKER_URL, { workerData: settings });
     current.unref(); // the service's NATS connection, not an idle worker, decides when the process may exit
     current.on('message', (reply: ExecutorReply) => {
       const p = pending.get(reply.id);

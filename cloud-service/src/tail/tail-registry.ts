@@ -2,8 +2,8 @@
 // their ONNX files; a tail is only evicted when idle. Lookups that fail (unknown model, unpublished version) are
 // remembered briefly, so a flood of bad requests does not become a flood of JetStream reads.
 import { type SplitCandidate, type TailAddress, WireErrorCode } from '@cleave/proto';
-import type { BundleReader, ManifestWithBytes } from '../bundle-store/mod.js';
-import { isBundleStoreError } from '../bundle-store/mod.js';
+import type { BundleReader, ManifestWithBytes } from '@cleave/node-runtime';
+import { isBundleStoreError } from '@cleave/node-runtime';
 import { ServeError } from '../service/serve-error.js';
 import { type BatchObserver, createLoadedTail, type LoadedTail } from './loaded-tail.js';
 import type { TailExecutor } from './ort-executor.js';

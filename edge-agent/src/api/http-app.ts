@@ -6,6 +6,7 @@
 //   GET  /metrics               Prometheus text, when the cli enabled metrics
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
+import { addProbeRoutes } from '@cleave/node-runtime';
 import type { InferService } from '../agent-types.js';
 import { EdgeAgentError, EdgeErrorCode, isEdgeAgentError } from '../edge-agent-error.js';
 import {
@@ -17,9 +18,6 @@ import {
   serializeResult,
 } from './infer-body.js';
 
-/** Content type of the Prometheus text exposition format. */
-export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
-
 /** What the HTTP app needs. */
 export interface HttpAppDeps {
   readonly service: InferService;
@@ -30,7 +28,7 @@ export interface HttpAppDeps {
   readonly onRefused?: (error: EdgeAgentError) => void;
 }
 
-/** Builds the app; test it with `app.request(...)`, serve it with {@link startHttpServer}. */
+/** Builds the app; test it with `app.request(...)`, serve it with `startHttpServer` from @cleave/node-runtime. */
 export function createHttpApp(deps: HttpAppDeps): Hono {
   const { service } = deps;
   const app = new Hono();
@@ -85,17 +83,9 @@ export function createHttpApp(deps: HttpAppDeps): Hono {
     return c.json(status);
   });
   app.get('/v1/status', (c) => c.json(service.status()));
-  app.get('/livez', (c) => {
-    const { live, reasons } = service.health();
-    return c.json({ status: live ? 'ok' : 'failing', reasons }, live ? 200 : 503);
-  });
-  app.get('/readyz', (c) => {
-    const { ready, reasons } = service.health();
-    return c.json({ status: ready ? 'ready' : 'not ready', reasons }, ready ? 200 : 503);
-  });
-  app.get('/metrics', async (c) => {
-    if (deps.metrics === undefined) return c.text('metrics are not enabled\n', 404);
-    return c.body(await deps.metrics(), 200, { 'content-type': PROMETHEUS_CONTENT_TYPE });
+  addProbeRoutes(app, {
+    health: () => service.health(),
+    ...(deps.metrics === undefined ? {} : { metrics: deps.metrics }),
   });
   app.notFound((c) =>
     c.json(

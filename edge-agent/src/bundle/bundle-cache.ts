@@ -8,7 +8,7 @@ import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promise
 import { join } from 'node:path';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { type BundleManifest, isValidToken } from '@cleave/proto';
-import { fetchBundle, readLocalManifest } from '@cleave/cloud-service/bundle-store';
+import { fetchBundle, readLocalManifest } from '@cleave/node-runtime';
 
 /** The version a model served last, as remembered on disk. */
 export interface CachePointer {

@@ -4,7 +4,7 @@
 // the old one keeps serving; then one assignment makes new requests lease the new version. Requests already
 // running hold leases on the old one, which releases its sessions when the last of them finishes.
 import type { NatsConnection } from '@nats-io/transport-node';
-import { currentVersion, type CurrentVersionWatch, watchCurrent } from '@cleave/cloud-service/bundle-store';
+import { currentVersion, type CurrentVersionWatch, watchCurrent } from '@cleave/node-runtime';
 import { EdgeAgentError, EdgeErrorCode } from '../edge-agent-error.js';
 import type { BundleCache, CachedBundle } from './bundle-cache.js';
 import { type BundleLease, type LoadedBundle, loadBundle } from './loaded-bundle.js';

@@ -5,7 +5,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import ort from 'onnxruntime-node';
 import type { BundleManifest, SplitCandidate, TensorSpec } from '@cleave/proto';
-import { sha256Hex } from '@cleave/cloud-service/bundle-store';
+import { sha256Hex } from '@cleave/node-runtime';
 import { EdgeAgentError, EdgeErrorCode } from '../edge-agent-error.js';
 import { type AgentTensor, fromOrtTensor, toOrtTensor, zeroTensor } from '../runtime/tensor-io.js';
 

@@ -1,10 +1,10 @@
 import { connect, type NatsConnection, type NodeConnectionOptions } from '@nats-io/transport-node';
-import { ConfigError, natsConnectOptions } from '@cleave/cloud-service';
+import { ConfigError, natsConnectOptions } from '@cleave/node-runtime';
 import type { EdgeConfig } from './edge-config-schema.js';
 import { EdgeConfigError } from './resolve-edge-config.js';
 
 /**
- * NATS connection options for an agent: the cloud service's (servers, one authentication method, TLS, credential
+ * NATS connection options for an agent: the daemons' shared ones (servers, one authentication method, TLS, credential
  * files read now so a missing one is an EdgeConfigError before any connection is tried), plus reconnects at the
  * agent's own pace that never give up (a gateway outlives any outage), and `waitOnFirstConnect`, which lets an
  * agent started offline connect later.

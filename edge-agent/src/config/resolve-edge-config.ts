@@ -1,7 +1,6 @@
 // One configuration from three sources, later ones winning: the YAML file, the environment, then flags. It is
 // validated once, and every problem from every source is reported together, each naming where it came from.
 // The merging and the problem reports are @cleave/proto's `resolveLayeredConfig`, shared with the cloud service.
-import { readFile } from 'node:fs/promises';
 import {
   type ConfigEnvSpec,
   type ConfigFlagValue,
@@ -10,6 +9,7 @@ import {
   NATS_CONFIG_ENV,
   resolveLayeredConfig,
 } from '@cleave/proto';
+import { readConfigText } from '@cleave/node-runtime';
 import { crossFieldIssues, type EdgeConfig, EdgeConfigSchema } from './edge-config-schema.js';
 
 /** How a string from the environment or a flag becomes a config value: the basic kinds, plus a models list. */
@@ -51,14 +51,7 @@ export class EdgeConfigError extends InvalidConfigError {
 
 /** Merges and validates the configuration; throws {@link EdgeConfigError} listing all problems. Frozen result. */
 export async function resolveEdgeConfig(sources: EdgeConfigSources): Promise<Readonly<EdgeConfig>> {
-  let file: { path: string; text: string } | { path: string; error: string } | undefined;
-  if (sources.configPath !== undefined) {
-    const path = sources.configPath;
-    file = await readFile(path, 'utf8').then(
-      (text) => ({ path, text }),
-      (error: Error) => ({ path, error: error.message }),
-    );
-  }
+  const file = sources.configPath === undefined ? undefined : await readConfigText(sources.configPath);
   const result = resolveLayeredConfig({
     schema: EdgeConfigSchema,
     envSpec: EDGE_CONFIG_ENV,

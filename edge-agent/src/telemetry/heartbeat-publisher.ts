@@ -2,7 +2,7 @@
 // publishes the same message on `{prefix}.heartbeat.{agentId}` for anyone listening live.
 import type { KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { openHeartbeatKv } from '@cleave/cloud-service/bundle-store';
+import { openHeartbeatKv } from '@cleave/node-runtime';
 import { encodeMessage, type Heartbeat, heartbeatSubject } from '@cleave/proto';
 
 /** What {@link createHeartbeatPublisher} needs. */

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { access, mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { CodedError } from '@cleave/proto';
-import { sha256Hex } from '../profile/profiler.js';
+import { sha256Hex } from '@cleave/node-runtime';
 
 /** A bundle before it is written: its files by relative path, and a manifest builder that receives their hashes. */
 export interface BundleContents {

@@ -1,8 +1,8 @@
-import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import ort from 'onnxruntime-node';
+import { sha256Hex } from '@cleave/node-runtime';
 import type { Candidate } from '../graph/candidates.js';
 import type { OnnxModel } from '../onnx/onnx-model.js';
 import { syntheticInput } from '../runtime/ort-tensors.js';
@@ -53,11 +53,6 @@ export interface ProfileOptions {
   nodeBreakdown?: boolean;
   /** Called after each measured stage. */
   onProgress?: (done: number, total: number) => void;
-}
-
-/** SHA-256 of bytes as lowercase hex. */
-export function sha256Hex(bytes: Uint8Array): string {
-  return createHash('sha256').update(bytes).digest('hex');
 }
 
 async function timeStage(

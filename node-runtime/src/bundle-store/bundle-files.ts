@@ -1,7 +1,7 @@
-import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type BundleManifest, isProtocolError, parseBundleManifest } from '@cleave/proto';
+import { sha256Hex } from '../hashing.js';
 import { BundleStoreError, BundleStoreErrorCode } from './bundle-store-error.js';
 
 /** File name of the manifest inside a bundle, on disk and in the object store. */
@@ -15,11 +15,6 @@ export interface ManifestWithBytes {
   readonly manifest: BundleManifest;
   readonly bytes: Uint8Array;
   readonly sha256: string;
-}
-
-/** Lowercase hex sha256 of `bytes`. */
-export function sha256Hex(bytes: Uint8Array): string {
-  return createHash('sha256').update(bytes).digest('hex');
 }
 
 /** Throws `hash_mismatch` naming `what` unless `bytes` have the expected sha256 (and size, when given). */

@@ -1,14 +1,8 @@
+// `cleave console` and `cleave-console`: the flags, here; the console itself is imported when the command runs.
 import { randomBytes } from 'node:crypto';
 import type { Command } from 'commander';
-import { assertToken, DEFAULT_SUBJECT_PREFIX } from '@cleave/proto';
-import { connectNats, resolveNatsSettings } from '@cleave/cloud-service';
-import {
-  createConsoleApp,
-  createConsoleAuth,
-  createConsoleData,
-  startConsoleServer,
-} from '@cleave/cloud-service/console';
-import type { CliContext } from '../cli-context.js';
+import { type CommandContext, integerOption } from '@cleave/node-runtime/command-line';
+import { DEFAULT_SUBJECT_PREFIX } from '@cleave/proto';
 
 interface ConsoleOptions {
   natsUrl?: string;
@@ -21,11 +15,10 @@ interface ConsoleOptions {
   token?: string;
 }
 
-/** Registers `cleave console`: the operator web console, until SIGINT or SIGTERM. */
-export function registerConsoleCommand(program: Command, ctx: CliContext): void {
+/** Makes `command` the operator web console, served until SIGINT or SIGTERM. */
+export function defineConsoleCommand(command: Command, ctx: CommandContext): Command {
   const env = ctx.env;
-  program
-    .command('console')
+  return command
     .description('Serve the operator console: fleet, cloud replicas, bundles and split charts, policies and rollouts.')
     .option('--nats-url <url>', 'NATS server(s), comma-separated (default: NATS_URL)')
     .option('--nats-user <user>', 'NATS user; the password comes from CLEAVE_NATS_PASS (default: CLEAVE_NATS_USER)')
@@ -33,12 +26,17 @@ export function registerConsoleCommand(program: Command, ctx: CliContext): void 
     .option('--nats-tls-ca <file>', 'CA for a TLS NATS server (default: CLEAVE_NATS_TLS_CA)')
     .option('--prefix <prefix>', 'subject prefix and bucket stem', DEFAULT_SUBJECT_PREFIX)
     .option('--host <host>', 'interface to bind; keep 127.0.0.1 unless a TLS proxy fronts it', '127.0.0.1')
-    .option('--port <port>', 'HTTP port (0 picks a free one)', ctx.parseInteger('port', 0, 65535), 8080)
+    .option('--port <port>', 'HTTP port (0 picks a free one)', integerOption('port', 0, 65535), 8080)
     .option(
       '--token <token>',
       'operator token for login and the API (default: CLEAVE_CONSOLE_TOKEN, else a random one printed at start)',
     )
     .action(async (opts: ConsoleOptions) => {
+      const [{ assertToken }, { connectNats, resolveNatsSettings }, web] = await Promise.all([
+        import('@cleave/proto'),
+        import('@cleave/node-runtime'),
+        import('./mod.js'),
+      ]);
       if (!(opts.natsUrl ?? env['NATS_URL'])) throw new Error('no NATS server: pass --nats-url or set NATS_URL');
       // The same credentials env as `cleave cloud` (CLEAVE_NATS_USER/PASS/TOKEN/CREDS/...), flags over env.
       const flags = [
@@ -51,12 +49,12 @@ export function registerConsoleCommand(program: Command, ctx: CliContext): void 
       const prefix = assertToken(opts.prefix, 'prefix');
       const token = opts.token ?? env['CLEAVE_CONSOLE_TOKEN'] ?? randomBytes(18).toString('base64url');
       const nc = await connectNats(nats, 'cleave-console');
-      const app = await createConsoleApp({
-        data: createConsoleData(nc, { prefix }),
+      const app = await web.createConsoleApp({
+        data: web.createConsoleData(nc, { prefix }),
         // A per-process signing secret: restarting the console logs operators out, which is acceptable.
-        auth: createConsoleAuth({ token, secret: randomBytes(32).toString('hex') }),
+        auth: web.createConsoleAuth({ token, secret: randomBytes(32).toString('hex') }),
       });
-      const server = await startConsoleServer(app, { host: opts.host, port: opts.port });
+      const server = await web.startConsoleServer(app, { host: opts.host, port: opts.port });
       ctx.log.info({ url: server.url, nats: nats.servers.join(','), prefix }, 'console ready');
       if (!opts.token && !env['CLEAVE_CONSOLE_TOKEN']) process.stderr.write(`console login token: ${token}\n`);
       const signal = await ctx.shutdownSignal;

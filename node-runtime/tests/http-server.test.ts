@@ -1,8 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { createHealthApp, PROMETHEUS_CONTENT_TYPE } from '../src/http/health-server.js';
-import type { ServiceHealth } from '../src/service/tail-service.js';
+import { createHealthApp, PROMETHEUS_CONTENT_TYPE, type ProbeHealth } from '../src/http/http-server.js';
 
-function appWith(health: ServiceHealth, metrics?: () => Promise<string>) {
+function appWith(health: ProbeHealth, metrics?: () => Promise<string>) {
   return createHealthApp({ health: () => health, ...(metrics === undefined ? {} : { metrics }) });
 }
 

@@ -8,13 +8,8 @@ import {
   encodeMessage,
   PROTOCOL_VERSION,
 } from '@cleave/proto';
-import {
-  MANIFEST_FILE,
-  readVerifiedLocalFile,
-  SHA256_METADATA_KEY,
-  sha256Hex,
-  verifyLocalBundle,
-} from './bundle-files.js';
+import { MANIFEST_FILE, readVerifiedLocalFile, SHA256_METADATA_KEY, verifyLocalBundle } from './bundle-files.js';
+import { sha256Hex } from '../hashing.js';
 import type { BundleStoreOptions } from './bundle-reader.js';
 import { BundleStoreError, BundleStoreErrorCode } from './bundle-store-error.js';
 import { ioError, openCurrentKv, openObjectStore, readObject } from './store-buckets.js';

@@ -1,6 +1,6 @@
 import { destination, pino, stdTimeFunctions, type Logger } from 'pino';
 
-/** Structured logger used by every long-running cleave command: one JSON object per line on stdout. */
+/** Structured logger used by every long-running Cleave command: one JSON object per line on stdout. */
 export type CleaveLogger = Logger;
 
 /** Creates the JSON-lines logger. Progress bars go to stderr, so stdout stays machine-parsable. */

@@ -12,7 +12,7 @@ import {
   type BundleManifest,
   type Heartbeat,
 } from '@cleave/proto';
-import { createBundleReader, openHeartbeatKv } from '../bundle-store/mod.js';
+import { createBundleReader, openHeartbeatKv } from '@cleave/node-runtime';
 
 /** One agent as the fleet page shows it. */
 export interface FleetAgent {

@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Hono } from 'hono';
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
-import { isBundleStoreError } from '../bundle-store/mod.js';
+import { isBundleStoreError } from '@cleave/node-runtime';
 import { CSRF_HEADER, SESSION_COOKIE, type ConsoleAuth, type Principal } from './console-auth.js';
 import { createConsoleApi, type ConsoleEnv } from './console-api.js';
 import type { ConsoleData } from './console-data.js';
@@ -19,7 +19,7 @@ export interface ConsoleAppDeps {
   readonly eventIntervalMs?: number;
 }
 
-const ASSET_DIR = fileURLToPath(new URL('../../console-assets/', import.meta.url));
+const ASSET_DIR = fileURLToPath(new URL('../console-assets/', import.meta.url));
 const require = createRequire(import.meta.url);
 
 /** Static files of the page: our script and style, and Chart.js's browser build from node_modules. */

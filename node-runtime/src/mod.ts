@@ -1,0 +1,52 @@
+/**
+ * Public entry of @cleave/node-runtime: the Node.js code both daemons (the edge agent and the cloud replica) and
+ * the operator tools share. It imports `@cleave/proto`, NATS clients, hono and OpenTelemetry, never a daemon:
+ * the edge agent and the cloud service depend on it and on `@cleave/proto`, never on each other.
+ */
+export { sha256Hex } from './hashing.js';
+
+// The bundle store: publish, fetch and verify bundles with a NATS Object Store and KV.
+export { BundleStoreError, BundleStoreErrorCode, isBundleStoreError } from './bundle-store/bundle-store-error.js';
+export {
+  MANIFEST_FILE,
+  readLocalManifest,
+  verifyLocalBundle,
+  type ManifestWithBytes,
+} from './bundle-store/bundle-files.js';
+export {
+  createBundleReader,
+  currentVersion,
+  readBundleFile,
+  type BundleReader,
+  type BundleStoreOptions,
+  type ReadManifestOptions,
+} from './bundle-store/bundle-reader.js';
+export { openHeartbeatKv } from './bundle-store/store-buckets.js';
+export { fetchBundle, type FetchBundleOptions, type FetchedBundle } from './bundle-store/fetch-bundle.js';
+export { publishBundle, type PublishBundleOptions, type PublishedBundle } from './bundle-store/publish-bundle.js';
+export {
+  watchCurrent,
+  type CurrentVersionUpdate,
+  type CurrentVersionWatch,
+  type WatchCurrentOptions,
+} from './bundle-store/watch-current.js';
+
+// NATS connections and configuration shared by every program.
+export { ConfigError, readConfigText, type ConfigFileText } from './config/config-error.js';
+export { connectNats, natsConnectOptions, type NatsClientSettings } from './nats/nats-connect-options.js';
+export { resolveNatsSettings } from './nats/resolve-nats-settings.js';
+
+// HTTP: probes, /metrics and the listener.
+export {
+  addProbeRoutes,
+  createHealthApp,
+  PROMETHEUS_CONTENT_TYPE,
+  startHttpServer,
+  type FetchHandler,
+  type HealthAppDeps,
+  type HttpServer,
+  type ProbeHealth,
+} from './http/http-server.js';
+
+// Telemetry. The command-line pieces (logger, flags, process context) are `@cleave/node-runtime/command-line`.
+export { startTelemetrySdk, type TelemetrySdk, type TelemetrySdkOptions } from './telemetry/telemetry-sdk.js';

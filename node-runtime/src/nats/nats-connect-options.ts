@@ -1,0 +1,65 @@
+import { readFile } from 'node:fs/promises';
+import {
+  connect,
+  credsAuthenticator,
+  type NatsConnection,
+  type NodeConnectionOptions,
+  nkeyAuthenticator,
+} from '@nats-io/transport-node';
+import type { natsSettingsObject } from '@cleave/proto';
+import type { z } from 'zod';
+import { ConfigError } from '../config/config-error.js';
+
+/** The `nats` section of the configuration: servers, one authentication method, TLS. */
+export type NatsClientSettings = z.output<ReturnType<typeof natsSettingsObject>>;
+
+/**
+ * NATS connection options: servers, user/pass, token, nkey seed or creds file, and TLS. Credential files are read
+ * here, so a missing one is a ConfigError before any connection is tried. `clientName` shows in the server's
+ * connection list.
+ */
+export async function natsConnectOptions(nats: NatsClientSettings, clientName: string): Promise<NodeConnectionOptions> {
+  const problems: string[] = [];
+  const read = async (path: string, field: string): Promise<Uint8Array | undefined> => {
+    try {
+      return new Uint8Array(await readFile(path));
+    } catch (error) {
+      problems.push(`nats.${field}: cannot read ${path}: ${(error as Error).message}`);
+      return undefined;
+    }
+  };
+  const options: NodeConnectionOptions = {
+    servers: [...nats.servers],
+    name: clientName,
+    // A daemon outlives NATS restarts: keep reconnecting rather than exiting.
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: 1000,
+  };
+  if (nats.user !== undefined) options.user = nats.user;
+  if (nats.pass !== undefined) options.pass = nats.pass;
+  if (nats.token !== undefined) options.token = nats.token;
+  if (nats.credsFile !== undefined) {
+    const creds = await read(nats.credsFile, 'credsFile');
+    if (creds !== undefined) options.authenticator = credsAuthenticator(creds);
+  }
+  if (nats.nkeySeedFile !== undefined) {
+    const seed = await read(nats.nkeySeedFile, 'nkeySeedFile');
+    if (seed !== undefined)
+      options.authenticator = nkeyAuthenticator(new TextEncoder().encode(new TextDecoder().decode(seed).trim()));
+  }
+  if (nats.tls !== undefined) {
+    options.tls = {
+      handshakeFirst: nats.tls.handshakeFirst,
+      ...(nats.tls.caFile === undefined ? {} : { caFile: nats.tls.caFile }),
+      ...(nats.tls.certFile === undefined ? {} : { certFile: nats.tls.certFile }),
+      ...(nats.tls.keyFile === undefined ? {} : { keyFile: nats.tls.keyFile }),
+    };
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return options;
+}
+
+/** Connects with {@link natsConnectOptions}. */
+export async function connectNats(nats: NatsClientSettings, clientName: string): Promise<NatsConnection> {
+  return connect(await natsConnectOptions(nats, clientName));
+}
