@@ -4,27 +4,27 @@ import { indexGraph } from '../src/graph/graph-index.js';
 import { splitAtCut } from '../src/graph/graph-surgery.js';
 import type { ProbedTensor } from '../src/graph/shape-probe.js';
 import { encodeOnnxModel, parseOnnxModel } from '../src/onnx/onnx-model.js';
-import { OnnxSchema } from '../src/onnx/onnx-schema.js';
+import { specToValueInfo } from '../src/graph/graph-surgery.js';
+import { create, OnnxSchema } from '../src/onnx/onnx-schema.js';
 
 type NodeSpec = [op: string, inputs: string[], outputs: string[]];
 
 /** A float model [N, 4] → [N, 4] built from node specs; `w` is a weight initializer, `shape0` a constant. */
 function model(nodes: NodeSpec[], outputs = ['out']) {
-  const vi = (name: string) => ({
-    name,
-    type: { tensorType: { elemType: 1, shape: { dim: [{ dimParam: 'N' }, { dimValue: 4 }] } } },
-  });
-  const bytes = encodeOnnxModel({
-    irVersion: 8,
-    opsetImport: [{ domain: '', version: 17 }],
-    graph: {
-      name: 'g',
-      node: nodes.map(([opType, input, output], i) => ({ name: `n${i}`, opType, input, output })),
-      input: [vi('x')],
-      output: outputs.map(vi),
-      initializer: [OnnxSchema.TensorProto.create({ name: 'w', dataType: 1, dims: [4], floatData: [1, 2, 3, 4] })],
-    },
-  });
+  const vi = (name: string) => specToValueInfo({ name, dtype: 'float32', shape: ['N', 4] });
+  const bytes = encodeOnnxModel(
+    create(OnnxSchema.ModelProto, {
+      irVersion: 8n,
+      opsetImport: [{ domain: '', version: 17n }],
+      graph: {
+        name: 'g',
+        node: nodes.map(([opType, input, output], i) => ({ name: `n${i}`, opType, input, output })),
+        input: [vi('x')],
+        output: outputs.map(vi),
+        initializer: [{ name: 'w', dataType: 1, dims: [4n], floatData: [1, 2, 3, 4] }],
+      },
+    }),
+  );
   return indexGraph(parseOnnxModel(bytes, 'synthetic.onnx'));
 }
 

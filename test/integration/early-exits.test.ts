@@ -9,6 +9,9 @@ import {
   encodeOnnxModel,
   loadMnistSplit,
   loadOnnxModel,
+  OnnxSchema,
+  specToValueInfo,
+  withFields,
   prepareModel,
   type CalibrationSet,
   type LabelledImages,
@@ -160,29 +163,11 @@ describe('early exits: bad input gets a clear one-line error and no bundle', () 
 
   it('a non-classifier output chosen as an exit', async () => {
     const model = await loadOnnxModel(EXAMPLE_MODEL_BACKBONE);
-    const feature = model.graph.node![5]!.output![0]!;
+    const feature = model.graph.node[5]!.output[0]!;
     const path = join(work, 'with-features.onnx');
-    await writeFile(
-      path,
-      encodeOnnxModel({
-        ...model.proto,
-        graph: {
-          ...model.graph,
-          output: [
-            ...model.graph.output!,
-            {
-              name: feature,
-              type: {
-                tensorType: {
-                  elemType: 1,
-                  shape: { dim: [{ dimParam: 'N' }, { dimValue: 24 }, { dimValue: 28 }, { dimValue: 28 }] },
-                },
-              },
-            },
-          ],
-        },
-      }),
-    );
+    const output = specToValueInfo({ name: feature, dtype: 'float32', shape: ['N', 24, 28, 28] });
+    const graph = withFields(OnnxSchema.GraphProto, model.graph, { output: [...model.graph.output, output] });
+    await writeFile(path, encodeOnnxModel(withFields(OnnxSchema.ModelProto, model.proto, { graph })));
     await partitionFails([path, '--exits', feature], /is not a classifier like 'logits'/);
   });
 

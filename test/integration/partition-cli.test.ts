@@ -106,7 +106,7 @@ describe('cleave partition: bad input gets a one-line error, a non-zero exit, an
       async () => {
         const p = join(work, 'unknown-op.onnx');
         const model = await loadOnnxModel(EXAMPLE_MODEL_BACKBONE);
-        const nodes = model.graph.node!.map((n, i) => (i === 3 ? { ...n, opType: 'NoSuchOp' } : n));
+        const nodes = model.graph.node.map((n, i) => (i === 3 ? { ...n, opType: 'NoSuchOp' } : n));
         await writeFile(p, encodeOnnxModel({ ...model.proto, graph: { ...model.graph, node: nodes } }));
         return p;
       },

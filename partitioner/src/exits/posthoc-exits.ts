@@ -1,10 +1,17 @@
 import type { LabelledImages } from '../datasets/labelled-images.js';
 import { findCuts } from '../graph/cut-analysis.js';
 import type { GraphIndex } from '../graph/graph-index.js';
+import { specToValueInfo } from '../graph/graph-surgery.js';
 import type { ProbedTensor } from '../graph/shape-probe.js';
 import { encodeOnnxModel, type OnnxModel } from '../onnx/onnx-model.js';
-import type { onnx } from '../onnx/onnx-schema.js';
-import { OnnxSchema } from '../onnx/onnx-schema.js';
+import {
+  AttributeProto_AttributeType,
+  create,
+  OnnxSchema,
+  TensorProto_DataType,
+  withFields,
+  type onnx,
+} from '../onnx/onnx-schema.js';
 import { checkCalibrationFits, collectLogits } from './collect-logits.js';
 import { trainSoftmaxRegression, type LinearClassifier } from './softmax-regression.js';
 
@@ -54,27 +61,38 @@ export function chooseAttachPoints(
   );
 }
 
-function featureNodes(tensor: string, k: number, rank: number): { nodes: onnx.INodeProto[]; feature: string } {
+function featureNodes(tensor: string, k: number, rank: number): { nodes: onnx.NodeProto[]; feature: string } {
   if (rank === 2) return { nodes: [], feature: tensor };
   const pooled = `cleave_exit${k}_pooled`;
   const feature = `cleave_exit${k}_features`;
   return {
     nodes: [
-      { name: `cleave_exit${k}_gap`, opType: 'GlobalAveragePool', input: [tensor], output: [pooled] },
-      {
+      create(OnnxSchema.NodeProto, {
+        name: `cleave_exit${k}_gap`,
+        opType: 'GlobalAveragePool',
+        input: [tensor],
+        output: [pooled],
+      }),
+      create(OnnxSchema.NodeProto, {
         name: `cleave_exit${k}_flatten`,
         opType: 'Flatten',
         input: [pooled],
         output: [feature],
-        attribute: [{ name: 'axis', type: OnnxSchema.AttributeProto.AttributeType.INT, i: 1 }],
-      },
+        attribute: [{ name: 'axis', type: AttributeProto_AttributeType.INT, i: 1n }],
+      }),
     ],
     feature,
   };
 }
 
-function floatTensor(name: string, dims: number[], data: Float32Array): onnx.ITensorProto {
-  return OnnxSchema.TensorProto.create({ name, dataType: 1, dims, rawData: new Uint8Array(data.buffer.slice(0)) });
+function floatTensor(name: string, dims: number[], data: Float32Array): onnx.TensorProto {
+  return create(OnnxSchema.TensorProto, {
+    name,
+    dataType: TensorProto_DataType.FLOAT,
+    dims: dims.map(BigInt),
+    // A copy of just the view's elements; raw_data is little-endian, like the hosts Cleave runs on.
+    rawData: new Uint8Array(new Float32Array(data).buffer),
+  });
 }
 
 /**
@@ -98,14 +116,12 @@ export async function attachPosthocExits(
     ...featureNodes(tensor, k + 1, probed.get(tensor)?.spec.shape.length ?? 4),
   }));
   const graph = model.graph;
-  const withFeatures: onnx.IModelProto = {
-    ...model.proto,
-    graph: {
-      ...graph,
-      node: [...(graph.node ?? []), ...heads.flatMap((h) => h.nodes)],
-      output: [...(graph.output ?? []), ...heads.filter((h) => h.nodes.length > 0).map((h) => ({ name: h.feature }))],
-    },
-  };
+  const withFeatures = withFields(OnnxSchema.ModelProto, model.proto, {
+    graph: withFields(OnnxSchema.GraphProto, graph, {
+      node: [...graph.node, ...heads.flatMap((h) => h.nodes)],
+      output: [...graph.output, ...heads.filter((h) => h.nodes.length > 0).map((h) => ({ name: h.feature }))],
+    }),
+  });
   const collected = (
     await collectLogits(
       encodeOnnxModel(withFeatures),
@@ -145,35 +161,28 @@ export async function attachPosthocExits(
   });
   const exitNodes = heads.flatMap((h, k) => [
     ...h.nodes,
-    {
+    create(OnnxSchema.NodeProto, {
       name: `cleave_exit${k + 1}_classifier`,
       opType: 'Gemm',
       input: [h.feature, `cleave_exit${k + 1}_W`, `cleave_exit${k + 1}_b`],
       output: [`exit_${k + 1}`],
-    },
+    }),
   ]);
-  const augmented: onnx.IModelProto = {
-    ...model.proto,
-    graph: {
-      ...graph,
-      node: [...(graph.node ?? []), ...exitNodes],
+  const augmented = withFields(OnnxSchema.ModelProto, model.proto, {
+    graph: withFields(OnnxSchema.GraphProto, graph, {
+      node: [...graph.node, ...exitNodes],
       initializer: [
-        ...(graph.initializer ?? []),
+        ...graph.initializer,
         ...classifiers.flatMap((c, k) => [
           floatTensor(`cleave_exit${k + 1}_W`, [c.features, c.classes], c.weights),
           floatTensor(`cleave_exit${k + 1}_b`, [c.classes], c.bias),
         ]),
       ],
       output: [
-        ...exits.map((e) => ({
-          name: e.output,
-          type: {
-            tensorType: { elemType: 1, shape: { dim: [{ dimParam: 'batch' }, { dimValue: classes }] } },
-          },
-        })),
-        ...(graph.output ?? []),
+        ...exits.map((e) => specToValueInfo({ name: e.output, dtype: 'float32', shape: ['batch', classes] })),
+        ...graph.output,
       ],
-    },
-  };
+    }),
+  });
   return { bytes: encodeOnnxModel(augmented), exits };
 }

@@ -16,7 +16,7 @@ export type TensorKind = 'static' | 'shape' | 'data';
 /** Producer/consumer maps and tensor classification over a model's main graph, nodes in topological order. */
 export interface GraphIndex {
   readonly model: OnnxModel;
-  readonly nodes: readonly onnx.INodeProto[];
+  readonly nodes: readonly onnx.NodeProto[];
   /** Node index producing each tensor (graph inputs and initializers have none). */
   readonly producer: ReadonlyMap<string, number>;
   /** Node indices reading each tensor. */
@@ -29,17 +29,17 @@ export interface GraphIndex {
 const SHAPE_SOURCES = new Set(['Shape', 'Size']);
 
 /** Orders nodes so each comes after the producers of its inputs (ONNX requires it, but exporters slip). */
-function topologicalOrder(nodes: readonly onnx.INodeProto[], ready: Set<string>, source: string): onnx.INodeProto[] {
+function topologicalOrder(nodes: readonly onnx.NodeProto[], ready: Set<string>, source: string): onnx.NodeProto[] {
   const pending = [...nodes];
-  const ordered: onnx.INodeProto[] = [];
+  const ordered: onnx.NodeProto[] = [];
   const available = new Set(ready);
   while (pending.length > 0) {
     const before = pending.length;
     for (let i = 0; i < pending.length;) {
       const node = pending[i]!;
-      if ((node.input ?? []).every((n) => n === '' || available.has(n))) {
+      if (node.input.every((n) => n === '' || available.has(n))) {
         ordered.push(node);
-        for (const o of node.output ?? []) available.add(o);
+        for (const o of node.output) available.add(o);
         pending.splice(i, 1);
       } else i++;
     }
@@ -56,14 +56,14 @@ function topologicalOrder(nodes: readonly onnx.INodeProto[], ready: Set<string>,
 /** Builds the {@link GraphIndex} of a validated model. */
 export function indexGraph(model: OnnxModel): GraphIndex {
   const ready = new Set<string>([...model.initializerNames, ...model.inputs.map((i) => i.name)]);
-  const nodes = topologicalOrder(model.graph.node ?? [], ready, model.source);
+  const nodes = topologicalOrder(model.graph.node, ready, model.source);
   const producer = new Map<string, number>();
   const consumers = new Map<string, number[]>();
   const kind = new Map<string, TensorKind>();
   for (const name of model.initializerNames) kind.set(name, 'static');
   for (const input of model.inputs) kind.set(input.name, 'data');
   nodes.forEach((node, i) => {
-    const inputs = (node.input ?? []).filter((n) => n !== '');
+    const inputs = node.input.filter((n) => n !== '');
     for (const name of inputs) {
       const list = consumers.get(name) ?? [];
       list.push(i);
@@ -71,24 +71,24 @@ export function indexGraph(model: OnnxModel): GraphIndex {
     }
     const inputKinds = inputs.map((n) => kind.get(n) ?? 'static');
     let outKind: TensorKind;
-    if (SHAPE_SOURCES.has(node.opType ?? '')) outKind = inputKinds.every((k) => k === 'static') ? 'static' : 'shape';
+    if (SHAPE_SOURCES.has(node.opType)) outKind = inputKinds.every((k) => k === 'static') ? 'static' : 'shape';
     else if (inputKinds.includes('data')) outKind = 'data';
     else if (inputKinds.includes('shape')) outKind = 'shape';
     else outKind = 'static';
-    for (const out of node.output ?? []) {
+    for (const out of node.output) {
       if (out === '') continue;
       producer.set(out, i);
       kind.set(out, outKind);
     }
   });
   const specs = new Map<string, TensorSpec>();
-  for (const info of [...(model.graph.valueInfo ?? []), ...(model.graph.output ?? []), ...(model.graph.input ?? [])]) {
+  for (const info of [...model.graph.valueInfo, ...model.graph.output, ...model.graph.input]) {
     if (info.name) specs.set(info.name, valueInfoToSpec(info));
   }
   return { model, nodes, producer, consumers, kind, specs };
 }
 
 /** Data tensors read by a node (static and shape inputs are recomputed locally, never cut). */
-export function dataInputs(index: GraphIndex, node: onnx.INodeProto): string[] {
-  return (node.input ?? []).filter((n) => n !== '' && index.kind.get(n) === 'data');
+export function dataInputs(index: GraphIndex, node: onnx.NodeProto): string[] {
+  return node.input.filter((n) => n !== '' && index.kind.get(n) === 'data');
 }

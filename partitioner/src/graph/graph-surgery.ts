@@ -1,19 +1,19 @@
-import type { onnx } from '../onnx/onnx-schema.js';
+import { create, OnnxSchema, TensorProto_DataType, withFields, type onnx } from '../onnx/onnx-schema.js';
 import { encodeOnnxModel, type TensorSpec } from '../onnx/onnx-model.js';
 import { OnnxModelError, OnnxModelErrorCode } from '../onnx/onnx-errors.js';
 import type { GraphIndex } from './graph-index.js';
 import type { ProbedTensor } from './shape-probe.js';
 
-const DTYPE_CODES: Record<string, number> = {
-  float32: 1,
-  uint8: 2,
-  int8: 3,
-  int16: 5,
-  int32: 6,
-  int64: 7,
-  bool: 9,
-  float16: 10,
-  float64: 11,
+const DTYPE_CODES: Record<string, TensorProto_DataType> = {
+  float32: TensorProto_DataType.FLOAT,
+  uint8: TensorProto_DataType.UINT8,
+  int8: TensorProto_DataType.INT8,
+  int16: TensorProto_DataType.INT16,
+  int32: TensorProto_DataType.INT32,
+  int64: TensorProto_DataType.INT64,
+  bool: TensorProto_DataType.BOOL,
+  float16: TensorProto_DataType.FLOAT16,
+  float64: TensorProto_DataType.DOUBLE,
 };
 
 /**
@@ -44,16 +44,26 @@ export interface SplitOptions {
 }
 
 /** A graph-level ValueInfo with a symbolic batch dim where the probe saw one. */
-export function specToValueInfo(spec: TensorSpec): onnx.IValueInfoProto {
-  return {
+export function specToValueInfo(spec: TensorSpec): onnx.ValueInfoProto {
+  return create(OnnxSchema.ValueInfoProto, {
     name: spec.name,
     type: {
-      tensorType: {
-        elemType: DTYPE_CODES[spec.dtype] ?? 1,
-        shape: { dim: spec.shape.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d ?? 'batch' })) },
+      value: {
+        case: 'tensorType',
+        value: {
+          elemType: DTYPE_CODES[spec.dtype] ?? TensorProto_DataType.FLOAT,
+          shape: {
+            dim: spec.shape.map((d) => ({
+              value:
+                typeof d === 'number'
+                  ? { case: 'dimValue' as const, value: BigInt(d) }
+                  : { case: 'dimParam' as const, value: d ?? 'batch' },
+            })),
+          },
+        },
       },
     },
-  };
+  });
 }
 
 /** Nodes (in graph order) needed to compute `targets`, treating `available` tensors as given. */
@@ -68,7 +78,7 @@ function closure(index: GraphIndex, targets: readonly string[], available: Reado
     const p = index.producer.get(name);
     if (p === undefined || picked.has(p)) continue;
     picked.add(p);
-    stack.push(...(index.nodes[p]!.input ?? []).filter((n) => n !== ''));
+    stack.push(...index.nodes[p]!.input.filter((n) => n !== ''));
   }
   return [...picked].sort((a, b) => a - b);
 }
@@ -78,22 +88,26 @@ function subModel(
   index: GraphIndex,
   name: string,
   nodeIds: readonly number[],
-  inputs: readonly onnx.IValueInfoProto[],
-  outputs: readonly onnx.IValueInfoProto[],
+  inputs: readonly onnx.ValueInfoProto[],
+  outputs: readonly onnx.ValueInfoProto[],
 ): Uint8Array {
   const { model } = index;
   const nodes = nodeIds.map((i) => index.nodes[i]!);
-  const used = new Set(nodes.flatMap((n) => n.input ?? []));
-  const produced = new Set(nodes.flatMap((n) => n.output ?? []));
-  const graph: onnx.IGraphProto = {
+  const used = new Set(nodes.flatMap((n) => n.input));
+  const produced = new Set(nodes.flatMap((n) => n.output));
+  const graph = create(OnnxSchema.GraphProto, {
     name,
     node: nodes,
     input: [...inputs],
     output: [...outputs],
-    initializer: (model.graph.initializer ?? []).filter((t) => used.has(t.name ?? '')),
-    valueInfo: (model.graph.valueInfo ?? []).filter((v) => produced.has(v.name ?? '')),
-  };
-  return encodeOnnxModel({ ...model.proto, graph });
+    initializer: model.graph.initializer.filter((t) => used.has(t.name)),
+    valueInfo: model.graph.valueInfo.filter((v) => produced.has(v.name)),
+    // Graph metadata describes the whole graph, so both halves carry it, as they carry the model's.
+    metadataProps: model.graph.metadataProps,
+  });
+  // Likewise graph fields newer than the schema: dropping them silently is what the schema avoids.
+  if (model.graph.$unknown !== undefined) graph.$unknown = model.graph.$unknown;
+  return encodeOnnxModel(withFields(OnnxSchema.ModelProto, model.proto, { graph }));
 }
 
 /**
@@ -126,7 +140,7 @@ export function splitAtCut(
       const p = index.producer.get(t);
       ok =
         p !== undefined &&
-        (index.nodes[p]!.input ?? []).every(
+        index.nodes[p]!.input.every(
           (n) => n === '' || (mode === 'relaxed' && index.kind.get(n) === 'shape') || computable(n, mode),
         );
     }
@@ -161,7 +175,7 @@ export function splitAtCut(
       );
     }
     const p = index.producer.get(t);
-    if (p !== undefined) stack.push(...(index.nodes[p]!.input ?? []).filter((n) => n !== ''));
+    if (p !== undefined) stack.push(...index.nodes[p]!.input.filter((n) => n !== ''));
   }
 
   const wireNames = [...cut, ...wireExtra.filter((t) => !cutSet.has(t))];
@@ -175,8 +189,8 @@ export function splitAtCut(
     }
     return spec;
   });
-  const originalOutputs = new Map((model.graph.output ?? []).map((o) => [o.name ?? '', o]));
-  const originalInputs = (model.graph.input ?? []).filter((i) => inputNames.has(i.name ?? ''));
+  const originalOutputs = new Map(model.graph.output.map((o) => [o.name, o]));
+  const originalInputs = model.graph.input.filter((i) => inputNames.has(i.name));
 
   // An exit belongs to the head only if computing it needs none of the tail's nodes.
   const tailNodes = new Set(

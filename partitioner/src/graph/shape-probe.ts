@@ -1,5 +1,6 @@
 import ort from 'onnxruntime-node';
 import { encodeOnnxModel, type TensorSpec } from '../onnx/onnx-model.js';
+import { OnnxSchema, withFields } from '../onnx/onnx-schema.js';
 import { OnnxModelError, OnnxModelErrorCode } from '../onnx/onnx-errors.js';
 import { DTYPE_BYTES, syntheticInput } from '../runtime/ort-tensors.js';
 import type { GraphIndex } from './graph-index.js';
@@ -23,14 +24,12 @@ export interface ProbedTensor {
 export async function probeTensorShapes(index: GraphIndex): Promise<Map<string, ProbedTensor>> {
   const { model } = index;
   const names = [...index.kind].filter(([, k]) => k !== 'static').map(([n]) => n);
-  const known = new Set(model.graph.output?.map((o) => o.name));
-  const proto = {
-    ...model.proto,
-    graph: {
-      ...model.graph,
-      output: [...(model.graph.output ?? []), ...names.filter((n) => !known.has(n)).map((name) => ({ name }))],
-    },
-  };
+  const known = new Set(model.graph.output.map((o) => o.name));
+  const proto = withFields(OnnxSchema.ModelProto, model.proto, {
+    graph: withFields(OnnxSchema.GraphProto, model.graph, {
+      output: [...model.graph.output, ...names.filter((n) => !known.has(n)).map((name) => ({ name }))],
+    }),
+  });
   let session: ort.InferenceSession;
   try {
     session = await ort.InferenceSession.create(encodeOnnxModel(proto), { intraOpNumThreads: 1 });

@@ -1,18 +1,18 @@
 import { readFile } from 'node:fs/promises';
 import { OnnxModelError, OnnxModelErrorCode } from './onnx-errors.js';
-import { OnnxSchema, type onnx } from './onnx-schema.js';
+import { decodeModel, encodeModel, TensorProto_DataLocation, TensorProto_DataType, type onnx } from './onnx-schema.js';
 
 /** Element types from onnx.TensorProto.DataType that Cleave names in specs and manifests. */
 const DATA_TYPE_NAMES: Record<number, string> = {
-  1: 'float32',
-  2: 'uint8',
-  3: 'int8',
-  5: 'int16',
-  6: 'int32',
-  7: 'int64',
-  9: 'bool',
-  10: 'float16',
-  11: 'float64',
+  [TensorProto_DataType.FLOAT]: 'float32',
+  [TensorProto_DataType.UINT8]: 'uint8',
+  [TensorProto_DataType.INT8]: 'int8',
+  [TensorProto_DataType.INT16]: 'int16',
+  [TensorProto_DataType.INT32]: 'int32',
+  [TensorProto_DataType.INT64]: 'int64',
+  [TensorProto_DataType.BOOL]: 'bool',
+  [TensorProto_DataType.FLOAT16]: 'float16',
+  [TensorProto_DataType.DOUBLE]: 'float64',
 };
 
 /** A tensor's name, element type and shape; a string or null dim is symbolic (e.g. the batch). */
@@ -25,7 +25,7 @@ export interface TensorSpec {
 /** A decoded, structurally validated ONNX model. */
 export interface OnnxModel {
   readonly proto: onnx.ModelProto;
-  readonly graph: onnx.IGraphProto;
+  readonly graph: onnx.GraphProto;
   /** Graph inputs that are not initializers (older exporters list weights as inputs too). */
   readonly inputs: readonly TensorSpec[];
   readonly outputs: readonly TensorSpec[];
@@ -37,29 +37,30 @@ export interface OnnxModel {
   readonly bytes: Uint8Array;
 }
 
-/** Converts protobufjs int64 values (number or Long) to a JS number. */
-export function int64ToNumber(value: number | { toNumber(): number } | null | undefined): number {
-  if (value === null || value === undefined) return 0;
-  return typeof value === 'number' ? value : value.toNumber();
+/**
+ * Converts an ONNX int64 (a `bigint` in the schema) to a JS number. Dims, axes and counts are far
+ * below 2^53, so this is exact for every value Cleave reads.
+ */
+export function int64ToNumber(value: bigint): number {
+  return Number(value);
 }
 
 /** Name of an ONNX element type code, or `type<N>` when Cleave has no name for it. */
-export function dataTypeName(code: number | null | undefined): string {
-  return DATA_TYPE_NAMES[code ?? 0] ?? `type${code ?? 0}`;
+export function dataTypeName(code: number): string {
+  return DATA_TYPE_NAMES[code] ?? `type${code}`;
 }
 
 /** The spec of a graph input, output or value_info entry. */
-export function valueInfoToSpec(info: onnx.IValueInfoProto): TensorSpec {
-  const tensorType = info.type?.tensorType;
+export function valueInfoToSpec(info: onnx.ValueInfoProto): TensorSpec {
+  const tensorType = info.type?.value.case === 'tensorType' ? info.type.value.value : undefined;
   const dims = tensorType?.shape?.dim ?? [];
   return {
-    name: info.name ?? '',
-    dtype: dataTypeName(tensorType?.elemType),
+    name: info.name,
+    dtype: dataTypeName(tensorType?.elemType ?? 0),
     shape: dims.map((d) => {
-      if (d.dimParam) return d.dimParam;
-      // protobufjs types int64 as number | Long; Long's typings are not installed, so name the shape we use.
-      const value = d.dimValue as number | { toNumber(): number } | null | undefined;
-      return value === null || value === undefined ? null : int64ToNumber(value);
+      // An empty dim_param names nothing, so it is as unknown as a dim with neither set.
+      if (d.value.case === 'dimParam' && d.value.value !== '') return d.value.value;
+      return d.value.case === 'dimValue' ? int64ToNumber(d.value.value) : null;
     }),
   };
 }
@@ -73,7 +74,7 @@ const ONNX_DOMAINS = new Set(['', 'ai.onnx', 'ai.onnx.ml', 'com.microsoft']);
 export function parseOnnxModel(bytes: Uint8Array, source = '<buffer>'): OnnxModel {
   let proto: onnx.ModelProto;
   try {
-    proto = OnnxSchema.ModelProto.decode(bytes);
+    proto = decodeModel(bytes);
   } catch (err) {
     throw new OnnxModelError(
       OnnxModelErrorCode.NotOnnx,
@@ -82,51 +83,47 @@ export function parseOnnxModel(bytes: Uint8Array, source = '<buffer>'): OnnxMode
     );
   }
   const graph = proto.graph;
-  if (!graph || (graph.node?.length ?? 0) === 0 || proto.opsetImport.length === 0) {
+  if (!graph || graph.node.length === 0 || proto.opsetImport.length === 0) {
     throw new OnnxModelError(
       OnnxModelErrorCode.NotOnnx,
       `${source}: not an ONNX model (no graph, no nodes or no opset import)`,
     );
   }
-  const initializerNames = new Set((graph.initializer ?? []).map((t) => t.name ?? ''));
-  const external = (graph.initializer ?? []).find(
-    (t) => t.dataLocation === OnnxSchema.TensorProto.DataLocation.EXTERNAL,
-  );
+  const initializerNames = new Set(graph.initializer.map((t) => t.name));
+  const external = graph.initializer.find((t) => t.dataLocation === TensorProto_DataLocation.EXTERNAL);
   if (external) {
     throw new OnnxModelError(
       OnnxModelErrorCode.Unsupported,
       `${source}: unsupported: initializer '${external.name}' uses external data; re-save the model with weights embedded (onnx.save(model, path, save_as_external_data=False))`,
     );
   }
-  if ((graph.sparseInitializer?.length ?? 0) > 0) {
+  if (graph.sparseInitializer.length > 0) {
     throw new OnnxModelError(OnnxModelErrorCode.Unsupported, `${source}: unsupported: sparse initializers`);
   }
-  const foreign = (proto.opsetImport ?? []).find((o) => !ONNX_DOMAINS.has(o.domain ?? ''));
+  const foreign = proto.opsetImport.find((o) => !ONNX_DOMAINS.has(o.domain));
   if (foreign) {
     throw new OnnxModelError(
       OnnxModelErrorCode.Unsupported,
       `${source}: unsupported: custom operator domain '${foreign.domain}' (only ai.onnx, ai.onnx.ml and com.microsoft)`,
     );
   }
-  const subgraphNode = (graph.node ?? []).find((n) =>
-    (n.attribute ?? []).some((a) => a.g || (a.graphs?.length ?? 0) > 0),
-  );
+  const subgraphNode = graph.node.find((n) => n.attribute.some((a) => a.g !== undefined || a.graphs.length > 0));
   if (subgraphNode) {
     throw new OnnxModelError(
       OnnxModelErrorCode.Unsupported,
       `${source}: unsupported: control-flow node '${subgraphNode.name}' (${subgraphNode.opType}) has subgraphs`,
     );
   }
-  const inputs = (graph.input ?? []).filter((i) => !initializerNames.has(i.name ?? '')).map(valueInfoToSpec);
-  const outputs = (graph.output ?? []).map(valueInfoToSpec);
+  const inputs = graph.input.filter((i) => !initializerNames.has(i.name)).map(valueInfoToSpec);
+  const outputs = graph.output.map(valueInfoToSpec);
   if (inputs.length === 0) throw new OnnxModelError(OnnxModelErrorCode.NoInputs, `${source}: the graph has no inputs`);
   if (outputs.length === 0)
     throw new OnnxModelError(OnnxModelErrorCode.NoOutputs, `${source}: the graph has no outputs`);
 
   const available = new Set<string>([...initializerNames, ...inputs.map((i) => i.name), '']);
-  for (const node of graph.node ?? []) for (const out of node.output ?? []) available.add(out);
-  for (const node of graph.node ?? []) {
-    const missing = (node.input ?? []).find((name) => !available.has(name));
+  for (const node of graph.node) for (const out of node.output) available.add(out);
+  for (const node of graph.node) {
+    const missing = node.input.find((name) => !available.has(name));
     if (missing !== undefined) {
       throw new OnnxModelError(
         OnnxModelErrorCode.DanglingReference,
@@ -157,7 +154,7 @@ export async function loadOnnxModel(path: string): Promise<OnnxModel> {
   return parseOnnxModel(bytes, path);
 }
 
-/** Serialises a model back to ONNX bytes. */
-export function encodeOnnxModel(proto: onnx.IModelProto): Uint8Array {
-  return OnnxSchema.ModelProto.encode(proto).finish();
+/** Serialises a model back to ONNX bytes, including any fields the schema kept without knowing them. */
+export function encodeOnnxModel(proto: onnx.ModelProto): Uint8Array<ArrayBuffer> {
+  return encodeModel(proto);
 }
