@@ -19,12 +19,12 @@ export async function runCloudReplica(opts: Readonly<Record<string, unknown>>, c
     flags,
     defaults: { replica: `${hostname()}-${process.pid}` },
   });
+  // serviceName and otlpEndpoint, as configured (file, OTEL_SERVICE_NAME / OTEL_EXPORTER_OTLP_ENDPOINT, flags).
   const telemetry = await startTelemetrySdk({
     scope: TELEMETRY_SCOPE,
-    serviceName: config.telemetry.serviceName,
     instanceId: config.replica,
     env: ctx.env,
-    ...(config.telemetry.otlpEndpoint === undefined ? {} : { otlpEndpoint: config.telemetry.otlpEndpoint }),
+    ...config.telemetry,
   });
   const log = ctx.log;
   const replica = await startCloudReplica({ config, logger: log, telemetry, serviceVersion: CLOUD_SERVICE_VERSION });

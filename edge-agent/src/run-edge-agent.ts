@@ -19,12 +19,12 @@ export async function runEdgeAgent(opts: Readonly<Record<string, unknown>>, ctx:
     flags,
   });
   const log = ctx.log.child({ agentId: config.agentId });
+  // serviceName and otlpEndpoint, as configured (file, OTEL_SERVICE_NAME / OTEL_EXPORTER_OTLP_ENDPOINT, flags).
   const telemetry = await startTelemetrySdk({
     scope: EDGE_TELEMETRY_SCOPE,
-    serviceName: config.telemetry.serviceName,
     instanceId: config.agentId,
     env: ctx.env,
-    ...(config.telemetry.otlpEndpoint === undefined ? {} : { otlpEndpoint: config.telemetry.otlpEndpoint }),
+    ...config.telemetry,
   });
   // Credential files are read now, so a bad one stops the daemon before it serves anything.
   const natsOptions = await edgeNatsOptions(config);
