@@ -16,16 +16,15 @@ import ort from 'onnxruntime-node';
 import { connect } from '@nats-io/transport-node';
 import { startEmbeddedNats } from '@cleave/cli';
 import { publishBundle } from '@cleave/node-runtime';
+import { median, quantileOrNaN } from '@cleave/proto';
 import { startCloudProcess } from '../test/harness/cloud-process.js';
 import {
   benchSubject,
   closedLoop,
   cutTensors,
   type LoadResult,
-  median,
   prepareMobilenetTail,
   printTable,
-  quantile,
   requestPayload,
 } from './cloud-fixture.js';
 
@@ -168,8 +167,8 @@ const loadColumns = (ts: readonly Trial[]) => {
   const meanBatch = (r: LoadResult) => r.batchSizes.reduce((a, b) => a + b, 0) / Math.max(1, r.batchSizes.length);
   const errors = loads.reduce((n, r) => n + Object.values(r.errors).reduce((a, b) => a + b, 0), 0);
   return [
-    fmt(median(loads.map((r) => quantile(r.latencies, 0.5)))),
-    fmt(median(loads.map((r) => quantile(r.latencies, 0.99)))),
+    fmt(median(loads.map((r) => quantileOrNaN(r.latencies, 0.5)))),
+    fmt(median(loads.map((r) => quantileOrNaN(r.latencies, 0.99)))),
     fmt(median(loads.map(meanBatch))),
     String(errors),
   ];

@@ -11,6 +11,7 @@ import { parseArgs } from 'node:util';
 import { connect } from '@nats-io/transport-node';
 import { startEmbeddedNats } from '@cleave/cli';
 import { publishBundle } from '@cleave/node-runtime';
+import { quantileOrNaN as quantile } from '@cleave/proto';
 import { startCloudProcess } from '../test/harness/cloud-process.js';
 import {
   benchSubject,
@@ -20,7 +21,6 @@ import {
   openLoop,
   prepareMobilenetTail,
   printTable,
-  quantile,
   requestPayload,
 } from './cloud-fixture.js';
 
@@ -122,12 +122,7 @@ await nc.close();
 function byThird(values: readonly number[], q: number): string {
   return [0, 1, 2]
     .map((i) => values.slice((i * values.length) / 3, ((i + 1) * values.length) / 3))
-    .map((part) =>
-      quantile(
-        [...part].sort((a, b) => a - b),
-        q,
-      ).toFixed(0),
-    )
+    .map((part) => quantile(part, q).toFixed(0))
     .join(' / ');
 }
 
@@ -179,7 +174,7 @@ const served = r.ok / r.seconds;
 const other = Object.entries(r.errors).filter(([code]) => code !== 'overloaded');
 // Worst case inside the replica: the in-flight window ahead of a request runs as full batches, then its own batch.
 const runP99 = quantile(
-  r.timeline.map((t) => t.runMs).sort((a, b) => a - b),
+  r.timeline.map((t) => t.runMs),
   0.99,
 );
 const boundMs = (Math.ceil(maxInFlight / 32) + 1) * runP99;

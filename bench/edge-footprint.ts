@@ -25,6 +25,7 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
+import { median } from '@cleave/proto';
 
 const { values: args } = parseArgs({
   options: {
@@ -129,11 +130,6 @@ async function tempDir(name: string): Promise<string> {
 
 const readJson = async <T>(path: string) => JSON.parse(await readFile(path, 'utf8')) as T;
 const entries = async (dir: string) => (existsSync(dir) ? readdir(dir) : []);
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
 
 /** Apparent bytes under a path, like `du -sb`: directories and links count their own size, links are not followed. */
 async function diskBytes(path: string, seen = new Set<string>()): Promise<number> {

@@ -20,6 +20,7 @@ import { connect } from '@nats-io/transport-node';
 import { startEmbeddedNats } from '@cleave/cli';
 import { publishBundle } from '@cleave/node-runtime';
 import { EdgeClient, type InferResult } from '@cleave/edge-agent';
+import { quantileOrNaN as quantile } from '@cleave/proto';
 import {
   buildEdgeBundle,
   fashionSamples,
@@ -59,11 +60,6 @@ interface Row {
   overhead: number[];
   kinds: Map<string, number>;
 }
-
-const quantile = (xs: number[], q: number) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor(q * s.length))] ?? Number.NaN;
-};
 
 /** Compute that is not orchestration: the head, the tail (wherever it ran), and encode/decode. */
 function compute(r: InferResult | { timings: Record<string, number> }) {

@@ -1,4 +1,4 @@
-// Unit tests of the side-by-side bench's pure logic: percentiles, cell summaries, energy, targets, the static split
+// Unit tests of the side-by-side bench's pure logic: cell summaries, energy, targets, the static split
 // choice, cell sizing and table formatting. Run: npx vitest run --root bench/side-by-side
 import { describe, expect, it } from 'vitest';
 import type { BundleManifest } from '@cleave/proto';
@@ -7,7 +7,6 @@ import { formatBytes, markdownTable } from './bench-report.js';
 import {
   checkTargets,
   edgeEnergyMilliJoules,
-  percentile,
   summariseCell,
   type BandwidthRow,
   type CellSummary,
@@ -20,21 +19,6 @@ const cell = (p50Ms: number, bytesPerRequest = 0): CellSummary => ({
   accuracyPct: null,
   bytesPerRequest,
   edgeMilliJoules: 1,
-});
-
-describe('percentile', () => {
-  it('is the nearest rank, whatever the input order', () => {
-    expect(percentile([5, 1, 4, 2, 3], 0.5)).toBe(3);
-    expect(percentile([1, 2, 3, 4], 0.5)).toBe(2);
-    expect(
-      percentile(
-        Array.from({ length: 100 }, (_, i) => i + 1),
-        0.95,
-      ),
-    ).toBe(95);
-    expect(percentile([7], 0.95)).toBe(7);
-  });
-  it('is NaN for no samples', () => expect(percentile([], 0.5)).toBeNaN());
 });
 
 describe('edge energy', () => {
@@ -57,6 +41,11 @@ describe('summariseCell', () => {
       10,
     );
     expect(s).toMatchObject({ n: 4, p50Ms: 2, p95Ms: 4, accuracyPct: 75, bytesPerRequest: 100 });
+  });
+  it('has no percentiles for a cell without samples', () => {
+    const s = summariseCell({ latencyMs: [], edgeComputeMs: [], correct: null, wireBytes: 0 }, 1);
+    expect(s.p50Ms).toBeNaN();
+    expect(s.p95Ms).toBeNaN();
   });
   it('leaves accuracy out when it is not measured', () => {
     expect(

@@ -1,8 +1,9 @@
 /**
- * Pure arithmetic of the side-by-side bench: percentiles, per-cell summaries, the edge energy estimate and the
- * issue's acceptance targets. No I/O, so it is unit-tested (bench/side-by-side/cell-stats.test.ts).
+ * Pure arithmetic of the side-by-side bench: per-cell summaries (percentiles by the shared nearest-rank quantile of
+ * `@cleave/proto`), the edge energy estimate and the issue's acceptance targets. No I/O, so it is unit-tested
+ * (bench/side-by-side/cell-stats.test.ts).
  */
-import { DEFAULT_POWER_MODEL, type PowerModel } from '@cleave/proto';
+import { DEFAULT_POWER_MODEL, type PowerModel, quantileOrNaN } from '@cleave/proto';
 
 /** The five strategies, in table order. */
 export const STRATEGIES = ['edge-only', 'cloud-raw', 'cloud-png', 'static-split', 'cleave'] as const;
@@ -17,14 +18,6 @@ export const STRATEGY_LABELS: Readonly<Record<Strategy, string>> = {
   'static-split': 'best static split, no exits (f32)',
   cleave: 'Cleave (adaptive split + exits + int8)',
 };
-
-/** Nearest-rank percentile (q in [0, 1]) of `xs`; NaN when empty. */
-export function percentile(xs: readonly number[], q: number): number {
-  if (xs.length === 0) return Number.NaN;
-  const sorted = [...xs].sort((a, b) => a - b);
-  const rank = Math.ceil(q * sorted.length);
-  return sorted[Math.min(sorted.length - 1, Math.max(0, rank - 1))]!;
-}
 
 /** Raw measurements of one (model, bandwidth, strategy) cell. */
 export interface CellSamples {
@@ -76,8 +69,8 @@ export function summariseCell(samples: CellSamples, mbps: number, power?: PowerM
   const correct = samples.correct;
   return {
     n,
-    p50Ms: percentile(samples.latencyMs, 0.5),
-    p95Ms: percentile(samples.latencyMs, 0.95),
+    p50Ms: quantileOrNaN(samples.latencyMs, 0.5),
+    p95Ms: quantileOrNaN(samples.latencyMs, 0.95),
     accuracyPct:
       correct === null || correct.length === 0 ? null : (100 * correct.filter(Boolean).length) / correct.length,
     bytesPerRequest,

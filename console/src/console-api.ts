@@ -3,7 +3,9 @@ import { streamSSE } from 'hono/streaming';
 import { z } from 'zod';
 import {
   assertToken,
-  OBJECTIVES,
+  CodecSchema,
+  DEFAULT_PLAN_CODECS,
+  ObjectiveSchema,
   rankCandidates,
   validateAgentPolicy,
   type BundleManifest,
@@ -15,7 +17,7 @@ import type { ConsoleData } from './console-data.js';
 /** Variables the auth middleware puts on every API request. */
 export type ConsoleEnv = { Variables: { principal: Principal } };
 
-const codecsSchema = z.array(z.enum(['f32', 'f16', 'int8'])).min(1);
+const codecsSchema = z.array(CodecSchema).min(1);
 
 /** Turns a manifest's candidates into the shared cost model's inputs. */
 export function planCandidatesFromManifest(manifest: BundleManifest): PlanCandidate[] {
@@ -63,11 +65,11 @@ export function createConsoleApi(data: ConsoleData, options: { eventIntervalMs?:
     const query = z
       .object({
         mbps: z.coerce.number().positive().max(1e6),
-        objective: z.enum(OBJECTIVES).default('latency'),
+        objective: ObjectiveSchema.default('latency'),
         rttMs: z.coerce.number().min(0).max(10_000).optional(),
         codecs: z
           .string()
-          .default('f32,f16')
+          .default(DEFAULT_PLAN_CODECS.join(','))
           .transform((s) => s.split(','))
           .pipe(codecsSchema),
       })

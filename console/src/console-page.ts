@@ -1,6 +1,13 @@
+import { CODECS, OBJECTIVE_MODES, OBJECTIVES } from '@cleave/proto';
+
 /** Escapes text for HTML, so names and messages never become markup. */
 function escapeHtml(s: string): string {
   return s.replace(/[&<>"']/g, (ch) => `&#${ch.charCodeAt(0)};`);
+}
+
+/** `<option>` elements, one per value. */
+function options(values: readonly string[]): string {
+  return values.map((v) => `<option>${escapeHtml(v)}</option>`).join('');
 }
 
 /** The login form. */
@@ -38,18 +45,18 @@ export function consolePage(csrfToken: string, operator: string): string {
 <div id="bundle-detail" hidden>
 <h3 id="bundle-title"></h3>
 <div class="tools"><label>Bandwidth <input id="bandwidth" type="range" min="-1" max="3" step="0.01" value="0.77"></label>
-<output id="bandwidth-value"></output><label>Objective <select id="objective"><option>latency</option><option>energy</option><option>balanced</option></select></label></div>
+<output id="bandwidth-value"></output><label>Objective <select id="objective">${options(OBJECTIVES)}</select></label></div>
 <div class="chart"><canvas id="split-chart" aria-label="Split-point chart"></canvas></div>
 <p id="split-best"></p>
 <div class="chart"><canvas id="exit-chart" aria-label="Exit curve"></canvas></div>
 </div></section>
 <section id="policies"><h2>Policies</h2>
 <form id="policy-form"><label>Scope <select id="policy-scope"><option value="fleet">fleet</option></select></label>
-<label>Objective <select name="objective"><option value="">(inherit)</option><option>auto</option><option>latency</option><option>energy</option><option>balanced</option></select></label>
+<label>Objective <select name="objective"><option value="">(inherit)</option>${options(OBJECTIVE_MODES)}</select></label>
 <label>Deadline (latency SLO) ms <input name="deadlineMs" type="number" min="1" step="1"></label>
 <label>Accuracy budget pt <input name="budgetPoints" type="number" min="0" max="20" step="0.1"></label>
 <label>Accuracy floor (0..1) <input name="floorAccuracy" type="number" min="0" max="1" step="0.001"></label>
-<label>Codec <select name="codec"><option value="">(inherit)</option><option>auto</option><option>f32</option><option>f16</option><option>int8</option></select></label>
+<label>Codec <select name="codec"><option value="">(inherit)</option>${options(['auto', ...CODECS])}</select></label>
 <button type="submit">Save policy</button><output id="policy-result" role="status"></output></form>
 <pre id="policy-current"></pre></section>
 <section id="audit"><h2>Audit log</h2><ol id="audit-list"></ol></section>

@@ -1,3 +1,5 @@
+import { CodedError, codedErrorGuard } from '@cleave/proto';
+
 /** Why the edge agent refused or failed a local request. Each code maps to one HTTP status. */
 export const EdgeErrorCode = {
   /** The body is not valid JSON or msgpack, or does not have the request's structure. */
@@ -36,15 +38,8 @@ export const EDGE_ERROR_STATUS: Readonly<Record<EdgeErrorCode, number>> = Object
 });
 
 /** A request the agent answers with an error instead of outputs. The message is safe to show to the caller. */
-export class EdgeAgentError extends Error {
+export class EdgeAgentError extends CodedError<EdgeErrorCode> {
   override readonly name = 'EdgeAgentError';
-  constructor(
-    readonly code: EdgeErrorCode,
-    message: string,
-    options?: ErrorOptions,
-  ) {
-    super(message, options);
-  }
 
   /** The HTTP status for this error's code. */
   get status(): number {
@@ -53,6 +48,4 @@ export class EdgeAgentError extends Error {
 }
 
 /** True for an {@link EdgeAgentError}, optionally with the given code. */
-export function isEdgeAgentError(error: unknown, code?: EdgeErrorCode): error is EdgeAgentError {
-  return error instanceof EdgeAgentError && (code === undefined || error.code === code);
-}
+export const isEdgeAgentError = codedErrorGuard(EdgeAgentError);

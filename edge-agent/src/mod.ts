@@ -8,14 +8,11 @@ export type { AgentHealth, AgentStatus, InferOptions, InferService, ModelStatus,
 export { EDGE_ERROR_STATUS, EdgeAgentError, EdgeErrorCode, isEdgeAgentError } from './edge-agent-error.js';
 
 export {
-  CodecSchema,
   EdgeConfigSchema,
   ModelConfigSchema,
-  ObjectiveModeSchema,
   type EdgeConfig,
   type EdgeConfigInput,
   type ModelConfig,
-  type ObjectiveMode,
 } from './config/edge-config-schema.js';
 export {
   EDGE_CONFIG_ENV,
@@ -30,7 +27,6 @@ export { watchPolicies, type PolicyLayers, type PolicyWatch } from './policy/pol
 
 export {
   createBandwidthEstimator,
-  median,
   type BandwidthEstimator,
   type BandwidthEstimatorOptions,
   type LinkEstimate,
@@ -44,7 +40,6 @@ export {
   type PowerSupplyEntry,
 } from './adapt/battery-monitor.js';
 export {
-  BALANCED_EXTRA_POINTS,
   chooseOperatingPoint,
   noExits,
   objectiveForPower,
@@ -79,6 +74,7 @@ export { MSGPACK_CONTENT_TYPE, packBody, unpackBody } from './api/infer-body.js'
 export {
   EdgeClient,
   EdgeClientError,
+  EdgeClientErrorCode,
   type ClientResult,
   type ClientTensor,
   type EdgeClientOptions,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createBandwidthEstimator, median } from '../src/adapt/bandwidth-estimator.js';
+import { createBandwidthEstimator } from '../src/adapt/bandwidth-estimator.js';
 
 // A transfer of `bytes` at exactly `mbps`, plus `extraMs` of fixed latency and server time.
 function transfer(bytes: number, mbps: number, at: number, serverMs = 0, extraMs = 0) {
@@ -52,9 +52,11 @@ describe('bandwidth estimator', () => {
     expect(e.addTransfer({ bytes: 10, elapsedMs: Number.NaN, serverMs: 0, at: 1 })).toBeUndefined();
   });
 
-  it('median picks a measured value (the lower middle for an even count)', () => {
-    expect(median([3, 1, 2])).toBe(2);
-    expect(median([4, 1, 3, 2])).toBe(2);
+  it('with an even count, reports a measured level (the lower middle), never one in between', () => {
+    const e = createBandwidthEstimator({ window: 4 });
+    for (let i = 0; i < 2; i++) e.addTransfer(transfer(20_000, 20, i));
+    for (let i = 2; i < 4; i++) e.addTransfer(transfer(20_000, 0.5, i));
+    expect(e.estimate(3).mbps).toBeCloseTo(0.5, 6);
   });
 
   it('bad call: a window that is not a positive integer', () => {

@@ -50,3 +50,9 @@ export {
 
 // Telemetry. The command-line pieces (logger, flags, process context) are `@cleave/node-runtime/command-line`.
 export { startTelemetrySdk, type TelemetrySdk, type TelemetrySdkOptions } from './telemetry/telemetry-sdk.js';
+export {
+  natsParentContext,
+  remoteParentContext,
+  traceHeaders,
+  type TraceHeaders,
+} from './telemetry/trace-propagation.js';

@@ -31,9 +31,9 @@ export { indexGraph, type GraphIndex, type TensorKind } from './graph/graph-inde
 export { findCuts, type Cut, type CutOrigin } from './graph/cut-analysis.js';
 export { probeTensorShapes, type ProbedTensor } from './graph/shape-probe.js';
 export { specToValueInfo, splitAtCut, type SplitModels, type SplitOptions } from './graph/graph-surgery.js';
-export { buildCandidates, wireBytes, WIRE_CODECS, type Candidate, type CandidateKind } from './graph/candidates.js';
+export { buildCandidates, wireBytes, type Candidate, type CandidateKind } from './graph/candidates.js';
 export { describeDevice, cgroupCpuQuota, type DeviceDescriptor } from './profile/device-descriptor.js';
-export { summarise, quantile, type StageTiming } from './profile/stage-timing.js';
+export { summarise, type StageTiming } from './profile/stage-timing.js';
 export {
   profileCandidates,
   type CandidateTiming,
@@ -41,7 +41,7 @@ export {
   type NodeTiming,
   type ProfileOptions,
 } from './profile/profiler.js';
-export { readProfile, writeProfile, ProfileFileError } from './profile/profile-file.js';
+export { readProfile, writeProfile, ProfileErrorCode, ProfileFileError } from './profile/profile-file.js';
 export { buildPlan, dropDominated, PLAN_MIN_MBPS, type Plan, type PlanRange } from './plan/planner.js';
 export {
   costAt,
@@ -50,12 +50,12 @@ export {
   OBJECTIVES,
   rankCandidates,
   type CandidateCost,
+  type Codec,
   type CodecBytes,
   type Objective,
   type PlanCandidate,
   type PlanContext,
   type PowerModel,
-  type WireCodec,
 } from '@cleave/proto';
 export { planCandidates, ProfileMismatchError } from './plan/plan-inputs.js';
 export {
@@ -63,6 +63,7 @@ export {
   contentVersion,
   writeBundle,
   BundleWriteError,
+  BundleWriteErrorCode,
   type BundleContents,
 } from './bundle/bundle-writer.js';
 export { partitionModel, type ExitReport, type PartitionOptions, type PartitionResult } from './partition.js';

@@ -5,7 +5,7 @@ import { calibrateExits, exitRateFor, type ExitCalibration } from './exits/exit-
 import type { ConfidenceMeasure } from './exits/confidence.js';
 import type { Candidate } from './graph/candidates.js';
 import { planCandidates, ProfileMismatchError } from './plan/plan-inputs.js';
-import { OBJECTIVES, type Objective, type PowerModel, type WireCodec } from '@cleave/proto';
+import { type Codec, DEFAULT_PLAN_CODECS, OBJECTIVES, type Objective, type PowerModel } from '@cleave/proto';
 import { buildPlan, type Plan } from './plan/planner.js';
 import { prepareModel, type PrepareOptions, type PreparedModel } from './prepare-model.js';
 import { sha256Hex } from '@cleave/node-runtime';
@@ -24,7 +24,7 @@ export interface PartitionOptions extends PrepareOptions {
   readonly profile?: ProfileOptions;
   readonly rttMs?: number;
   readonly maxPayloadBytes?: number;
-  readonly codecs?: readonly WireCodec[];
+  readonly codecs?: readonly Codec[];
   /** Let the plan run tails on the edge after unconfident exits (staged execution). @default true */
   readonly edgeTails?: boolean;
   readonly objectives?: readonly Objective[];
@@ -134,7 +134,7 @@ export async function partitionModel(options: PartitionOptions): Promise<Partiti
     {
       rttMs: options.rttMs ?? 20,
       maxPayloadBytes: options.maxPayloadBytes ?? 8 * 1024 * 1024,
-      codecs: options.codecs ?? ['f32', 'f16'],
+      codecs: options.codecs ?? DEFAULT_PLAN_CODECS,
       ...(options.edgeTails === false ? { edgeTails: false } : {}),
       ...(options.power ? { power: options.power } : {}),
     },

@@ -1,13 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import { seededRandom } from '@cleave/proto';
 import { confidence } from '../src/exits/confidence.js';
 import { applyLinear, trainSoftmaxRegression } from '../src/exits/softmax-regression.js';
 import { calibrateThresholds, exitCurve, simulate, type ExitEvidenceSet } from '../src/exits/threshold-calibration.js';
-
-/** Seeded PRNG for synthetic data. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 4294967296;
-}
 
 describe('confidence measures', () => {
   it('score a uniform softmax lowest and a peaked one highest', () => {
@@ -23,7 +18,7 @@ describe('confidence measures', () => {
 
 describe('softmax regression', () => {
   it('learns separable classes and is deterministic for a seed', () => {
-    const random = rng(7);
+    const random = seededRandom(7);
     const n = 600;
     const x = new Float32Array(n * 2);
     const labels = new Uint8Array(n);
@@ -52,7 +47,7 @@ describe('softmax regression', () => {
 
 /** One exit whose correctness rises with confidence, and a final output right 90% of the time. */
 function evidence(n: number): ExitEvidenceSet {
-  const random = rng(11);
+  const random = seededRandom(11);
   const conf = new Float64Array(n);
   const correct = new Uint8Array(n);
   const finalCorrect = new Uint8Array(n);

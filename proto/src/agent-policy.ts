@@ -1,15 +1,16 @@
 import { z } from 'zod';
+import { CodecSchema } from './codecs.js';
+import { ObjectiveModeSchema } from './objectives.js';
 import { isValidToken } from './subjects.js';
 
 const candidateId = z
   .string()
   .refine(isValidToken, { message: 'must be a candidate id (1-128 characters of A-Z a-z 0-9 _ -)' });
-const codec = z.enum(['f32', 'f16', 'int8']);
 
 /** The fields a policy can set, for all models or for one. Every field is optional: unset fields keep the agent's own configuration. */
 export const PolicyFieldsSchema = z.strictObject({
   /** `auto` lets the battery decide (latency on mains, energy as the battery falls). */
-  objective: z.enum(['auto', 'latency', 'energy', 'balanced']).optional(),
+  objective: ObjectiveModeSchema.optional(),
   /** Request deadline: the longest an offload may take before the agent answers locally. */
   deadlineMs: z.number().int().positive().max(600_000).optional(),
   /** Accuracy the early exits may cost versus the final output, in points: picks the operating point on the curve. */
@@ -17,9 +18,9 @@ export const PolicyFieldsSchema = z.strictObject({
   /** Overall accuracy the agent must never go below (the bundle's own floor always applies too), 0..1. */
   floorAccuracy: z.number().min(0).max(1).optional(),
   /** Force this wire codec. */
-  codec: codec.optional(),
+  codec: CodecSchema.optional(),
   /** Allowed wire codecs, preferred first. */
-  codecs: z.array(codec).min(1).optional(),
+  codecs: z.array(CodecSchema).min(1).optional(),
   /** Pin a split candidate by id, bypassing the plan table; null clears a pin. */
   split: candidateId.nullable().optional(),
 });

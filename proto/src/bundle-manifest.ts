@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { CodecSchema, perCodecSchema } from './codecs.js';
+import { ObjectiveSchema } from './objectives.js';
 import { ProtocolError, ProtocolErrorCode } from './protocol-error.js';
 import { isSafeRelativePath, SAFE_RELATIVE_PATH_RULE } from './relative-path.js';
 import { formatIssue, formatPath } from './schema-issues.js';
@@ -24,7 +26,6 @@ const relativePath = z.string().refine(isSafeRelativePath, { message: SAFE_RELAT
 const sha256 = z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hex digits');
 const nonNegative = z.number().nonnegative();
 const byteCount = z.number().int().nonnegative();
-const codec = z.enum(['f32', 'f16', 'int8']);
 
 /** Name, element type and shape of a model or cut tensor; a string or null dim is symbolic (e.g. 'batch'). */
 export const TensorSpecSchema = z.object({
@@ -57,14 +58,14 @@ export const SplitCandidateSchema = z.object({
   tail: relativePath.nullable(),
   cutTensors: z.array(TensorSpecSchema),
   /** Wire bytes of the cut tensors for one sample, per codec. */
-  bytesPerSample: z.object({ f32: byteCount, f16: byteCount, int8: byteCount }),
+  bytesPerSample: perCodecSchema(byteCount),
   profile: z.object({
     edge: StageProfileSchema.optional(),
     cloud: StageProfileSchema.optional(),
     /** The tail measured on the edge device: the cost of finishing locally what no exit answered. */
     edgeTail: StageProfileSchema.optional(),
     /** Median ms on the edge device to encode the cut tensors, per codec. */
-    encodeMs: z.object({ f32: nonNegative, f16: nonNegative, int8: nonNegative }).optional(),
+    encodeMs: perCodecSchema(nonNegative).optional(),
   }),
   /** How the cut was found: a dominator, a min s–t cut, or the whole model. */
   origin: z.string().optional(),
@@ -78,12 +79,12 @@ export type SplitCandidate = z.infer<typeof SplitCandidateSchema>;
 
 /** The best candidate and codec for one objective over a bandwidth interval [minMbps, maxMbps). */
 export const PlanRangeSchema = z.object({
-  objective: z.string().min(1),
+  objective: ObjectiveSchema,
   minMbps: nonNegative,
   /** Upper bound of the interval; null means unbounded. */
   maxMbps: nonNegative.nullable(),
   candidate: token,
-  codec,
+  codec: CodecSchema,
   /**
    * Where the tail runs for requests no exit answers: `edge` keeps the whole request on the device (staged
    * execution: the head with its exits, then the tail only when needed). Absent means the cloud.
@@ -101,7 +102,7 @@ export const BundlePlanSchema = z.object({
   rttMs: nonNegative,
   /** Largest message the NATS server accepts; candidates whose requests exceed it were excluded. */
   maxPayloadBytes: z.number().int().positive(),
-  objectives: z.array(z.string().min(1)).min(1),
+  objectives: z.array(ObjectiveSchema).min(1),
   ranges: z.array(PlanRangeSchema),
 });
 /** The partitioner's plan. */

@@ -1,23 +1,15 @@
 // Tensor bytes on the wire are little-endian, like every common CPU and ONNX's raw_data. Typed arrays use the
 // host's byte order, so on a big-endian host each element is swapped on the way in and out.
+import type { DtypeArray, TypedArrayConstructor } from './dtypes.js';
 
 /** True when the host stores multi-byte numbers little-endian (x86, ARM in its usual mode). */
 export const HOST_IS_LITTLE_ENDIAN: boolean = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
-
-/** Typed arrays whose elements can be moved to and from little-endian bytes. */
-export type NumericArray = Float32Array | Int32Array | BigInt64Array | Uint8Array;
-
-type NumericArrayConstructor<T extends NumericArray> = {
-  new (length: number): T;
-  new (buffer: ArrayBufferLike, byteOffset: number, length: number): T;
-  readonly BYTES_PER_ELEMENT: number;
-};
 
 /**
  * Little-endian bytes of `array`. On a little-endian host this is a view on the same memory (no copy),
  * so the caller must not change `array` while the bytes are in use.
  */
-export function toLittleEndianBytes(array: NumericArray, hostIsLittleEndian = HOST_IS_LITTLE_ENDIAN): Uint8Array {
+export function toLittleEndianBytes(array: DtypeArray, hostIsLittleEndian = HOST_IS_LITTLE_ENDIAN): Uint8Array {
   const bytes = new Uint8Array(array.buffer, array.byteOffset, array.byteLength);
   if (hostIsLittleEndian || array.BYTES_PER_ELEMENT === 1) return bytes;
   return swapped(bytes, array.BYTES_PER_ELEMENT);
@@ -27,8 +19,8 @@ export function toLittleEndianBytes(array: NumericArray, hostIsLittleEndian = HO
  * Elements of type `ctor` read from little-endian `bytes`. When the host is little-endian and `bytes` sits at an
  * offset aligned to the element size, the result is a view on the same memory (zero-copy); otherwise a copy.
  */
-export function fromLittleEndianBytes<T extends NumericArray>(
-  ctor: NumericArrayConstructor<T>,
+export function fromLittleEndianBytes<T extends DtypeArray>(
+  ctor: TypedArrayConstructor<T>,
   bytes: Uint8Array,
   hostIsLittleEndian = HOST_IS_LITTLE_ENDIAN,
 ): T {

@@ -1,7 +1,10 @@
 /**
  * The cost model shared by the planner (partitioner), the controller (edge agent) and the console:
- * expected latency and edge energy of running a candidate at a bandwidth. Pure and isomorphic.
+ * expected latency and edge energy of running a candidate at a bandwidth. Pure and isomorphic. Codecs come from
+ * codecs.ts and objectives (how a cost is scored) from objectives.ts.
  */
+import { type Codec, LOSSLESS_CODEC, type PerCodec } from './codecs.js';
+import { type Objective, objectiveSpec } from './objectives.js';
 
 /** Where the work of a candidate runs. */
 export type CostCandidateKind = 'edge-only' | 'cloud-only' | 'split';
@@ -13,11 +16,8 @@ export type CostCandidateKind = 'edge-only' | 'cloud-only' | 'split';
  */
 export type TailPlacement = 'cloud' | 'edge';
 
-/** Wire encodings for float cut tensors. */
-export type WireCodec = 'f32' | 'f16' | 'int8';
-
 /** Per-sample payload bytes of a candidate under each codec. */
-export type CodecBytes = Readonly<Record<WireCodec, number>>;
+export type CodecBytes = PerCodec<number>;
 
 /**
  * Edge device power model for the `energy` objective: joules = compute W × head time
@@ -54,19 +54,14 @@ export interface PlanCandidate {
   /** Median tail time on the edge device; with exits, it makes the candidate an option with its tail on the edge. */
   readonly edgeTailMs?: number;
   /** Median time on the edge device to encode the cut tensors with each codec. @default 0 */
-  readonly encodeMs?: Readonly<Partial<Record<WireCodec, number>>>;
+  readonly encodeMs?: Partial<PerCodec<number>>;
 }
-
-/** Optimisation goals: latency, edge energy, or an equal mix of both normalised to edge-only. */
-export const OBJECTIVES = ['latency', 'energy', 'balanced'] as const;
-/** One of {@link OBJECTIVES}. */
-export type Objective = (typeof OBJECTIVES)[number];
 
 /** Link and transport facts the plan depends on. */
 export interface PlanContext {
   readonly rttMs: number;
   readonly maxPayloadBytes: number;
-  readonly codecs: readonly WireCodec[];
+  readonly codecs: readonly Codec[];
   readonly power?: PowerModel;
   /** Bytes a request adds around the tensors (message envelope, headers). @default 1024 */
   readonly envelopeBytes?: number;
@@ -80,7 +75,7 @@ export interface PlanContext {
 /** Expected cost of one candidate with one codec at one bandwidth. */
 export interface CandidateCost {
   readonly candidate: string;
-  readonly codec: WireCodec;
+  readonly codec: Codec;
   readonly tailOn: TailPlacement;
   readonly edgeMs: number;
   readonly transferMs: number;
@@ -99,7 +94,7 @@ export interface PlanTableRange {
   /** null means "and above". */
   readonly maxMbps: number | null;
   readonly candidate: string;
-  readonly codec: WireCodec;
+  readonly codec: Codec;
   /** Set to `edge` when the tail runs on the device; absent means the cloud. */
   readonly tailOn?: 'edge';
   /** At minMbps, the slowest point of the range. */
@@ -122,7 +117,7 @@ export interface PlanTable {
  */
 export function costAt(
   c: PlanCandidate,
-  codec: WireCodec,
+  codec: Codec,
   mbps: number,
   ctx: PlanContext,
   tailOn: TailPlacement = 'cloud',
@@ -172,13 +167,12 @@ export function costAt(
   };
 }
 
-/** Scalar objective value of a cost; `balanced` normalises both terms by edge-only's. */
+/**
+ * Scalar objective value of a cost, as the objective's spec scores it (`balanced` normalises both terms by
+ * edge-only's). Throws RangeError for an unknown objective rather than scoring it like another.
+ */
 export function objectiveValue(cost: CandidateCost, objective: Objective, edgeOnly: CandidateCost | undefined): number {
-  if (objective === 'latency') return cost.latencyMs;
-  if (objective === 'energy') return cost.edgeJoules;
-  const l = edgeOnly?.latencyMs || 1;
-  const e = edgeOnly?.edgeJoules || 1;
-  return 0.5 * (cost.latencyMs / l) + 0.5 * (cost.edgeJoules / e);
+  return objectiveSpec(objective).score(cost, edgeOnly);
 }
 
 /** All feasible options at one bandwidth, best first under `objective`. */
@@ -188,27 +182,35 @@ export function rankCandidates(
   objective: Objective,
   ctx: PlanContext,
 ): CandidateCost[] {
-  const edge = candidates.find((c) => c.kind === 'edge-only');
-  const edgeCost = edge ? costAt(edge, 'f32', mbps, ctx) : undefined;
+  const spec = objectiveSpec(objective);
+  const edgeCost = edgeOnlyCost(candidates, mbps, ctx);
   const options = candidates.flatMap((c) =>
     c.kind === 'edge-only'
-      ? [costAt(c, 'f32', mbps, ctx)]
+      ? [costAt(c, LOSSLESS_CODEC, mbps, ctx)]
       : [
           ...ctx.codecs.map((k) => costAt(c, k, mbps, ctx)),
           // Staged on the device pays off only when exits answer some requests before the tail.
           ...(ctx.edgeTails !== false && c.kind === 'split' && (c.exitRate ?? 0) > 0 && c.edgeTailMs !== undefined
-            ? [costAt(c, 'f32', mbps, ctx, 'edge')]
+            ? [costAt(c, LOSSLESS_CODEC, mbps, ctx, 'edge')]
             : []),
         ],
   );
-  return options
-    .filter((o) => o.feasible)
-    .sort((a, b) => objectiveValue(a, objective, edgeCost) - objectiveValue(b, objective, edgeCost));
+  return options.filter((o) => o.feasible).sort((a, b) => spec.score(a, edgeCost) - spec.score(b, edgeCost));
+}
+
+/** Edge-only's cost at `mbps` (what `balanced` normalises by), or undefined without an edge-only candidate. */
+export function edgeOnlyCost(
+  candidates: readonly PlanCandidate[],
+  mbps: number,
+  ctx: PlanContext,
+): CandidateCost | undefined {
+  const edge = candidates.find((c) => c.kind === 'edge-only');
+  return edge ? costAt(edge, LOSSLESS_CODEC, mbps, ctx) : undefined;
 }
 
 /** A plan table row as far as lookups care; fits both the partitioner's plan and a parsed manifest's. */
 export interface PlanRangeLike {
-  readonly objective: string;
+  readonly objective: Objective;
   readonly minMbps: number;
   readonly maxMbps: number | null;
 }
@@ -216,7 +218,7 @@ export interface PlanRangeLike {
 /** The plan's choice for an objective at a measured bandwidth. */
 export function lookupPlan<R extends PlanRangeLike>(
   plan: { readonly ranges: readonly R[] },
-  objective: string,
+  objective: Objective,
   mbps: number,
 ): R | undefined {
   return plan.ranges.find(

@@ -1,14 +1,10 @@
 import { z } from 'zod';
+import { CodecSchema, TENSOR_ENCODINGS } from './codecs.js';
+import { TensorDtypeSchema } from './dtypes.js';
 import { type WireError, WireErrorCode } from './error-codes.js';
 import { PROTOCOL_VERSION } from './protocol-version.js';
 import { isValidToken } from './subjects.js';
-import {
-  type EncodedTensor,
-  MAX_TENSOR_NAME_LENGTH,
-  MAX_TENSOR_RANK,
-  TensorDtype,
-  TensorEncoding,
-} from './tensor-validation.js';
+import { type EncodedTensor, MAX_TENSOR_NAME_LENGTH, MAX_TENSOR_RANK } from './tensor-validation.js';
 
 /** The `kind` of every message on the wire. */
 export const MessageKind = {
@@ -37,9 +33,9 @@ const sha256 = z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hex digi
 /** Structure of a tensor on the wire. validateEncodedTensor adds the checks that need several fields at once. */
 export const EncodedTensorSchema: z.ZodType<EncodedTensor> = z.object({
   name: z.string().min(1).max(MAX_TENSOR_NAME_LENGTH),
-  dtype: z.enum(TensorDtype),
+  dtype: TensorDtypeSchema,
   dims: z.array(count).max(MAX_TENSOR_RANK),
-  encoding: z.enum(TensorEncoding),
+  encoding: z.enum(TENSOR_ENCODINGS),
   data: z.custom<Uint8Array>((value) => value instanceof Uint8Array, 'must be binary (msgpack bin)'),
   scale: z.array(z.number().positive()).optional(),
   zeroPoint: z.array(z.number().int().min(-128).max(127)).optional(),
@@ -101,7 +97,7 @@ export const HeartbeatModelStatsSchema = z.object({
   /** Split candidate in use. */
   split: token('split'),
   /** Codec used for the cut tensor. */
-  codec: z.enum(['f32', 'f16', 'int8']),
+  codec: CodecSchema,
   /** Where the tail runs when no exit answers; absent means the cloud. */
   tailOn: z.enum(['cloud', 'edge']).optional(),
   /** Share of requests answered by an early exit, 0..1. */
@@ -113,7 +109,10 @@ export const HeartbeatModelStatsSchema = z.object({
   /** Offloads that fell back to running the tail locally. */
   fallbacks: count,
   requests: count,
-  /** Objective the controller is using now (latency, energy or balanced). */
+  /**
+   * Objective the controller is using now. Deliberately any short string, not ObjectiveSchema: a heartbeat is
+   * telemetry, and an agent newer than this console may run an objective the console does not know yet.
+   */
   objective: z.string().max(32).optional(),
   /** Accuracy budget of the exit operating point in use, in points (its place on the calibrated curve). */
   budgetPoints: nonNegative.optional(),

@@ -6,7 +6,7 @@
 
 export { PROTOCOL_VERSION } from './protocol-version.js';
 
-export { CodedError } from './coded-error.js';
+export { CodedError, codedErrorGuard, type CodedErrorGuard, type LookAlikeErrors } from './coded-error.js';
 export { isProtocolError, ProtocolError, ProtocolErrorCode, type ProtocolErrorOptions } from './protocol-error.js';
 export {
   isWireErrorCode,
@@ -71,27 +71,70 @@ export {
   type QuantizedInt8,
 } from './int8-affine.js';
 export {
+  allocateArray,
+  arrayFromNumbers,
+  DTYPE_SPECS,
+  dtypeOfArray,
+  ELEMENT_TYPES,
+  elementTypeBytes,
+  elementTypeOfOnnx,
+  FLOAT_DTYPE,
+  isElementType,
+  isTensorDtype,
+  RAW_DTYPES,
+  TENSOR_DTYPES,
+  TensorDtypeSchema,
+  type DtypeArray,
+  type DtypeArrays,
+  type ElementType,
+  type ElementTypeSpec,
+  type RawDtype,
+  type TensorDtype,
+  type TensorDtypeSpec,
+  type TypedArrayConstructor,
+} from './dtypes.js';
+export {
+  CODEC_SPECS,
+  CODECS,
+  CodecSchema,
+  DEFAULT_CHANNEL_AXIS,
+  DEFAULT_PLAN_CODECS,
+  estimateTensorBytes,
+  isCodec,
+  LOSSLESS_CODEC,
+  mapCodecs,
+  parseCodecList,
+  perCodecSchema,
+  RAW_ENCODING,
+  TENSOR_ENCODINGS,
+  tensorWireBytes,
+  type Codec,
+  type CodecData,
+  type CodecProblem,
+  type CodecSpec,
+  type EncodeTensorOptions,
+  type PerCodec,
+  type TensorEncoding,
+  type UncheckedCodecData,
+} from './codecs.js';
+export {
   elementBytes,
-  FLOAT_ENCODINGS,
+  encodingsFor,
   MAX_TENSOR_NAME_LENGTH,
   MAX_TENSOR_RANK,
-  TensorDtype,
-  TensorEncoding,
-  tensorWireBytes,
   validateEncodedTensor,
   type EncodedTensor,
-  type FloatEncoding,
 } from './tensor-validation.js';
 export {
   decodeAnyTensor,
   decodeTensor,
-  DEFAULT_CHANNEL_AXIS,
+  encodeAnyTensor,
   encodeRawTensor,
   encodeTensor,
   type DecodedTensor,
-  type EncodeTensorOptions,
   type FloatTensor,
   type RawTensorData,
+  type TensorOf,
 } from './tensor-codec.js';
 
 export {
@@ -111,6 +154,8 @@ export {
 export { decodeMessage, decodeMessageOfKind, encodeMessage } from './message-codec.js';
 
 export { argmaxRow, EXIT_CONFIDENCE_MEASURES, exitConfidence, type ExitConfidenceMeasure } from './exit-confidence.js';
+export { median, quantile, quantileOrNaN } from './quantiles.js';
+export { seededRandom } from './seeded-random.js';
 
 export {
   BUNDLE_FORMAT,
@@ -140,16 +185,29 @@ export {
   type PolicyFields,
 } from './agent-policy.js';
 export {
+  BALANCED_EXTRA_POINTS,
+  isObjective,
+  OBJECTIVE_MODES,
+  OBJECTIVE_SPECS,
+  objectiveSpec,
+  OBJECTIVES,
+  ObjectiveModeSchema,
+  ObjectiveSchema,
+  type Objective,
+  type ObjectiveCost,
+  type ObjectiveMode,
+  type ObjectiveSpec,
+} from './objectives.js';
+export {
   costAt,
   DEFAULT_POWER_MODEL,
+  edgeOnlyCost,
   lookupPlan,
   objectiveValue,
-  OBJECTIVES,
   rankCandidates,
   type CandidateCost,
   type CodecBytes,
   type CostCandidateKind,
-  type Objective,
   type PlanCandidate,
   type PlanContext,
   type PlanRangeLike,
@@ -157,7 +215,6 @@ export {
   type PlanTableRange,
   type PowerModel,
   type TailPlacement,
-  type WireCodec,
 } from './cost-model.js';
 
 export {

@@ -1,3 +1,5 @@
+import { CodedError, codedErrorGuard } from './coded-error.js';
+
 /** Machine-readable reasons that bytes, a message, a tensor, a subject or a manifest were rejected. */
 export const ProtocolErrorCode = {
   /** The bytes are not a msgpack value at all (random, truncated, trailing garbage). */
@@ -31,24 +33,18 @@ export interface ProtocolErrorOptions extends ErrorOptions {
 }
 
 /** Input that breaks the wire contract. The message names the offending tensor, token or field. */
-export class ProtocolError extends Error {
+export class ProtocolError extends CodedError<ProtocolErrorCode> {
   override readonly name = 'ProtocolError';
   /** One line per problem when the error gathers several (schema validation); otherwise empty. */
   readonly issues: readonly string[];
-  constructor(
-    readonly code: ProtocolErrorCode,
-    message: string,
-    options?: ProtocolErrorOptions,
-  ) {
-    super(message, options);
+  constructor(code: ProtocolErrorCode, message: string, options?: ProtocolErrorOptions) {
+    super(code, message, options);
     this.issues = options?.issues ?? [];
   }
 }
 
-/** True for a {@link ProtocolError}, also one thrown by another copy of this package (duck-typed on name and code). */
-export function isProtocolError(error: unknown): error is ProtocolError {
-  if (error instanceof ProtocolError) return true;
-  if (!(error instanceof Error) || error.name !== 'ProtocolError') return false;
-  const code: unknown = (error as { code?: unknown }).code;
-  return typeof code === 'string' && (Object.values(ProtocolErrorCode) as string[]).includes(code);
-}
+/**
+ * True for a {@link ProtocolError} (optionally with the given code), also one thrown by another copy of this
+ * package: an Error named `ProtocolError` with a known code.
+ */
+export const isProtocolError = codedErrorGuard(ProtocolError, { name: 'ProtocolError', codes: ProtocolErrorCode });

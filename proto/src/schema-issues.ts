@@ -17,3 +17,12 @@ export function formatPath(path: readonly PropertyKey[]): string {
 export function formatIssue(issue: z.core.$ZodIssue): string {
   return `${formatPath(issue.path)}: ${issue.message}`;
 }
+
+/** Shows an untrusted value in a problem message: short strings quoted, numbers as they are, others by their kind. */
+export function showValue(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
+  if (typeof value === 'number' || typeof value === 'boolean' || value === null || value === undefined) {
+    return String(value);
+  }
+  return typeof value === 'bigint' ? `${value}n` : Array.isArray(value) ? 'an array' : typeof value;
+}

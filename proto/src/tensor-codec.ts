@@ -1,53 +1,41 @@
+import { type Codec, CODEC_SPECS, CODECS, type EncodeTensorOptions, isCodec, RAW_ENCODING } from './codecs.js';
 import { fromLittleEndianBytes, toLittleEndianBytes } from './byte-order.js';
 import { type DecodeLimits } from './decode-limits.js';
-import { decodeFloat16, encodeFloat16 } from './float16.js';
-import { dequantizeInt8, quantizeInt8 } from './int8-affine.js';
+import {
+  DTYPE_SPECS,
+  dtypeOfArray,
+  type DtypeArray,
+  type DtypeArrays,
+  FLOAT_DTYPE,
+  type RawDtype,
+  type TensorDtype,
+  type TypedArrayConstructor,
+} from './dtypes.js';
 import { ProtocolError, ProtocolErrorCode } from './protocol-error.js';
 import {
   type EncodedTensor,
   elementCount,
-  type FloatEncoding,
-  FLOAT_ENCODINGS,
   MAX_TENSOR_NAME_LENGTH,
   MAX_TENSOR_RANK,
   validateEncodedTensor,
 } from './tensor-validation.js';
 
-/** Options of {@link encodeTensor}. Only int8 reads them. */
-export interface EncodeTensorOptions {
-  /**
-   * Quantize each channel along `axis` with its own scale and zero point instead of one pair for the tensor.
-   * Costs ~10 bytes per channel and bounds the error per channel, which helps when channel ranges differ.
-   * @default false
-   */
-  readonly perChannel?: boolean;
-  /**
-   * Channel axis for `perChannel`; 1 is the channel axis of NCHW activations.
-   * @default 1
-   */
-  readonly axis?: number;
+/** A decoded tensor of one dtype: `data` is that dtype's typed array. */
+export interface TensorOf<D extends TensorDtype> {
+  readonly name: string;
+  readonly dtype: D;
+  readonly dims: number[];
+  readonly data: DtypeArrays[D];
 }
-
-/** Channel axis used by per-channel int8 when none is given: C in NCHW. */
-export const DEFAULT_CHANNEL_AXIS = 1;
 
 /** A float32 tensor after decoding. */
-export interface FloatTensor {
-  readonly name: string;
-  readonly dtype: 'float32';
-  readonly dims: number[];
-  readonly data: Float32Array;
-}
+export type FloatTensor = TensorOf<typeof FLOAT_DTYPE>;
 
 /** Any decoded tensor; `dtype` tells which typed array `data` is. */
-export type DecodedTensor =
-  | FloatTensor
-  | { readonly name: string; readonly dtype: 'int64'; readonly dims: number[]; readonly data: BigInt64Array }
-  | { readonly name: string; readonly dtype: 'int32'; readonly dims: number[]; readonly data: Int32Array }
-  | { readonly name: string; readonly dtype: 'uint8'; readonly dims: number[]; readonly data: Uint8Array };
+export type DecodedTensor = { [D in TensorDtype]: TensorOf<D> }[TensorDtype];
 
 /** Integer element arrays that travel with encoding `raw`. */
-export type RawTensorData = BigInt64Array | Int32Array | Uint8Array;
+export type RawTensorData = DtypeArrays[RawDtype];
 
 /**
  * Encodes a float32 tensor for the wire. `f32` is lossless and, on little-endian hosts, a view on `data`
@@ -57,39 +45,25 @@ export function encodeTensor(
   name: string,
   data: Float32Array,
   dims: readonly number[],
-  encoding: FloatEncoding,
+  encoding: Codec,
   options: EncodeTensorOptions = {},
 ): EncodedTensor {
   checkName(name);
   if (!(data instanceof Float32Array)) throw new TypeError(`"data" of tensor "${name}" must be a Float32Array`);
   const shape = checkDims(name, dims, data.length);
-  if (!(FLOAT_ENCODINGS as readonly unknown[]).includes(encoding)) {
-    throw new TypeError(`"encoding" must be one of ${FLOAT_ENCODINGS.join(', ')}; got ${String(encoding)}`);
+  if (!isCodec(encoding)) {
+    throw new TypeError(`"encoding" must be one of ${CODECS.join(', ')}; got ${String(encoding)}`);
   }
-  const { perChannel = false, axis } = options;
-  if (axis !== undefined && !perChannel) throw new TypeError('"axis" is only meaningful with "perChannel: true"');
-
-  const base = { name, dtype: 'float32', dims: shape } as const;
-  switch (encoding) {
-    case 'f32':
-      return { ...base, encoding, data: toLittleEndianBytes(data) };
-    case 'f16':
-      return { ...base, encoding, data: encodeFloat16(data) };
-    case 'int8': {
-      if (!perChannel) {
-        const q = quantizeInt8(data, shape);
-        return { ...base, encoding, data: q.bytes, scale: q.scale, zeroPoint: q.zeroPoint };
-      }
-      const channelAxis = axis ?? DEFAULT_CHANNEL_AXIS;
-      if (!Number.isInteger(channelAxis) || channelAxis < 0 || channelAxis >= shape.length) {
-        throw new RangeError(
-          `"axis" must be an integer in [0, ${shape.length}) for tensor "${name}" with dims [${shape.join(', ')}]; got ${channelAxis}`,
-        );
-      }
-      const q = quantizeInt8(data, shape, channelAxis);
-      return { ...base, encoding, data: q.bytes, scale: q.scale, zeroPoint: q.zeroPoint, axis: channelAxis };
-    }
+  if (options.axis !== undefined && options.perChannel !== true) {
+    throw new TypeError('"axis" is only meaningful with "perChannel: true"');
   }
+  return {
+    name,
+    dtype: FLOAT_DTYPE,
+    dims: shape,
+    encoding,
+    ...CODEC_SPECS[encoding].encode(name, data, shape, options),
+  };
 }
 
 /**
@@ -98,19 +72,20 @@ export function encodeTensor(
  */
 export function encodeRawTensor(name: string, data: RawTensorData, dims: readonly number[]): EncodedTensor {
   checkName(name);
-  const dtype =
-    data instanceof BigInt64Array
-      ? 'int64'
-      : data instanceof Int32Array
-        ? 'int32'
-        : data instanceof Uint8Array
-          ? 'uint8'
-          : undefined;
-  if (dtype === undefined) {
+  const dtype = dtypeOfArray(data);
+  if (dtype === undefined || !DTYPE_SPECS[dtype].travelsRaw) {
     throw new TypeError(`"data" of tensor "${name}" must be a BigInt64Array, Int32Array or Uint8Array`);
   }
   const shape = checkDims(name, dims, data.length);
-  return { name, dtype, dims: shape, encoding: 'raw', data: toLittleEndianBytes(data) };
+  return { name, dtype, dims: shape, encoding: RAW_ENCODING, data: toLittleEndianBytes(data) };
+}
+
+/**
+ * Encodes a tensor of any wire dtype, as senders of mixed inputs and outputs need: float32 elements in `codec`, the
+ * integer dtypes raw. The array's type decides, so it cannot disagree with a separate dtype field.
+ */
+export function encodeAnyTensor(name: string, data: DtypeArray, dims: readonly number[], codec: Codec): EncodedTensor {
+  return data instanceof Float32Array ? encodeTensor(name, data, dims, codec) : encodeRawTensor(name, data, dims);
 }
 
 /**
@@ -120,10 +95,10 @@ export function encodeRawTensor(name: string, data: RawTensorData, dims: readonl
  */
 export function decodeTensor(tensor: EncodedTensor, limits?: DecodeLimits): FloatTensor {
   const decoded = decodeAnyTensor(tensor, limits);
-  if (decoded.dtype !== 'float32') {
+  if (decoded.dtype !== FLOAT_DTYPE) {
     throw new ProtocolError(
       ProtocolErrorCode.BadDtype,
-      `tensor ${JSON.stringify(decoded.name)}: expected dtype float32, got ${decoded.dtype}`,
+      `tensor ${JSON.stringify(decoded.name)}: expected dtype ${FLOAT_DTYPE}, got ${decoded.dtype}`,
     );
   }
   return decoded;
@@ -134,23 +109,13 @@ export function decodeAnyTensor(tensor: EncodedTensor, limits?: DecodeLimits): D
   const t = validateEncodedTensor(tensor, limits);
   const { name, data } = t;
   const dims = [...t.dims];
-  switch (t.dtype) {
-    case 'float32': {
-      const values =
-        t.encoding === 'f32'
-          ? fromLittleEndianBytes(Float32Array, data)
-          : t.encoding === 'f16'
-            ? decodeFloat16(data)
-            : dequantizeInt8(data, dims, t.scale ?? [], t.zeroPoint ?? [], t.axis);
-      return { name, dtype: 'float32', dims, data: values };
-    }
-    case 'int64':
-      return { name, dtype: 'int64', dims, data: fromLittleEndianBytes(BigInt64Array, data) };
-    case 'int32':
-      return { name, dtype: 'int32', dims, data: fromLittleEndianBytes(Int32Array, data) };
-    case 'uint8':
-      return { name, dtype: 'uint8', dims, data };
+  if (t.dtype === FLOAT_DTYPE) {
+    // Validation tied a float32 tensor to a codec, and the codec's spec reads it back.
+    const spec = CODEC_SPECS[t.encoding as Codec];
+    return { name, dtype: FLOAT_DTYPE, dims, data: spec.decode(t, dims) };
   }
+  const array: TypedArrayConstructor<RawTensorData> = DTYPE_SPECS[t.dtype].array;
+  return { name, dtype: t.dtype, dims, data: fromLittleEndianBytes(array, data) } as DecodedTensor;
 }
 
 function checkName(name: string): void {

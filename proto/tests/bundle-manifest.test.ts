@@ -206,6 +206,8 @@ describe('bundle manifest: expected failure', () => {
       ranges: [{ ...(bad.plan.ranges as object[])[0], objective: 'fun', minMbps: 5, maxMbps: 2 }],
     };
     expect(rejection(bad).issues).toEqual([
+      // An unknown objective fails the schema as well: it is never planned or looked up as another one.
+      'plan.ranges.0.objective: Invalid option: expected one of "latency"|"energy"|"balanced"',
       'model.file: "other.onnx" is not listed in files',
       'candidates.0.tail: must be null for a edge-only candidate',
       'candidates.0.cut: must be empty for an edge-only candidate',

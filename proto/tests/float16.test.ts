@@ -6,7 +6,7 @@ import {
   float16BitsToNumber,
   float32ToFloat16Bits,
 } from '../src/float16.js';
-import { seededRandom } from './seeded-random.js';
+import { seededRandom } from '../src/seeded-random.js';
 
 const roundTrip = (x: number): number => float16BitsToNumber(float32ToFloat16Bits(x));
 const MIN_SUBNORMAL = 2 ** -24;

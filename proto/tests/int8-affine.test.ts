@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { affineParamsFromRange, dequantizeInt8, quantizeInt8 } from '../src/int8-affine.js';
-import { randomFloats, seededRandom } from './seeded-random.js';
+import { seededRandom } from '../src/seeded-random.js';
+import { randomFloats } from './random-data.js';
 
 // Dequantization runs in double precision and is then stored as float32, which adds half an ulp.
 const float32Slack = (x: number): number => Math.abs(x) * 2 ** -23;

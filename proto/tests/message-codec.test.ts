@@ -14,7 +14,8 @@ import {
 import { ProtocolError, type ProtocolErrorCode } from '../src/protocol-error.js';
 import { PROTOCOL_VERSION } from '../src/protocol-version.js';
 import { decodeTensor, encodeRawTensor, encodeTensor } from '../src/tensor-codec.js';
-import { randomBytes, randomFloats, seededRandom } from './seeded-random.js';
+import { seededRandom } from '../src/seeded-random.js';
+import { randomBytes, randomFloats } from './random-data.js';
 
 // Packs anything, bypassing encodeMessage's checks, to build hostile input.
 const rawPackr = new Packr({ useRecords: false, moreTypes: false });

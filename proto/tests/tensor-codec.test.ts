@@ -2,8 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { fromLittleEndianBytes, HOST_IS_LITTLE_ENDIAN, toLittleEndianBytes } from '../src/byte-order.js';
 import { ProtocolError, type ProtocolErrorCode } from '../src/protocol-error.js';
 import { decodeAnyTensor, decodeTensor, encodeRawTensor, encodeTensor } from '../src/tensor-codec.js';
-import { type EncodedTensor, tensorWireBytes, validateEncodedTensor } from '../src/tensor-validation.js';
-import { randomFloats, seededRandom } from './seeded-random.js';
+import { tensorWireBytes } from '../src/codecs.js';
+import { type EncodedTensor, validateEncodedTensor } from '../src/tensor-validation.js';
+import { seededRandom } from '../src/seeded-random.js';
+import { randomFloats } from './random-data.js';
 
 function expectProtocolError(fn: () => unknown, code: ProtocolErrorCode, message: string | RegExp): void {
   let caught: unknown;

@@ -9,15 +9,16 @@ import { EXAMPLE_MODEL_BACKBONE } from '@cleave/cli';
 import { createTailService, type TailService, type TailServiceSettings } from '@cleave/cloud-service';
 import { encodeOnnxModel, loadOnnxModel } from '@cleave/partitioner';
 import {
+  type Codec,
   DEADLINE_HEADER,
   decodeMessage,
   decodeTensor,
   encodeMessage,
   encodeTensor,
-  type FloatEncoding,
   type Message,
   parseBundleManifest,
   PROTOCOL_VERSION,
+  seededRandom,
   type TailAddress,
   tailSubject,
 } from '@cleave/proto';
@@ -62,11 +63,8 @@ export async function writeVariantModel(path: string, shift = 0.75): Promise<str
 
 /** Deterministic pseudo-images in [0, 1], `[n, 1, 28, 28]`. */
 export function exampleImages(n: number, seed: number): Float32Array {
-  let state = seed >>> 0 || 1;
-  return Float32Array.from({ length: n * 784 }, () => {
-    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
-    return state / 2 ** 32;
-  });
+  const random = seededRandom(seed);
+  return Float32Array.from({ length: n * 784 }, () => random());
 }
 
 // Reference sessions, created once per file for the whole test file.
@@ -111,7 +109,7 @@ export function inferRequest(
   address: TailAddress,
   id: string,
   cut: readonly { name: string; dims: number[]; data: Float32Array }[],
-  options: { encoding?: FloatEncoding; deadline?: number } = {},
+  options: { encoding?: Codec; deadline?: number } = {},
 ): Uint8Array {
   return encodeMessage({
     kind: 'infer',

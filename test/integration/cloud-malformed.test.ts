@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { publishBundle } from '@cleave/node-runtime';
-import { decodeMessage, type Message, tailSubject, WireErrorCode } from '@cleave/proto';
+import { decodeMessage, type Message, seededRandom, tailSubject, WireErrorCode } from '@cleave/proto';
 import {
   buildExampleBundle,
   exampleImages,
@@ -47,14 +47,6 @@ afterAll(async () => {
   await nc?.close();
 });
 
-function seeded(seed: number): () => number {
-  let state = seed;
-  return () => {
-    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
-    return state / 2 ** 32;
-  };
-}
-
 interface Case {
   readonly kind: string;
   readonly subject: string;
@@ -64,7 +56,7 @@ interface Case {
 }
 
 function makeCases(count: number): Case[] {
-  const random = seeded(7);
+  const random = seededRandom(7);
   const prefix = nats().prefix;
   const at = { model: bundle.model, version: bundle.version, split };
   const subject = tailSubject({ prefix, ...at });

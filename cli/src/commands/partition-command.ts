@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
-import { partitionModel, readProfile, WIRE_CODECS, type WireCodec } from '@cleave/partitioner';
+import { partitionModel, readProfile } from '@cleave/partitioner';
+import { type Codec, CODECS, DEFAULT_PLAN_CODECS, parseCodecList } from '@cleave/proto';
 import type { CliContext } from '../cli-context.js';
 import { createProgress } from '../progress.js';
 import { addCalibrationOptions, loadCalibration, type CalibrationFlags } from './calibration-options.js';
@@ -13,7 +14,7 @@ interface PartitionCommandOptions extends CalibrationFlags {
   cloudProfile?: string;
   rtt: number;
   maxPayload: number;
-  codecs: WireCodec[];
+  codecs: Codec[];
   edgeTails: boolean;
   runs: number;
   warmup: number;
@@ -22,15 +23,12 @@ interface PartitionCommandOptions extends CalibrationFlags {
 }
 
 /** Parses a comma-separated codec list, rejecting unknown names. */
-export function parseCodecs(value: string): WireCodec[] {
-  const list = value.split(',').map((s) => s.trim());
-  const bad = list.filter((c) => !(WIRE_CODECS as readonly string[]).includes(c));
-  if (bad.length > 0 || list.length === 0) {
-    throw new InvalidArgumentError(
-      `codecs must be a comma-separated subset of ${WIRE_CODECS.join(',')}; got '${value}'`,
-    );
+export function parseCodecs(value: string): Codec[] {
+  const list = parseCodecList(value);
+  if (list === undefined) {
+    throw new InvalidArgumentError(`codecs must be a comma-separated subset of ${CODECS.join(',')}; got '${value}'`);
   }
-  return list as WireCodec[];
+  return list;
 }
 
 /** Parses a positive number (milliseconds, Mbps). */
@@ -62,7 +60,7 @@ export function registerPartitionCommand(program: Command, ctx: CliContext): voi
       ctx.parseInteger('max-payload', 1024, 64 * 1024 * 1024),
       8 * 1024 * 1024,
     )
-    .option('--codecs <list>', 'wire codecs the plan may use', parseCodecs, ['f32', 'f16'] as WireCodec[])
+    .option('--codecs <list>', 'wire codecs the plan may use', parseCodecs, [...DEFAULT_PLAN_CODECS])
     .option(
       '--no-edge-tails',
       'never plan a split whose tail runs on the edge after unconfident exits (staged execution); keep hard cases for the cloud',

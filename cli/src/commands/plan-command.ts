@@ -3,17 +3,21 @@ import { join } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import {
   buildPlan,
-  OBJECTIVES,
   planCandidates,
   rankCandidates,
   readProfile,
   type CandidateKind,
   type CodecBytes,
-  type Objective,
   type TensorSpec,
-  type WireCodec,
 } from '@cleave/partitioner';
-import { parseBundleManifest } from '@cleave/proto';
+import {
+  type Codec,
+  DEFAULT_PLAN_CODECS,
+  type Objective,
+  OBJECTIVES,
+  ObjectiveSchema,
+  parseBundleManifest,
+} from '@cleave/proto';
 import type { CliContext } from '../cli-context.js';
 import { parseCodecs, parsePositive } from './partition-command.js';
 import { printCostTable, printPlanTable } from './plan-table.js';
@@ -24,7 +28,7 @@ interface PlanCommandOptions {
   bandwidth: number[];
   rtt?: number;
   maxPayload?: number;
-  codecs: WireCodec[];
+  codecs: Codec[];
   objective: Objective;
   top: number;
 }
@@ -49,10 +53,11 @@ function parseBandwidths(value: string): number[] {
 }
 
 function parseObjective(value: string): Objective {
-  if (!(OBJECTIVES as readonly string[]).includes(value)) {
+  const parsed = ObjectiveSchema.safeParse(value);
+  if (!parsed.success) {
     throw new InvalidArgumentError(`--objective must be one of ${OBJECTIVES.join(', ')}, got '${value}'`);
   }
-  return value as Objective;
+  return parsed.data;
 }
 
 /** Registers `cleave plan`: re-plan a bundle for other profiles or links, and explain the choice. */
@@ -70,7 +75,7 @@ export function registerPlanCommand(program: Command, ctx: CliContext): void {
       "largest NATS message (default: the bundle plan's)",
       ctx.parseInteger('max-payload', 1024, 64 * 1024 * 1024),
     )
-    .option('--codecs <list>', 'wire codecs the plan may use', parseCodecs, ['f32', 'f16'] as WireCodec[])
+    .option('--codecs <list>', 'wire codecs the plan may use', parseCodecs, [...DEFAULT_PLAN_CODECS])
     .option(
       '--objective <name>',
       `objective for the cost tables (${OBJECTIVES.join(', ')})`,

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { publishBundle } from '@cleave/node-runtime';
 import { loadMnistSplit, partitionModel, readProfile, type PartitionResult } from '@cleave/partitioner';
+import { CODECS } from '@cleave/proto';
 import type { CleaveLogger } from '@cleave/node-runtime/command-line';
 import { spawnCleave, type Spawner } from './demo-process.js';
 
@@ -44,7 +45,8 @@ export async function buildDemoBundle(options: DemoBundleOptions): Promise<Parti
     modelId: 'fmnist',
     edgeProfile,
     rttMs: 20,
-    codecs: ['f32', 'f16', 'int8'],
+    // All codecs, int8 included (the default plan codecs leave it out).
+    codecs: CODECS,
     calibration: { data, source: `${options.dataDir} train`, trainSamples: 20_000, holdoutSamples: 5_000 },
     force: true,
     profile: { runs: options.runs, warmup: 3, intraOpNumThreads: 1 },

@@ -1,6 +1,7 @@
 // What the demo reports per gateway: counts, where requests ran, latency percentiles and accuracy so far, and
 // the plain aligned text table they are printed in (live and at the end).
 import type { ClientResult } from '@cleave/edge-agent';
+import { quantileOrNaN } from '@cleave/proto';
 
 // Latencies kept per gateway: enough for stable percentiles in a long run, bounded memory in an endless one.
 const MAX_SAMPLES = 20_000;
@@ -80,13 +81,6 @@ export function recordError(stats: AgentStats, error: unknown): void {
   stats.lastError = error instanceof Error ? error.message : String(error);
 }
 
-/** The q-quantile (0..1) of the recorded latencies, or NaN with none. */
-export function quantile(stats: AgentStats, q: number): number {
-  if (stats.latencies.length === 0) return Number.NaN;
-  const sorted = [...stats.latencies].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
-}
-
 /** One summary row, as plain values (also what the JSON progress lines carry). */
 export interface SummaryRow {
   readonly agent: string;
@@ -116,8 +110,9 @@ export function summaryRow(agent: string, link: string, power: string, stats: Ag
     offloads: stats.offloads,
     fallbacks: stats.fallbacks,
     errors: stats.errors,
-    p50Ms: quantile(stats, 0.5),
-    p95Ms: quantile(stats, 0.95),
+    // The shared nearest-rank quantiles, as the benches report them; NaN (printed "-") before the first answer.
+    p50Ms: quantileOrNaN(stats.latencies, 0.5),
+    p95Ms: quantileOrNaN(stats.latencies, 0.95),
     accuracy: share(stats.correct),
   };
 }

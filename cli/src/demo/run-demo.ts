@@ -14,7 +14,7 @@ import {
   type ConsoleServer,
 } from '@cleave/console';
 import { loadMnistSplit } from '@cleave/partitioner';
-import { parseBundleManifest } from '@cleave/proto';
+import { CodedError, parseBundleManifest } from '@cleave/proto';
 import { createCpuQuotaGroup } from '../cpu-quota.js';
 import { startEmbeddedNats } from '../embedded-nats.js';
 import { resolveLinkMode } from '../link/emulated-link.js';
@@ -79,7 +79,11 @@ export function demoChildEnv(env: Readonly<Record<string, string | undefined>>):
   );
 }
 
-class Interrupted extends Error {
+/** Why the demo stopped early: one reason, a shutdown signal arrived. */
+const InterruptedCode = { Signal: 'interrupted' } as const;
+
+/** The demo was stopped by a signal at a checkpoint; it tears down in order and exits as asked. */
+class Interrupted extends CodedError<(typeof InterruptedCode)[keyof typeof InterruptedCode]> {
   override readonly name = 'Interrupted';
 }
 
@@ -91,7 +95,7 @@ export async function runDemo(options: DemoRunOptions, deps: DemoRunDeps): Promi
   let signal: string | undefined;
   void deps.shutdownSignal.then((s) => (signal = s));
   const checkpoint = () => {
-    if (signal !== undefined) throw new Interrupted(`stopped by ${signal}`);
+    if (signal !== undefined) throw new Interrupted(InterruptedCode.Signal, `stopped by ${signal}`);
   };
   try {
     // --- emulation capabilities, said once ---

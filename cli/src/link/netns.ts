@@ -1,6 +1,7 @@
 // Thin wrappers over `ip` and `tc` for the kernel link: namespaces, veth pairs, tbf, and stale-namespace cleanup.
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
+import { CodedError } from '@cleave/proto';
 import { isAlive, killAll } from '../process-control.js';
 
 const run = promisify(execFile);
@@ -9,8 +10,13 @@ const run = promisify(execFile);
 export const NETNS_PREFIX = 'cleave-';
 const NAME_PATTERN = /^cleave-(\d+)-([a-z0-9]+)$/;
 
+/** Why a namespace command failed: one reason, the command exited non-zero, timed out or could not start. */
+export const NetnsCommandErrorCode = { CommandFailed: 'command_failed' } as const;
+/** One of {@link NetnsCommandErrorCode}. */
+export type NetnsCommandErrorCode = (typeof NetnsCommandErrorCode)[keyof typeof NetnsCommandErrorCode];
+
 /** Raised when an `ip` or `tc` command fails; the message names the command and its stderr. */
-export class NetnsCommandError extends Error {
+export class NetnsCommandError extends CodedError<NetnsCommandErrorCode> {
   override readonly name = 'NetnsCommandError';
 }
 
@@ -22,7 +28,9 @@ export async function sh(command: string, args: readonly string[]): Promise<stri
   } catch (err) {
     const e = err as NodeJS.ErrnoException & { stderr?: string };
     const detail = (e.stderr ?? '').trim() || e.code || e.message;
-    throw new NetnsCommandError(`${command} ${args.join(' ')}: ${detail}`, { cause: err });
+    throw new NetnsCommandError(NetnsCommandErrorCode.CommandFailed, `${command} ${args.join(' ')}: ${detail}`, {
+      cause: err,
+    });
   }
 }
 

@@ -2,14 +2,13 @@
 // typed error. Nothing here throws to the caller, whatever the bytes.
 import { type Context, type Span, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import type { Msg } from '@nats-io/transport-node';
+import { natsParentContext } from '@cleave/node-runtime';
 import {
   DEADLINE_HEADER,
   type DecodeLimits,
   decodeMessage,
+  encodeAnyTensor,
   encodeMessage,
-  encodeRawTensor,
-  encodeTensor,
-  type EncodedTensor,
   errorReply,
   type InferReply,
   type InferRequest,
@@ -23,8 +22,8 @@ import {
 } from '@cleave/proto';
 import type { TailResult } from '../tail/loaded-tail.js';
 import type { TailRegistry } from '../tail/tail-registry.js';
-import { checkInputs, type CheckedInputs, type NamedTensor } from '../tail/tensor-batch.js';
-import { remoteParentContext, type ServiceTelemetry } from '../telemetry/service-telemetry.js';
+import { checkInputs, type CheckedInputs } from '../tail/tensor-batch.js';
+import type { ServiceTelemetry } from '../telemetry/service-telemetry.js';
 import type { Admission } from './admission.js';
 import { ServeError, toServeWireError } from './serve-error.js';
 
@@ -83,7 +82,7 @@ export function createRequestHandler(deps: RequestHandlerDeps): (msg: Msg) => vo
   /** Serves one admitted request; the caller releases its admission afterwards. */
   async function serve(msg: Msg): Promise<void> {
     const receivedAt = now();
-    const parent = remoteParentContext(msg.headers);
+    const parent = natsParentContext(msg.headers);
     const span = tracer.startSpan(
       'cleave.tail.request',
       { kind: SpanKind.SERVER, startTime: receivedAt, attributes: { 'cleave.replica': deps.replica } },
@@ -167,7 +166,7 @@ export function createRequestHandler(deps: RequestHandlerDeps): (msg: Msg) => vo
       kind: 'infer_reply',
       v: PROTOCOL_VERSION,
       id: request.id,
-      outputs: result.outputs.map((t) => encodeOutput(t, inputs.replyEncoding)),
+      outputs: result.outputs.map((t) => encodeAnyTensor(t.name, t.data, t.dims, inputs.replyEncoding)),
       processingMs: result.finishedAt - result.startedAt,
       queueMs: result.startedAt - result.enqueuedAt,
       batchSize: result.batchSize,
@@ -202,12 +201,6 @@ export function createRequestHandler(deps: RequestHandlerDeps): (msg: Msg) => vo
     );
     run.end(result.finishedAt);
   }
-}
-
-function encodeOutput(tensor: NamedTensor, encoding: CheckedInputs['replyEncoding']): EncodedTensor {
-  return tensor.dtype === 'float32'
-    ? encodeTensor(tensor.name, tensor.data as Float32Array, tensor.dims, encoding)
-    : encodeRawTensor(tensor.name, tensor.data as Exclude<NamedTensor['data'], Float32Array>, tensor.dims);
 }
 
 function earliest(a: number | undefined, b: number | undefined): number | undefined {

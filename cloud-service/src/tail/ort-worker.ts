@@ -72,6 +72,8 @@ function slot(meta: ort.InferenceSession.ValueMetadata): TensorSlot {
 
 function toNamed(name: string, tensor: ort.OnnxValue): NamedTensor {
   const dims = [...tensor.dims];
+  // The wire dtypes (proto's TENSOR_DTYPES) spelled out: this worker imports no workspace package, since under the
+  // tests' `source` condition a worker thread would resolve one to TypeScript it cannot load.
   switch (tensor.type) {
     case 'float32':
     case 'int64':

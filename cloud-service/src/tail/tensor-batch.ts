@@ -1,19 +1,29 @@
 // Pure tensor plumbing between wire requests and one onnxruntime run: check each request against the tail's
 // inputs, stack requests along dim 0, and cut the outputs back into per-request views.
 import {
+  allocateArray,
+  type Codec,
+  CODEC_SPECS,
+  CodedError,
   decodeAnyTensor,
   type DecodeLimits,
+  DTYPE_SPECS,
+  type DtypeArray,
   type EncodedTensor,
-  type FloatEncoding,
+  FLOAT_DTYPE,
   HOST_IS_LITTLE_ENDIAN,
+  isCodec,
+  LOSSLESS_CODEC,
+  type TensorDtype,
   validateEncodedTensor,
+  WireErrorCode,
 } from '@cleave/proto';
 
 /** Element arrays that cross the wire and the worker boundary. */
-export type TensorData = Float32Array | BigInt64Array | Int32Array | Uint8Array;
+export type TensorData = DtypeArray;
 
 /** Element types the wire can carry. */
-export type TensorDataType = 'float32' | 'int64' | 'int32' | 'uint8';
+export type TensorDataType = TensorDtype;
 
 /** A named tensor with its elements, as fed to or returned by a tail. */
 export interface NamedTensor {
@@ -46,8 +56,8 @@ export interface InputPart {
   /** Elements in the tensor. */
   readonly count: number;
   /**
-   * Decoded elements; or, for f32 on a little-endian host, the received bytes themselves, so the elements are copied
-   * once (into the batch) rather than twice.
+   * Decoded elements; or, for a verbatim codec (f32) on a little-endian host, the received bytes themselves, so the
+   * elements are copied once (into the batch) rather than twice.
    */
   readonly source: TensorData | { readonly littleEndianBytes: Uint8Array };
 }
@@ -57,13 +67,16 @@ export interface CheckedInputs {
   /** Dim 0 shared by every input: the samples this request adds to a batch. */
   readonly samples: number;
   readonly tensors: readonly InputPart[];
-  /** Codec of the reply's float outputs: f32 and f16 mirror the request, int8 requests get f16. */
-  readonly replyEncoding: Exclude<FloatEncoding, 'int8'>;
+  /** Codec of the reply's float outputs: the request codec's `replyCodec` (f32 and f16 mirror it, int8 gets f16). */
+  readonly replyEncoding: Codec;
 }
 
-/** A request whose tensors do not fit the tail; the message is safe to send back as `bad_request`. */
-export class TailInputError extends Error {
+/** A request whose tensors do not fit the tail; the message is safe to send back, and `code` is the reply's. */
+export class TailInputError extends CodedError<typeof WireErrorCode.BadRequest> {
   override readonly name = 'TailInputError';
+  constructor(message: string, options?: ErrorOptions) {
+    super(WireErrorCode.BadRequest, message, options);
+  }
 }
 
 /** Builds a tail's signature from its onnxruntime input and output metadata. */
@@ -111,13 +124,13 @@ export function checkInputs(
       throw new TailInputError(`${where}: dim 0 is ${first} but another input has ${samples}; inputs must agree`);
     }
     samples = first;
-    if (tensor.dtype === 'float32' && replyEncoding === undefined) {
-      replyEncoding = encoded.encoding === 'f32' ? 'f32' : 'f16';
+    if (tensor.dtype === FLOAT_DTYPE && replyEncoding === undefined && isCodec(encoded.encoding)) {
+      replyEncoding = CODEC_SPECS[encoded.encoding].replyCodec;
     }
     return tensor;
   });
   if (samples === undefined || samples < 1) throw new TailInputError('request carries no samples (dim 0 is 0)');
-  return { samples, tensors, replyEncoding: replyEncoding ?? 'f32' };
+  return { samples, tensors, replyEncoding: replyEncoding ?? LOSSLESS_CODEC };
 }
 
 /** Concatenates the requests' inputs along dim 0 into fresh arrays (which may then be transferred). */
@@ -128,7 +141,7 @@ export function stackInputs(signature: TailSignature, requests: readonly Checked
     const parts = requests.map((r) => r.tensors[i]!);
     const first = parts[0]!;
     const count = parts.reduce((sum, t) => sum + t.count, 0);
-    const data = allocate(first.dtype, count);
+    const data = allocateArray(first.dtype, count);
     let offset = 0;
     for (const part of parts) {
       copyInto(data, part, offset);
@@ -178,23 +191,17 @@ function checkShape(where: string, shape: readonly (number | string)[], dims: re
   });
 }
 
-function allocate(dtype: TensorDataType, count: number): TensorData {
-  switch (dtype) {
-    case 'float32':
-      return new Float32Array(count);
-    case 'int64':
-      return new BigInt64Array(count);
-    case 'int32':
-      return new Int32Array(count);
-    case 'uint8':
-      return new Uint8Array(count);
-  }
-}
-
 function readInput(encoded: EncodedTensor, limits: DecodeLimits | undefined): InputPart {
-  if (HOST_IS_LITTLE_ENDIAN && encoded.dtype === 'float32' && encoded.encoding === 'f32') {
+  const verbatim = isCodec(encoded.encoding) && CODEC_SPECS[encoded.encoding].verbatim;
+  if (HOST_IS_LITTLE_ENDIAN && encoded.dtype === FLOAT_DTYPE && verbatim) {
     const { name, dims, data } = validateEncodedTensor(encoded, limits);
-    return { name, dtype: 'float32', dims, count: data.byteLength / 4, source: { littleEndianBytes: data } };
+    return {
+      name,
+      dtype: FLOAT_DTYPE,
+      dims,
+      count: data.byteLength / DTYPE_SPECS[FLOAT_DTYPE].bytes,
+      source: { littleEndianBytes: data },
+    };
   }
   const { name, dtype, dims, data } = decodeAnyTensor(encoded, limits);
   return { name, dtype, dims, count: data.length, source: data };
@@ -204,7 +211,7 @@ function copyInto(target: TensorData, part: InputPart, offset: number): void {
   const { source } = part;
   if ('littleEndianBytes' in source) {
     const bytes = source.littleEndianBytes;
-    new Uint8Array(target.buffer, target.byteOffset + offset * 4, bytes.byteLength).set(bytes);
+    new Uint8Array(target.buffer, target.byteOffset + offset * target.BYTES_PER_ELEMENT, bytes.byteLength).set(bytes);
     return;
   }
   // The dtypes were checked equal per input, so source and target are the same kind of array.

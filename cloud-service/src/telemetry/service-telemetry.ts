@@ -1,17 +1,8 @@
-// The service's metrics and trace context, on the OpenTelemetry API only: the cli decides which SDK (if any)
-// receives them. Attributes stay low-cardinality: model, version and split only after a tail was found, so
-// random names in bad requests cannot create unbounded series.
-import {
-  type Context,
-  createTraceState,
-  type Meter,
-  metrics,
-  ROOT_CONTEXT,
-  trace,
-  type Tracer,
-} from '@opentelemetry/api';
-import type { MsgHdrs } from '@nats-io/transport-node';
-import { parseTraceparent, type TailAddress, TraceHeader, type WireErrorCode } from '@cleave/proto';
+// The service's metrics, on the OpenTelemetry API only: the cli decides which SDK (if any) receives them; a
+// request's trace context comes from @cleave/node-runtime. Attributes stay low-cardinality: model, version and
+// split only after a tail was found, so random names in bad requests cannot create unbounded series.
+import { type Meter, metrics, trace, type Tracer } from '@opentelemetry/api';
+import type { TailAddress, WireErrorCode } from '@cleave/proto';
 
 /** Instrumentation scope of the service's spans and metrics. */
 export const TELEMETRY_SCOPE = '@cleave/cloud-service';
@@ -132,21 +123,4 @@ export function createServiceTelemetry(options: {
       runTime.record(batch.runMs, tailAttributes(tail));
     },
   };
-}
-
-/**
- * The caller's trace context from NATS headers (W3C `traceparent` / `tracestate`), or the root context when there
- * is none or it is invalid, in which case the request starts a new trace as the W3C spec requires.
- */
-export function remoteParentContext(headers: MsgHdrs | undefined): Context {
-  const parent = parseTraceparent(headers?.get(TraceHeader.Traceparent));
-  if (parent === undefined) return ROOT_CONTEXT;
-  const state = headers?.get(TraceHeader.Tracestate);
-  return trace.setSpanContext(ROOT_CONTEXT, {
-    traceId: parent.traceId,
-    spanId: parent.spanId,
-    traceFlags: parent.flags,
-    isRemote: true,
-    ...(state ? { traceState: createTraceState(state) } : {}),
-  });
 }

@@ -4,6 +4,8 @@
 // (a GC pause, a batch that queued in the cloud) and, after a real step in the link, flips from the old to the
 // new level in one move once half the window has seen it. An EWMA glides through every value in between, and
 // the controller would walk through every plan range on the way: several switches for one change of the link.
+// The shared nearest-rank median keeps that true for an even count too: it is always a measured value.
+import { median } from '@cleave/proto';
 
 /** Settings of {@link createBandwidthEstimator}. */
 export interface BandwidthEstimatorOptions {
@@ -113,10 +115,4 @@ export function createBandwidthEstimator(options: BandwidthEstimatorOptions = {}
       };
     },
   };
-}
-
-/** Median of a non-empty list (the lower middle for an even count, so it is always a measured value). */
-export function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor((sorted.length - 1) / 2)]!;
 }

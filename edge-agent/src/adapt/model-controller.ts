@@ -3,8 +3,7 @@
 // Changes of objective, operating point, policy or bundle apply at once: they are already slow, deliberate
 // events. Changes driven by bandwidth go through hysteresis: the estimate must leave the current plan range by
 // `bandMargin`, and the new choice must stay the best for `holdMs`, before the agent switches.
-import type { BundleManifest, FloatEncoding, Objective, SplitCandidate, TailPlacement } from '@cleave/proto';
-import type { ObjectiveMode } from '../config/edge-config-schema.js';
+import type { BundleManifest, Codec, Objective, ObjectiveMode, SplitCandidate, TailPlacement } from '@cleave/proto';
 import { chooseOperatingPoint } from './objective-policy.js';
 import { formatRange, isOutsideBand, lookupPlanRange, planObjective } from './plan-lookup.js';
 
@@ -14,9 +13,9 @@ export interface ControlSettings {
   /** A pinned split candidate id. */
   readonly pin?: string;
   /** A forced codec. */
-  readonly codec?: FloatEncoding;
+  readonly codec?: Codec;
   /** Allowed codecs, preferred first. */
-  readonly codecs: readonly FloatEncoding[];
+  readonly codecs: readonly Codec[];
   readonly budgetPoints?: number;
   readonly floorAccuracy?: number;
   readonly floorMarginPoints: number;
@@ -40,14 +39,14 @@ export interface Decision {
   readonly version: string;
   readonly split: string;
   readonly kind: SplitCandidate['kind'];
-  readonly codec: FloatEncoding;
+  readonly codec: Codec;
   /**
    * Where the tail runs when no exit answers: `cloud` (offload the cut, fall back locally on failure) or `edge`
    * (the plan found staged execution on the device cheaper: nothing is sent).
    */
   readonly tailOn: TailPlacement;
   /** The plan objective in use. */
-  readonly objective: string;
+  readonly objective: Objective;
   readonly budgetPoints: number;
   /** Exit thresholds of the operating point; null = never exit there. */
   readonly thresholds: Readonly<Record<string, number | null>>;
@@ -106,7 +105,7 @@ export function createModelController(initial: BundleManifest, initialSettings: 
             ...(settings.floorAccuracy === undefined ? {} : { floorAccuracy: settings.floorAccuracy }),
           }).point;
     let candidate: SplitCandidate | undefined;
-    let codec: FloatEncoding;
+    let codec: Codec;
     let tailOn: TailPlacement = 'cloud';
     let range: Decision['range'] = null;
     const pinned = settings.pin === undefined ? undefined : source.candidates.find((c) => c.id === settings.pin);

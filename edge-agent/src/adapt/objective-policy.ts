@@ -4,9 +4,10 @@
 //   mains power, or battery ≥ balancedBelow (50%)     → latency:  the bundle's calibrated operating point
 //   discharging, energyBelow ≤ battery < balancedBelow → balanced: one more point of accuracy budget
 //   discharging, battery < energyBelow (20%)           → energy:   the most lenient point on the curve
+// How much budget each objective adds and where it ranks on the battery scale come from proto's OBJECTIVE_SPECS.
 // Every point is taken from the calibrated curve, and never one whose accuracy is below the bundle's floor plus
 // a safety margin (calibration accuracy overstates deployment accuracy a little).
-import type { ExitPolicy, Objective, OperatingPoint } from '@cleave/proto';
+import { type ExitPolicy, type Objective, objectiveSpec, type OperatingPoint } from '@cleave/proto';
 import type { PowerState } from './battery-monitor.js';
 
 /** Battery levels (0..1) below which the objective moves towards energy, and the band that stops flapping. */
@@ -15,8 +16,6 @@ export interface BatteryTiers {
   readonly energyBelow: number;
   readonly hysteresis: number;
 }
-
-const RANK: Readonly<Record<Objective, number>> = { latency: 0, balanced: 1, energy: 2 };
 
 /**
  * The objective for the power state. Moving towards energy happens as soon as a threshold is crossed; moving back
@@ -27,10 +26,11 @@ export function objectiveForPower(power: PowerState, tiers: BatteryTiers, previo
   const level = power.level;
   const classify = (margin: number): Objective =>
     level < tiers.energyBelow + margin ? 'energy' : level < tiers.balancedBelow + margin ? 'balanced' : 'latency';
+  const rank = (objective: Objective): number => objectiveSpec(objective).batteryRank;
   const down = classify(0);
-  if (previous === undefined || RANK[down] >= RANK[previous]) return down;
+  if (previous === undefined || rank(down) >= rank(previous)) return down;
   const up = classify(tiers.hysteresis);
-  return RANK[up] < RANK[previous] ? up : previous;
+  return rank(up) < rank(previous) ? up : previous;
 }
 
 /** Settings of {@link chooseOperatingPoint}. */
@@ -50,9 +50,6 @@ export interface ChosenOperatingPoint {
   readonly minAccuracy: number;
 }
 
-/** Extra accuracy budget the `balanced` objective spends on exits, in points. */
-export const BALANCED_EXTRA_POINTS = 1;
-
 /**
  * Picks the exit operating point for an objective from the calibrated curve: the point with the largest budget
  * not above the objective's target, among those whose calibrated accuracy stays at or above the floor + margin.
@@ -66,8 +63,8 @@ export function chooseOperatingPoint(
   const floor = Math.max(policy.floorAccuracy, options.floorAccuracy ?? 0);
   const minAccuracy = floor + options.floorMarginPoints / 100;
   const base = options.basePoints ?? policy.budgetPoints;
-  const target =
-    objective === 'latency' ? base : objective === 'balanced' ? base + BALANCED_EXTRA_POINTS : Number.POSITIVE_INFINITY;
+  // Infinity for an objective with an unlimited budget; an unknown objective throws instead of getting one.
+  const target = base + objectiveSpec(objective).extraBudgetPoints;
   const points = [policy.operatingPoint, ...policy.curve];
   let best: OperatingPoint | undefined;
   for (const point of points) {

@@ -1,7 +1,7 @@
 import { type BundlePlan, lookupPlan, type Objective, type PlanRange } from '@cleave/proto';
 
 /** The plan objective actually used: the one asked for when the plan has it, else the plan's first. */
-export function planObjective(plan: BundlePlan, objective: Objective): string {
+export function planObjective(plan: BundlePlan, objective: Objective): Objective {
   return plan.objectives.includes(objective) ? objective : plan.objectives[0]!;
 }
 
@@ -9,7 +9,7 @@ export function planObjective(plan: BundlePlan, objective: Objective): string {
  * The plan range for `objective` that contains `mbps` (ranges are [minMbps, maxMbps)); below the first range the
  * first, above the last the last. Undefined only when the plan has no range for the objective at all.
  */
-export function lookupPlanRange(plan: BundlePlan, objective: string, mbps: number): PlanRange | undefined {
+export function lookupPlanRange(plan: BundlePlan, objective: Objective, mbps: number): PlanRange | undefined {
   const inside = lookupPlan(plan, objective, mbps);
   if (inside !== undefined) return inside;
   const ranges = plan.ranges.filter((r) => r.objective === objective).sort((a, b) => a.minMbps - b.minMbps);

@@ -1,12 +1,14 @@
 // A small client for applications on the gateway: `import { EdgeClient } from '@cleave/edge-agent/client'`.
 // It speaks the local HTTP API (msgpack by default) and pulls in neither onnxruntime nor NATS.
 import { Packr, Unpackr } from 'msgpackr';
+import { arrayFromNumbers, CodedError, DTYPE_SPECS, type DtypeArray, type TensorDtype } from '@cleave/proto';
+import { EdgeErrorCode } from '../edge-agent-error.js';
 
-/** Element types of the local API. */
-export type ClientDtype = 'float32' | 'int64' | 'int32' | 'uint8';
+/** Element types of the local API: the wire dtypes. */
+export type ClientDtype = TensorDtype;
 
 /** Typed arrays the client sends and returns. */
-export type ClientArray = Float32Array | BigInt64Array | Int32Array | Uint8Array;
+export type ClientArray = DtypeArray;
 
 /** An input tensor: dims plus a typed array (or plain numbers). dtype defaults to the model input's. */
 export interface ClientTensor {
@@ -50,16 +52,21 @@ export interface EdgeClientOptions {
   readonly timeoutMs?: number;
 }
 
+/** Codes of an {@link EdgeClientError}: the agent's own {@link EdgeErrorCode}s, or HttpError when it named none. */
+export const EdgeClientErrorCode = { ...EdgeErrorCode, HttpError: 'http_error' } as const;
+/** One of {@link EdgeClientErrorCode}. */
+export type EdgeClientErrorCode = (typeof EdgeClientErrorCode)[keyof typeof EdgeClientErrorCode];
+
 /** A request the agent refused (4xx) or could not serve (5xx). */
-export class EdgeClientError extends Error {
+export class EdgeClientError extends CodedError<EdgeClientErrorCode> {
   override readonly name = 'EdgeClientError';
   constructor(
-    readonly code: string,
+    code: EdgeClientErrorCode,
     readonly status: number,
     message: string,
     options?: ErrorOptions,
   ) {
-    super(message, options);
+    super(code, message, options);
   }
 }
 
@@ -117,8 +124,10 @@ export class EdgeClient {
         : JSON.parse(new TextDecoder().decode(bytes))
     ) as Record<string, unknown>;
     if (!response.ok) {
-      const error = (reply['error'] ?? {}) as { code?: string; message?: string };
-      throw new EdgeClientError(error.code ?? 'http_error', response.status, error.message ?? response.statusText);
+      // The code is passed on as the agent sent it (an agent of another version may send one not listed here).
+      const error = (reply['error'] ?? {}) as { code?: EdgeClientErrorCode; message?: string };
+      const code = error.code ?? EdgeClientErrorCode.HttpError;
+      throw new EdgeClientError(code, response.status, error.message ?? response.statusText);
     }
     const outputs = reply['outputs'] as Record<string, { dtype: ClientDtype; dims: number[]; data: unknown }>;
     return {
@@ -162,24 +171,9 @@ function asNumbers(data: ClientArray | readonly number[]): number[] {
 }
 
 function toTyped(dtype: ClientDtype, data: unknown): ClientArray {
-  if (data instanceof Uint8Array && dtype !== 'uint8') {
-    // Copied: a bin inside a msgpack body is rarely aligned for a wider element type.
-    const buffer = data.slice().buffer;
-    if (dtype === 'float32') return new Float32Array(buffer);
-    return dtype === 'int32' ? new Int32Array(buffer) : new BigInt64Array(buffer);
-  }
-  if (data instanceof Uint8Array) return new Uint8Array(data);
-  const numbers = data as number[];
-  switch (dtype) {
-    case 'float32':
-      return Float32Array.from(numbers);
-    case 'int64':
-      return BigInt64Array.from(numbers, (x) => BigInt(x));
-    case 'int32':
-      return Int32Array.from(numbers);
-    case 'uint8':
-      return Uint8Array.from(numbers);
-  }
+  // Copied: a bin inside a msgpack body is rarely aligned for a wider element type.
+  if (data instanceof Uint8Array) return new DTYPE_SPECS[dtype].array(data.slice().buffer);
+  return arrayFromNumbers(dtype, data as number[]);
 }
 
 const littleEndianHost = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;

@@ -1,10 +1,13 @@
 import { z } from 'zod';
 import {
   byteSize,
+  CODECS,
+  CodecSchema,
   configToken as token,
   type CrossFieldProblem,
   natsCrossFieldProblems,
   natsSettingsObject,
+  ObjectiveModeSchema,
   plainRecord as record,
 } from '@cleave/proto';
 
@@ -13,18 +16,13 @@ const nonNegativeInt = z.number().int().nonnegative();
 const fraction = z.number().min(0).max(1);
 const path = z.string().min(1);
 
-/** Wire codecs of a cut tensor, in the order the agent prefers them when nothing else decides. */
-export const CodecSchema = z.enum(['f32', 'f16', 'int8']);
-
-/** What the controller optimises: `auto` follows the battery (latency on mains, energy as it runs low). */
-export const ObjectiveModeSchema = z.enum(['auto', 'latency', 'energy', 'balanced']);
-/** One of the values of {@link ObjectiveModeSchema}. */
-export type ObjectiveMode = z.infer<typeof ObjectiveModeSchema>;
-
 /** One model the agent serves. */
 export const ModelConfigSchema = z.strictObject({
   id: token,
-  /** @default 'auto' */
+  /**
+   * What the controller optimises: `auto` follows the battery (latency on mains, energy as it runs low).
+   * @default 'auto'
+   */
   objective: ObjectiveModeSchema.default('auto'),
   /** Pin this split candidate instead of following the plan table (exits and fallback still apply). */
   pin: token.optional(),
@@ -64,7 +62,10 @@ export const EdgeConfigSchema = z.strictObject({
       /** Default per-request deadline; a request may ask for its own. */
       deadlineMs: positiveInt.max(600_000).default(500),
       /** Codecs allowed on the wire, preferred first (used when a split is pinned, or the plan's is not allowed). */
-      codecs: z.array(CodecSchema).min(1).default(['f32', 'f16', 'int8']),
+      codecs: z
+        .array(CodecSchema)
+        .min(1)
+        .default([...CODECS]),
       /** Base accuracy budget of the exits, in points; default: the bundle's calibrated operating point. */
       budgetPoints: z.number().min(0).max(100).optional(),
       /** Stay this many points above the bundle's accuracy floor on the calibrated curve (calibration drift). */

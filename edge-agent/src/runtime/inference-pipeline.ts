@@ -2,10 +2,11 @@
 // on any trouble, the tail locally. Every request that passes validation gets outputs.
 import { type Context, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import type { NatsConnection } from '@nats-io/transport-node';
-import type { BundleManifest, FloatEncoding, SplitCandidate } from '@cleave/proto';
+import { remoteParentContext, traceHeaders } from '@cleave/node-runtime';
+import type { BundleManifest, Codec, Objective, SplitCandidate } from '@cleave/proto';
 import type { Decision } from '../adapt/model-controller.js';
 import type { LoadedBundle } from '../bundle/loaded-bundle.js';
-import { type EdgeTelemetry, parentContext, traceHeaders } from '../telemetry/edge-telemetry.js';
+import type { EdgeTelemetry } from '../telemetry/edge-telemetry.js';
 import type { RanOn } from '../telemetry/request-stats.js';
 import type { CircuitBreaker } from './circuit-breaker.js';
 import { decideEarlyExit } from './exit-decision.js';
@@ -39,8 +40,8 @@ export interface InferResult {
   readonly tailVersion: string | null;
   readonly split: string;
   /** Codec of the cut tensor when it crossed the wire, else null. */
-  readonly codec: FloatEncoding | null;
-  readonly objective: string;
+  readonly codec: Codec | null;
+  readonly objective: Objective;
   /** The exit that answered, or null. */
   readonly exit: string | null;
   readonly ranOn: RanOn;
@@ -123,9 +124,9 @@ export async function runPipeline(deps: PipelineDeps, request: PipelineRequest):
         'cleave.objective': decision.objective,
       },
     },
-    parentContext(request.traceparent, request.tracestate),
+    remoteParentContext(request.traceparent, request.tracestate),
   );
-  const ctx = trace.setSpan(parentContext(request.traceparent, request.tracestate), span);
+  const ctx = trace.setSpan(remoteParentContext(request.traceparent, request.tracestate), span);
   const finish = (partial: Omit<InferResult, 'id' | 'model' | 'version' | 'split' | 'objective' | 'timings'>) => {
     timings.totalMs = now() - request.startedAt;
     const result: InferResult = {

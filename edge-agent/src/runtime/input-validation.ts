@@ -1,8 +1,17 @@
 // Checks a request's tensors against the model's inputs before anything runs. Every problem becomes a 4xx with a
 // message that names the input and says what was expected; nothing malformed reaches onnxruntime.
-import { HOST_IS_LITTLE_ENDIAN, type TensorSpec } from '@cleave/proto';
+import {
+  arrayFromNumbers,
+  DTYPE_SPECS,
+  type DtypeArray,
+  HOST_IS_LITTLE_ENDIAN,
+  isTensorDtype,
+  TENSOR_DTYPES,
+  type TensorDtype,
+  type TensorSpec,
+} from '@cleave/proto';
 import { EdgeAgentError, EdgeErrorCode } from '../edge-agent-error.js';
-import { AGENT_DTYPES, type AgentDtype, type AgentTensor, elementCount, isAgentDtype } from './tensor-io.js';
+import { type AgentTensor, elementCount } from './tensor-io.js';
 
 /** A tensor as a caller sent it, not yet trusted: from JSON, msgpack or code. */
 export interface RequestTensor {
@@ -17,8 +26,6 @@ export interface RequestTensor {
 export interface InputLimits {
   readonly maxElements: number;
 }
-
-const WIDTH: Readonly<Record<AgentDtype, number>> = { float32: 4, int64: 8, int32: 4, uint8: 1 };
 
 /**
  * Returns the inputs as tensors in the model's input order. Throws EdgeAgentError: `bad_input` (names), `bad_shape`
@@ -70,10 +77,10 @@ function checkOne(spec: TensorSpec, raw: RequestTensor, limits: InputLimits): Ag
   if (typeof raw !== 'object' || raw === null) {
     throw new EdgeAgentError(EdgeErrorCode.BadBody, `input "${name}" must be an object { dims, data, dtype? }`);
   }
-  if (!isAgentDtype(spec.dtype)) {
+  if (!isTensorDtype(spec.dtype)) {
     throw new EdgeAgentError(
       EdgeErrorCode.BadDtype,
-      `input "${name}" is ${spec.dtype}, which this agent cannot feed (it supports ${AGENT_DTYPES.join(', ')})`,
+      `input "${name}" is ${spec.dtype}, which this agent cannot feed (it supports ${TENSOR_DTYPES.join(', ')})`,
     );
   }
   const dtype = raw.dtype ?? spec.dtype;
@@ -114,11 +121,8 @@ function checkOne(spec: TensorSpec, raw: RequestTensor, limits: InputLimits): Ag
   return { name, dtype: spec.dtype, dims: [...shapeDims], data } as AgentTensor;
 }
 
-type AgentArray = AgentTensor['data'];
-
-function toTypedArray(name: string, dtype: AgentDtype, data: unknown): AgentArray {
-  const ctor = { float32: Float32Array, int64: BigInt64Array, int32: Int32Array, uint8: Uint8Array }[dtype];
-  if (data instanceof ctor) return data;
+function toTypedArray(name: string, dtype: TensorDtype, data: unknown): DtypeArray {
+  if (data instanceof DTYPE_SPECS[dtype].array) return data;
   if (data instanceof Uint8Array) return fromBytes(name, dtype, data);
   if (!Array.isArray(data)) {
     throw new EdgeAgentError(
@@ -134,31 +138,28 @@ function toTypedArray(name: string, dtype: AgentDtype, data: unknown): AgentArra
     );
   }
   const numbers = data as number[];
-  if (dtype === 'float32') return Float32Array.from(numbers);
-  const nonInteger = numbers.findIndex((x) => !Number.isInteger(x));
+  const nonInteger = DTYPE_SPECS[dtype].travelsRaw ? numbers.findIndex((x) => !Number.isInteger(x)) : -1;
   if (nonInteger >= 0) {
     throw new EdgeAgentError(
       EdgeErrorCode.BadDtype,
       `input "${name}" is ${dtype}; data[${nonInteger}] is not an integer`,
     );
   }
-  if (dtype === 'int64') return BigInt64Array.from(numbers, (x) => BigInt(x));
-  return dtype === 'int32' ? Int32Array.from(numbers) : Uint8Array.from(numbers);
+  return arrayFromNumbers(dtype, numbers);
 }
 
-function fromBytes(name: string, dtype: AgentDtype, bytes: Uint8Array): AgentArray {
-  const width = WIDTH[dtype];
+function fromBytes(name: string, dtype: TensorDtype, bytes: Uint8Array): DtypeArray {
+  const { array, bytes: width } = DTYPE_SPECS[dtype];
   if (bytes.byteLength % width !== 0) {
     throw new EdgeAgentError(
       EdgeErrorCode.BadShape,
       `input "${name}" has ${bytes.byteLength} data bytes, not a whole number of ${dtype} elements`,
     );
   }
-  if (dtype === 'uint8') return bytes;
+  if (width === 1) return new array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   // Copied: msgpack bins sit at arbitrary offsets, and typed arrays need aligned memory.
   const copy = bytes.slice().buffer;
-  const view =
-    dtype === 'float32' ? new Float32Array(copy) : dtype === 'int32' ? new Int32Array(copy) : new BigInt64Array(copy);
+  const view = new array(copy, 0, bytes.byteLength / width);
   if (!HOST_IS_LITTLE_ENDIAN) swapBytes(new Uint8Array(copy), width);
   return view;
 }

@@ -9,11 +9,12 @@ import {
   TimeoutError,
 } from '@nats-io/transport-node';
 import {
+  type Codec,
   DEADLINE_HEADER,
   decodeAnyTensor,
   decodeMessage,
+  encodeAnyTensor,
   encodeMessage,
-  type FloatEncoding,
   formatDeadline,
   type InferRequest,
   PROTOCOL_VERSION,
@@ -21,7 +22,7 @@ import {
   TraceHeader,
   type WireErrorCode,
 } from '@cleave/proto';
-import { type AgentTensor, encodeForWire } from './tensor-io.js';
+import type { AgentTensor } from './tensor-io.js';
 
 /** Why a request's tail ran on the edge instead of in the cloud. */
 export type FallbackReason =
@@ -45,7 +46,7 @@ export interface OffloadRequest {
   readonly version: string;
   readonly split: string;
   readonly tensors: readonly AgentTensor[];
-  readonly codec: FloatEncoding;
+  readonly codec: Codec;
   /** Absolute deadline, epoch ms. */
   readonly deadline: number;
   /** How long to wait for the reply. */
@@ -107,7 +108,7 @@ export async function offloadTail(
       model: request.model,
       version: request.version,
       split: request.split,
-      tensors: request.tensors.map((t) => encodeForWire(t, request.codec)),
+      tensors: request.tensors.map((t) => encodeAnyTensor(t.name, t.data, t.dims, request.codec)),
       deadline: Math.floor(request.deadline),
       sentAt: Math.floor(Date.now()),
     };

@@ -1,17 +1,6 @@
 // The agent's spans and metrics, on the OpenTelemetry API only: the cli decides which SDK (if any) receives them.
 // Without one, the API's no-op tracer and meter cost next to nothing per request.
-import {
-  type Context,
-  createTraceState,
-  isSpanContextValid,
-  type Meter,
-  metrics,
-  ROOT_CONTEXT,
-  type Span,
-  trace,
-  type Tracer,
-} from '@opentelemetry/api';
-import { formatTraceparent, parseTraceparent } from '@cleave/proto';
+import { type Meter, metrics, trace, type Tracer } from '@opentelemetry/api';
 import type { RanOn } from './request-stats.js';
 
 /** Instrumentation scope of the agent's spans and metrics. */
@@ -62,29 +51,5 @@ export function createEdgeTelemetry(options: { readonly tracer?: Tracer; readonl
     switched(model) {
       switches.add(1, { model });
     },
-  };
-}
-
-/** The context to start a request's span in: the caller's trace when it sent a valid `traceparent`, else a new one. */
-export function parentContext(traceparent: string | undefined, tracestate: string | undefined): Context {
-  const parent = parseTraceparent(traceparent);
-  if (parent === undefined) return ROOT_CONTEXT;
-  return trace.setSpanContext(ROOT_CONTEXT, {
-    traceId: parent.traceId,
-    spanId: parent.spanId,
-    traceFlags: parent.flags,
-    isRemote: true,
-    ...(tracestate === undefined ? {} : { traceState: createTraceState(tracestate) }),
-  });
-}
-
-/** `traceparent` / `tracestate` for a span, or nothing when tracing is off (the no-op span has no valid ids). */
-export function traceHeaders(span: Span): { traceparent?: string; tracestate?: string } {
-  const ctx = span.spanContext();
-  if (!isSpanContextValid(ctx)) return {};
-  const state = ctx.traceState?.serialize();
-  return {
-    traceparent: formatTraceparent({ traceId: ctx.traceId, spanId: ctx.spanId, flags: ctx.traceFlags }),
-    ...(state ? { tracestate: state } : {}),
   };
 }

@@ -1,5 +1,6 @@
 // Per-model request statistics: totals since start (for status) and a window that each heartbeat reads and
 // resets (so the console sees rates and percentiles of the last interval, not of the agent's whole life).
+import { quantile } from '@cleave/proto';
 
 /** Where the part after the head ran: on the edge (edge-only or an early exit), in the cloud, or locally as a fallback. */
 export type RanOn = 'edge' | 'cloud' | 'fallback';
@@ -48,9 +49,8 @@ export function createRequestStats(): RequestStats {
   let seen = 0;
 
   function snapshot(s: ReturnType<typeof blank>): StatsSnapshot {
-    const sorted = [...s.latencies].sort((a, b) => a - b);
-    const at = (q: number) =>
-      sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+    // The shared nearest-rank quantile; 0 for an empty window, since a heartbeat's p50/p95 must be numbers ≥ 0.
+    const at = (q: number) => (s.latencies.length === 0 ? 0 : quantile(s.latencies, q));
     return {
       requests: s.requests,
       exits: s.exits,

@@ -1,3 +1,5 @@
+import { CodedError, codedErrorGuard } from '@cleave/proto';
+
 /** Why a bundle could not be published, fetched or read. */
 export const BundleStoreErrorCode = {
   /** The model, version or file is not in the store (or the bucket does not exist yet). */
@@ -17,18 +19,9 @@ export const BundleStoreErrorCode = {
 export type BundleStoreErrorCode = (typeof BundleStoreErrorCode)[keyof typeof BundleStoreErrorCode];
 
 /** A bundle store failure. The message names the model, version and file concerned. */
-export class BundleStoreError extends Error {
+export class BundleStoreError extends CodedError<BundleStoreErrorCode> {
   override readonly name = 'BundleStoreError';
-  constructor(
-    readonly code: BundleStoreErrorCode,
-    message: string,
-    options?: ErrorOptions,
-  ) {
-    super(message, options);
-  }
 }
 
 /** True for a {@link BundleStoreError}, optionally with the given code. */
-export function isBundleStoreError(error: unknown, code?: BundleStoreErrorCode): error is BundleStoreError {
-  return error instanceof BundleStoreError && (code === undefined || error.code === code);
-}
+export const isBundleStoreError = codedErrorGuard(BundleStoreError);

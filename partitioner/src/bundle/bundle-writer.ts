@@ -12,8 +12,18 @@ export interface BundleContents {
   readonly manifest: (version: string, files: Record<string, { sha256: string; bytes: number }>) => unknown;
 }
 
+/** Why a bundle directory could not be written. */
+export const BundleWriteErrorCode = {
+  /** The directory already holds a bundle (and overwriting was not asked for). */
+  Exists: 'exists',
+  /** The files could not be written. */
+  Io: 'io',
+} as const;
+/** One of {@link BundleWriteErrorCode}. */
+export type BundleWriteErrorCode = (typeof BundleWriteErrorCode)[keyof typeof BundleWriteErrorCode];
+
 /** Raised when the bundle directory cannot be written; nothing partial is left behind. */
-export class BundleWriteError extends CodedError<'exists' | 'io'> {
+export class BundleWriteError extends CodedError<BundleWriteErrorCode> {
   override readonly name = 'BundleWriteError';
 }
 
@@ -30,7 +40,7 @@ async function exists(path: string): Promise<boolean> {
 export async function assertBundleTarget(outDir: string, force: boolean): Promise<void> {
   if (!force && (await exists(outDir))) {
     throw new BundleWriteError(
-      'exists',
+      BundleWriteErrorCode.Exists,
       `${outDir} already exists; choose another --out or pass --force to replace it`,
     );
   }
@@ -82,6 +92,8 @@ export async function writeBundle(
   } catch (err) {
     await rm(staging, { recursive: true, force: true });
     if (err instanceof BundleWriteError) throw err;
-    throw new BundleWriteError('io', `cannot write bundle ${outDir}: ${(err as Error).message}`, { cause: err });
+    throw new BundleWriteError(BundleWriteErrorCode.Io, `cannot write bundle ${outDir}: ${(err as Error).message}`, {
+      cause: err,
+    });
   }
 }

@@ -1,3 +1,5 @@
+import { seededRandom } from '@cleave/proto';
+
 /** A trained linear classifier: logits = x · weights + bias, with weights stored [features × classes]. */
 export interface LinearClassifier {
   readonly features: number;
@@ -19,18 +21,6 @@ export interface SoftmaxRegressionOptions {
   l2?: number;
   /** Shuffling seed: the same seed and data always give the same classifier. @default 1 */
   seed?: number;
-}
-
-/** Mulberry32: a tiny seeded PRNG, so training is reproducible without a dependency. */
-function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /**

@@ -1,6 +1,6 @@
-import type { CodecBytes, WireCodec } from '@cleave/proto';
+import { type CodecBytes, estimateTensorBytes, FLOAT_DTYPE, mapCodecs } from '@cleave/proto';
 import type { TensorSpec } from '../onnx/onnx-model.js';
-import { DTYPE_BYTES } from '../runtime/ort-tensors.js';
+import { dtypeBytes } from '../runtime/ort-tensors.js';
 import { findCuts, type Cut } from './cut-analysis.js';
 import type { GraphIndex } from './graph-index.js';
 import { splitAtCut } from './graph-surgery.js';
@@ -8,9 +8,6 @@ import type { ProbedTensor } from './shape-probe.js';
 
 /** Where the work of a candidate runs. */
 export type CandidateKind = 'edge-only' | 'cloud-only' | 'split';
-
-/** All wire codecs, in order of decreasing fidelity. */
-export const WIRE_CODECS: readonly WireCodec[] = ['f32', 'f16', 'int8'];
 
 /** A way to run the model: a split (head on the edge, tail in the cloud), or all on one side. */
 export interface Candidate {
@@ -29,25 +26,24 @@ export interface Candidate {
   readonly exits: readonly string[];
 }
 
-/** Bytes per sample on the wire for each codec: floats shrink, other types travel raw. */
+/**
+ * Bytes per sample on the wire for each codec: float tensors as the codec's spec sizes them (with its per-tensor
+ * parameters), other types raw under every codec.
+ */
 export function wireBytes(wire: readonly TensorSpec[], probed: ReadonlyMap<string, ProbedTensor>): CodecBytes {
-  const out = { f32: 0, f16: 0, int8: 0 };
-  for (const spec of wire) {
-    const p = probed.get(spec.name);
-    const elements =
-      p?.elementsPerSample ?? spec.shape.reduce<number>((a, d) => a * (typeof d === 'number' ? d : 1), 1);
-    const raw = p?.bytesPerSample ?? elements * (DTYPE_BYTES[spec.dtype] ?? 8);
-    if (spec.dtype === 'float32') {
-      out.f32 += elements * 4;
-      out.f16 += elements * 2;
-      out.int8 += elements + 8; // one byte each, plus a per-tensor scale and zero point
-    } else {
-      out.f32 += raw;
-      out.f16 += raw;
-      out.int8 += raw;
+  return mapCodecs((codec) => {
+    let bytes = 0;
+    for (const spec of wire) {
+      const p = probed.get(spec.name);
+      const elements =
+        p?.elementsPerSample ?? spec.shape.reduce<number>((a, d) => a * (typeof d === 'number' ? d : 1), 1);
+      bytes +=
+        spec.dtype === FLOAT_DTYPE
+          ? estimateTensorBytes(codec, elements)
+          : (p?.bytesPerSample ?? elements * dtypeBytes(spec.dtype));
     }
-  }
-  return out;
+    return bytes;
+  });
 }
 
 /**
@@ -73,7 +69,7 @@ export function buildCandidates(
       origin: 'whole-model',
       head: whole,
       tail: null,
-      bytesPerSample: { f32: 0, f16: 0, int8: 0 },
+      bytesPerSample: wireBytes([], probed),
       exits: [...exitOutputs],
     },
   ];

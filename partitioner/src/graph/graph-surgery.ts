@@ -1,20 +1,9 @@
+import { DTYPE_SPECS, isElementType } from '@cleave/proto';
 import { create, OnnxSchema, TensorProto_DataType, withFields, type onnx } from '../onnx/onnx-schema.js';
 import { encodeOnnxModel, type TensorSpec } from '../onnx/onnx-model.js';
 import { OnnxModelError, OnnxModelErrorCode } from '../onnx/onnx-errors.js';
 import type { GraphIndex } from './graph-index.js';
 import type { ProbedTensor } from './shape-probe.js';
-
-const DTYPE_CODES: Record<string, TensorProto_DataType> = {
-  float32: TensorProto_DataType.FLOAT,
-  uint8: TensorProto_DataType.UINT8,
-  int8: TensorProto_DataType.INT8,
-  int16: TensorProto_DataType.INT16,
-  int32: TensorProto_DataType.INT32,
-  int64: TensorProto_DataType.INT64,
-  bool: TensorProto_DataType.BOOL,
-  float16: TensorProto_DataType.FLOAT16,
-  float64: TensorProto_DataType.DOUBLE,
-};
 
 /**
  * The two sub-models of one cut and the tensors that cross between them. Serialising copies the
@@ -51,7 +40,7 @@ export function specToValueInfo(spec: TensorSpec): onnx.ValueInfoProto {
       value: {
         case: 'tensorType',
         value: {
-          elemType: DTYPE_CODES[spec.dtype] ?? TensorProto_DataType.FLOAT,
+          elemType: isElementType(spec.dtype) ? DTYPE_SPECS[spec.dtype].onnxElemType : TensorProto_DataType.FLOAT,
           shape: {
             dim: spec.shape.map((d) => ({
               value:

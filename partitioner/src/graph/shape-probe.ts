@@ -2,7 +2,7 @@ import ort from 'onnxruntime-node';
 import { encodeOnnxModel, type TensorSpec } from '../onnx/onnx-model.js';
 import { OnnxSchema, withFields } from '../onnx/onnx-schema.js';
 import { OnnxModelError, OnnxModelErrorCode } from '../onnx/onnx-errors.js';
-import { DTYPE_BYTES, syntheticInput } from '../runtime/ort-tensors.js';
+import { dtypeBytes, syntheticInput } from '../runtime/ort-tensors.js';
 import type { GraphIndex } from './graph-index.js';
 
 /** What a probe run learned about one intermediate tensor. */
@@ -64,7 +64,7 @@ export async function probeTensorShapes(index: GraphIndex): Promise<Map<string, 
       const dtype = a.type === 'float32' ? 'float32' : String(a.type);
       probed.set(name, {
         spec: { name, dtype, shape: a.dims.map((d, i) => (i === 0 && batched ? 'batch' : d)) },
-        bytesPerSample: elements * (DTYPE_BYTES[dtype] ?? 8),
+        bytesPerSample: elements * dtypeBytes(dtype),
         elementsPerSample: elements,
         batched,
       });

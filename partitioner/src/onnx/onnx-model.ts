@@ -1,19 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { OnnxModelError, OnnxModelErrorCode } from './onnx-errors.js';
-import { decodeModel, encodeModel, TensorProto_DataLocation, TensorProto_DataType, type onnx } from './onnx-schema.js';
-
-/** Element types from onnx.TensorProto.DataType that Cleave names in specs and manifests. */
-const DATA_TYPE_NAMES: Record<number, string> = {
-  [TensorProto_DataType.FLOAT]: 'float32',
-  [TensorProto_DataType.UINT8]: 'uint8',
-  [TensorProto_DataType.INT8]: 'int8',
-  [TensorProto_DataType.INT16]: 'int16',
-  [TensorProto_DataType.INT32]: 'int32',
-  [TensorProto_DataType.INT64]: 'int64',
-  [TensorProto_DataType.BOOL]: 'bool',
-  [TensorProto_DataType.FLOAT16]: 'float16',
-  [TensorProto_DataType.DOUBLE]: 'float64',
-};
+import { elementTypeOfOnnx } from '@cleave/proto';
+import { decodeModel, encodeModel, TensorProto_DataLocation, type onnx } from './onnx-schema.js';
 
 /** A tensor's name, element type and shape; a string or null dim is symbolic (e.g. the batch). */
 export interface TensorSpec {
@@ -47,7 +35,7 @@ export function int64ToNumber(value: bigint): number {
 
 /** Name of an ONNX element type code, or `type<N>` when Cleave has no name for it. */
 export function dataTypeName(code: number): string {
-  return DATA_TYPE_NAMES[code] ?? `type${code}`;
+  return elementTypeOfOnnx(code) ?? `type${code}`;
 }
 
 /** The spec of a graph input, output or value_info entry. */

@@ -1,10 +1,14 @@
 import type { Candidate } from '../graph/candidates.js';
 import type { ModelProfile } from '../profile/profiler.js';
-import type { PlanCandidate } from '@cleave/proto';
+import { CodedError, type PlanCandidate } from '@cleave/proto';
+import { ProfileErrorCode } from '../profile/profile-file.js';
 
 /** Raised when an edge or cloud profile does not describe the candidates being planned. */
-export class ProfileMismatchError extends Error {
+export class ProfileMismatchError extends CodedError<typeof ProfileErrorCode.Mismatch> {
   override readonly name = 'ProfileMismatchError';
+  constructor(message: string, options?: ErrorOptions) {
+    super(ProfileErrorCode.Mismatch, message, options);
+  }
 }
 
 /**

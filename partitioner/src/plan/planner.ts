@@ -1,16 +1,17 @@
 import {
   costAt,
-  objectiveValue,
+  edgeOnlyCost,
+  objectiveSpec,
   rankCandidates,
   OBJECTIVES,
   type CandidateCost,
+  type Codec,
   type Objective,
   type PlanCandidate,
   type PlanContext,
   type PlanTable,
   type PlanTableRange,
   type TailPlacement,
-  type WireCodec,
 } from '@cleave/proto';
 
 /** The plan table written into a bundle (the shared cost model's table type). */
@@ -26,22 +27,17 @@ const PLAN_MAX_MBPS = 100_000;
 function valueAt(
   candidates: readonly PlanCandidate[],
   c: PlanCandidate,
-  codec: WireCodec,
+  codec: Codec,
   mbps: number,
   objective: Objective,
   ctx: PlanContext,
   tailOn: TailPlacement,
 ): number {
-  const edge = candidates.find((x) => x.kind === 'edge-only');
-  return objectiveValue(
-    costAt(c, codec, mbps, ctx, tailOn),
-    objective,
-    edge ? costAt(edge, 'f32', mbps, ctx) : undefined,
-  );
+  return objectiveSpec(objective).score(costAt(c, codec, mbps, ctx, tailOn), edgeOnlyCost(candidates, mbps, ctx));
 }
 
 /** Same option: candidate, codec and where its tail runs. */
-function sameOption(a: { candidate: string; codec: WireCodec; tailOn?: TailPlacement }, b: CandidateCost): boolean {
+function sameOption(a: { candidate: string; codec: Codec; tailOn?: TailPlacement }, b: CandidateCost): boolean {
   return a.candidate === b.candidate && a.codec === b.codec && (a.tailOn ?? 'cloud') === b.tailOn;
 }
 

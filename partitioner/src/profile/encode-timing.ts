@@ -2,20 +2,15 @@
 // large activation costs real CPU on a slow gateway (tens of ms for a 224×224×3 input at a quarter core), and a
 // plan that ignores it picks int8 where f32 would have been faster.
 import type ort from 'onnxruntime-node';
-import { encodeTensor, type FloatEncoding } from '@cleave/proto';
-import type { CodecBytes } from '@cleave/proto';
-
-/** Codecs whose encoding time is measured. */
-const CODECS: readonly FloatEncoding[] = ['f32', 'f16', 'int8'];
+import { encodeTensor, FLOAT_DTYPE, mapCodecs, type PerCodec } from '@cleave/proto';
 
 /**
  * Median time to encode all of `tensors` (the real cut tensors, as the head produced them) with each codec, over
  * `runs` timed runs after one untimed one. Non-float tensors travel raw under every codec and are skipped.
  */
-export function timeEncoding(tensors: readonly (readonly [string, ort.Tensor])[], runs: number): CodecBytes {
-  const floats = tensors.filter(([, t]) => t.type === 'float32');
-  const out: Record<string, number> = {};
-  for (const codec of CODECS) {
+export function timeEncoding(tensors: readonly (readonly [string, ort.Tensor])[], runs: number): PerCodec<number> {
+  const floats = tensors.filter(([, t]) => t.type === FLOAT_DTYPE);
+  return mapCodecs((codec) => {
     const samples: number[] = [];
     for (let r = 0; r <= runs; r += 1) {
       const started = performance.now();
@@ -23,7 +18,6 @@ export function timeEncoding(tensors: readonly (readonly [string, ort.Tensor])[]
       if (r > 0) samples.push(performance.now() - started);
     }
     samples.sort((a, b) => a - b);
-    out[codec] = Math.round(samples[Math.floor(samples.length / 2)]! * 1000) / 1000;
-  }
-  return out as CodecBytes;
+    return Math.round(samples[Math.floor(samples.length / 2)]! * 1000) / 1000;
+  });
 }

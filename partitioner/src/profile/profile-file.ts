@@ -1,5 +1,6 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { z } from 'zod';
+import { CodedError, perCodecSchema } from '@cleave/proto';
 import type { ModelProfile } from './profiler.js';
 
 const timing = z.object({
@@ -33,14 +34,26 @@ const profileSchema = z.object({
       wire: z.array(z.string()),
       head: timing.nullable(),
       tail: timing.nullable(),
-      encodeMs: z.object({ f32: z.number(), f16: z.number(), int8: z.number() }).optional(),
+      encodeMs: perCodecSchema(z.number()).optional(),
     }),
   ),
   nodes: z.array(z.object({ node: z.string(), op: z.string(), medianUs: z.number() })),
 });
 
+/** Why a profile was refused: the file itself, or what it describes. */
+export const ProfileErrorCode = {
+  /** The file cannot be read, or is not JSON. */
+  Unreadable: 'unreadable',
+  /** The JSON is not a cleave.profile/v1 document. */
+  Invalid: 'invalid',
+  /** A valid profile that does not describe the model or candidates being planned. */
+  Mismatch: 'mismatch',
+} as const;
+/** One of {@link ProfileErrorCode}. */
+export type ProfileErrorCode = (typeof ProfileErrorCode)[keyof typeof ProfileErrorCode];
+
 /** A profile file that is unreadable or not a Cleave profile; lists every problem found. */
-export class ProfileFileError extends Error {
+export class ProfileFileError extends CodedError<ProfileErrorCode> {
   override readonly name = 'ProfileFileError';
 }
 
@@ -50,12 +63,19 @@ export async function readProfile(path: string): Promise<ModelProfile> {
   try {
     json = JSON.parse(await readFile(path, 'utf8'));
   } catch (err) {
-    throw new ProfileFileError(`${path}: cannot read profile JSON (${(err as Error).message})`, { cause: err });
+    throw new ProfileFileError(
+      ProfileErrorCode.Unreadable,
+      `${path}: cannot read profile JSON (${(err as Error).message})`,
+      { cause: err },
+    );
   }
   const parsed = profileSchema.safeParse(json);
   if (!parsed.success) {
     const problems = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);
-    throw new ProfileFileError(`${path}: not a valid cleave.profile/v1 file: ${problems.join('; ')}`);
+    throw new ProfileFileError(
+      ProfileErrorCode.Invalid,
+      `${path}: not a valid cleave.profile/v1 file: ${problems.join('; ')}`,
+    );
   }
   return parsed.data;
 }

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import ort from 'onnxruntime-node';
 import { sha256Hex } from '@cleave/node-runtime';
+import type { PerCodec } from '@cleave/proto';
 import type { Candidate } from '../graph/candidates.js';
 import type { OnnxModel } from '../onnx/onnx-model.js';
 import { syntheticInput } from '../runtime/ort-tensors.js';
@@ -18,7 +19,7 @@ export interface CandidateTiming {
   readonly head: StageTiming | null;
   readonly tail: StageTiming | null;
   /** Median ms to encode the cut tensors per codec on this machine (absent for edge-only and older profiles). */
-  readonly encodeMs?: { readonly f32: number; readonly f16: number; readonly int8: number };
+  readonly encodeMs?: PerCodec<number>;
 }
 
 /** Median kernel time of one node of the whole model, from onnxruntime's own profiler. */
