@@ -13,13 +13,7 @@ export {
 export { EXAMPLE_MODEL_BACKBONE, EXAMPLE_MODEL_WITH_EXITS, REPO_ROOT } from './example-paths.js';
 export { createCpuQuotaGroup, type CpuQuotaGroup } from './cpu-quota.js';
 export { startLinkEmulator, type LinkEmulator, type LinkEmulatorOptions } from './link/userspace-link.js';
-export { createKernelLink, type KernelLinkOptions } from './link/kernel-link.js';
-export {
-  createEmulatedLink,
-  createUserspaceLink,
-  resolveLinkMode,
-  type EmulatedLinkOptions,
-  type ResolvedLinkMode,
-} from './link/emulated-link.js';
-export { LinkMode, type EmulatedLink, type LinkKind, type LinkShape } from './link/link-types.js';
-export { kernelLinkUnavailableReason, removeStaleNetns, NETNS_PREFIX } from './link/netns.js';
+export { type KernelLinkOptions } from './link/kernel-link.js';
+export { createEmulatedLink, type EmulatedLinkOptions, type ResolvedLinkMode } from './link/emulated-link.js';
+export { type EmulatedLink, type LinkKind, type LinkShape } from './link/link-types.js';
+export { kernelLinkUnavailableReason } from './link/netns.js';

@@ -3,9 +3,8 @@
  * from the bundle store), a whole replica as `cleave cloud` runs it, and its configuration. The command that runs
  * it is `@cleave/cloud-service/cli`; the bundle store, NATS options and telemetry are `@cleave/node-runtime`'s.
  */
-export { CLOUD_SERVICE_VERSION } from './service-version.js';
-export { startCloudReplica, type CloudReplica, type CloudReplicaDeps } from './cloud-replica.js';
-export { type CloudConfig, CloudConfigSchema } from './config/cloud-config-schema.js';
+export { type CloudReplica, type CloudReplicaDeps } from './cloud-replica.js';
+export { type CloudConfig } from './config/cloud-config-schema.js';
 export { CONFIG_ENV, resolveCloudConfig, type ConfigSources, type FlagValue } from './config/resolve-cloud-config.js';
 export {
   createTailService,
@@ -17,6 +16,5 @@ export {
   type TailServiceStats,
 } from './service/tail-service.js';
 export type { OrtSessionSettings } from './tail/executor-protocol.js';
-export { createOrtExecutor, type TailExecutor } from './tail/ort-executor.js';
+export { type TailExecutor } from './tail/ort-executor.js';
 export type { BatchPolicy } from './tail/tail-batcher.js';
-export { TELEMETRY_SCOPE } from './telemetry/service-telemetry.js';

@@ -6,7 +6,7 @@
 import { type FetchHandler, type HttpServer, startHttpServer } from '@cleave/node-runtime';
 
 export { createConsoleApp, type ConsoleAppDeps } from './console-app.js';
-export { createConsoleAuth, CSRF_HEADER, SESSION_COOKIE, type ConsoleAuth, type Principal } from './console-auth.js';
+export { createConsoleAuth, CSRF_HEADER, type ConsoleAuth, type Principal } from './console-auth.js';
 export {
   createConsoleData,
   type AuditEntry,
@@ -15,7 +15,7 @@ export {
   type FleetAgent,
   type ModelBundles,
 } from './console-data.js';
-export { createConsoleApi, planCandidatesFromManifest, type ConsoleEnv } from './console-api.js';
+export { type ConsoleEnv } from './console-api.js';
 
 /** A listening console. */
 export type ConsoleServer = HttpServer;

@@ -3,12 +3,11 @@
  * command runs (commander, the logger, config flags). It loads no NATS client, web stack or OpenTelemetry, so
  * `cleave --help` and each command's flag parsing stay fast; commands import the rest when they run.
  */
-export { createLogger, type CleaveLogger } from './process/logger.js';
+export { type CleaveLogger } from './process/logger.js';
 export {
   addConfigFlags,
   configFlagValues,
   createProcessContext,
-  flagAttribute,
   integerOption,
   runCommandLine,
   type CommandContext,

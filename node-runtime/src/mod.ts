@@ -7,12 +7,7 @@ export { sha256Hex } from './hashing.js';
 
 // The bundle store: publish, fetch and verify bundles with a NATS Object Store and KV.
 export { BundleStoreError, BundleStoreErrorCode, isBundleStoreError } from './bundle-store/bundle-store-error.js';
-export {
-  MANIFEST_FILE,
-  readLocalManifest,
-  verifyLocalBundle,
-  type ManifestWithBytes,
-} from './bundle-store/bundle-files.js';
+export { readLocalManifest, type ManifestWithBytes } from './bundle-store/bundle-files.js';
 export {
   createBundleReader,
   currentVersion,
@@ -40,7 +35,6 @@ export { resolveNatsSettings } from './nats/resolve-nats-settings.js';
 export {
   addProbeRoutes,
   createHealthApp,
-  PROMETHEUS_CONTENT_TYPE,
   startHttpServer,
   type FetchHandler,
   type HealthAppDeps,

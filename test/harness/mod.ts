@@ -1,7 +1,7 @@
 /** The Cleave test harness: real servers and real models for integration suites. */
 export { useTestNats, type TestNats } from './nats-harness.js';
-export { ensureZooModel, ZOO_CACHE_DIR } from './zoo-models.js';
-export { CLEAVE_BIN, runCleave, startCleave, type CliResult } from './run-cli.js';
+export { ensureZooModel } from './zoo-models.js';
+export { runCleave, startCleave, type CliResult } from './run-cli.js';
 export { measureExitPolicy } from './exit-evaluation.js';
 export { startLinkEmulator, type LinkEmulator, type LinkShape } from './link-emulator.js';
 export {
@@ -26,13 +26,12 @@ export {
   type RetriedResult,
   type RetryReason,
 } from './retrying-tail-client.js';
-export { launchChromium, CHROMIUM_PATH } from './browser.js';
+export { launchChromium } from './browser.js';
 export { startConsoleProcess, type ConsoleProcess } from './console-process.js';
 export { startEdgeProcess, type EdgeProcess, type EdgeProcessOptions } from './edge-process.js';
 export {
   argmax,
   buildEdgeBundle,
-  captureLogger,
   fashionSamples,
   fullModelLogits,
   splitWithAllExits,
@@ -49,7 +48,6 @@ export {
   DEPLOY_NATS_DIR,
   devPassword,
   loggedViolations,
-  metaLeader,
   readDeployStreams,
   readDevCredentials,
   startDeployNats,
