@@ -20,10 +20,13 @@ interface Pending {
 }
 
 // A worker thread is a program of its own, and Node cannot run TypeScript: when this module runs from its source
-// (the test suites load workspaces through the `source` export condition), the worker is the compiled one in dist.
-const WORKER_URL = import.meta.url.endsWith('.ts')
+// (the test suites load workspaces through the `source` export condition), the worker is the compiled one in dist,
+// started without the parent's `--conditions source` so that it resolves workspace packages to compiled code too.
+const FROM_SOURCE = import.meta.url.endsWith('.ts');
+const WORKER_URL = FROM_SOURCE
   ? new URL('../../dist/tail/ort-worker.js', import.meta.url)
   : new URL('./ort-worker.js', import.meta.url);
+const WORKER_EXEC_ARGV = FROM_SOURCE ? { execArgv: [] } : {};
 
 /** Creates an executor backed by one onnxruntime worker thread, started on first use. */
 export function createOrtExecutor(settings: OrtSessionSettings): TailExecutor {
@@ -44,7 +47,7 @@ export function createOrtExecutor(settings: OrtSessionSettings): TailExecutor {
   function ensureWorker(): Worker {
     if (closed) throw new Error('the tail executor is closed');
     if (worker !== undefined) return worker;
-    const current = new Worker(WORKER_URL, { workerData: settings });
+    const current = new Worker(WORKER_URL, { workerData: settings, ...WORKER_EXEC_ARGV });
     current.unref(); // the service's NATS connection, not an idle worker, decides when the process may exit
     current.on('message', (reply: ExecutorReply) => {
       const p = pending.get(reply.id);

@@ -3,6 +3,7 @@
 // health probes while a batch runs.
 import { parentPort, workerData } from 'node:worker_threads';
 import ort from 'onnxruntime-node';
+import { isTensorDtype } from '@cleave/proto';
 import type { ExecutorReply, ExecutorRequest, OrtSessionSettings } from './executor-protocol.js';
 import type { NamedTensor, TensorSlot } from './tensor-batch.js';
 
@@ -72,19 +73,10 @@ function slot(meta: ort.InferenceSession.ValueMetadata): TensorSlot {
 
 function toNamed(name: string, tensor: ort.OnnxValue): NamedTensor {
   const dims = [...tensor.dims];
-  // The wire dtypes (proto's TENSOR_DTYPES) spelled out: this worker imports no workspace package, since under the
-  // tests' `source` condition a worker thread would resolve one to TypeScript it cannot load.
-  switch (tensor.type) {
-    case 'float32':
-    case 'int64':
-    case 'int32':
-    case 'uint8':
-      return { name, dtype: tensor.type, dims, data: tensor.data as NamedTensor['data'] };
-    case 'bool':
-      return { name, dtype: 'uint8', dims, data: tensor.data as Uint8Array };
-    default:
-      throw new Error(`output "${name}" has dtype ${tensor.type}, which the wire cannot carry`);
-  }
+  if (isTensorDtype(tensor.type)) return { name, dtype: tensor.type, dims, data: tensor.data as NamedTensor['data'] };
+  // onnxruntime hands bool tensors over as bytes; they travel as uint8.
+  if (tensor.type === 'bool') return { name, dtype: 'uint8', dims, data: tensor.data as Uint8Array };
+  throw new Error(`output "${name}" has dtype ${tensor.type}, which the wire cannot carry`);
 }
 
 function transferables(tensors: readonly NamedTensor[]): ArrayBuffer[] {
