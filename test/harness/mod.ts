@@ -1,6 +1,6 @@
 /** The Cleave test harness: real servers and real models for integration suites. */
 export { useTestNats, type TestNats } from './nats-harness.js';
-export { ensureZooModel } from './zoo-models.js';
+export { ensureFamilyModel, ensureZooModel } from './zoo-models.js';
 export { runCleave, startCleave, type CliResult } from './run-cli.js';
 export { measureExitPolicy } from './exit-evaluation.js';
 export { startLinkEmulator, type LinkEmulator, type LinkShape } from './link-emulator.js';

@@ -28,3 +28,25 @@ export async function ensureZooModel(name: string): Promise<string> {
     return path;
   }
 }
+
+/**
+ * Returns the path of one of the product-brief model families (`tiny_yolov2`, `espnet_seg`, `posenet`,
+ * `ds_cnn_kws`, `text_encoder`, `binarized_net`; random seeded weights, see models/zoo/README.md),
+ * exporting it with Debian's PyTorch first if it is not cached yet.
+ */
+export async function ensureFamilyModel(name: string): Promise<string> {
+  const path = join(ZOO_CACHE_DIR, `${name}.onnx`);
+  try {
+    await access(path);
+    return path;
+  } catch {
+    await run(
+      DEBIAN_PYTHON,
+      [join(REPO_ROOT, 'models', 'zoo', 'export_families.py'), name, '--out-dir', ZOO_CACHE_DIR],
+      {
+        timeout: 300_000,
+      },
+    );
+    return path;
+  }
+}
