@@ -85,7 +85,15 @@ export function createEdgeAgent(deps: EdgeAgentDeps): EdgeAgent {
     lastError = `${new Date().toISOString()} ${message}`;
   };
 
-  const control = createControlLoop({ config, logger, estimator, now, onSwitch: (e) => telemetry.switched(e.model) });
+  const control = createControlLoop({
+    config,
+    logger,
+    estimator,
+    now,
+    // Options whose messages the connected server would refuse are never chosen.
+    maxPayloadBytes: () => (nc === undefined || nc.isClosed() ? undefined : nc.info?.max_payload),
+    onSwitch: (e) => telemetry.switched(e.model),
+  });
   const bundles = createBundleManager({
     models,
     prefix: config.prefix,
@@ -308,6 +316,8 @@ export function createEdgeAgent(deps: EdgeAgentDeps): EdgeAgent {
     prober.start();
     heartbeats.start();
     void heartbeats.beat();
+    // The server's max_payload is known now: decisions made offline are checked against it at once.
+    control.tick();
   }
 
   async function start(): Promise<void> {

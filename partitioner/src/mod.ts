@@ -10,8 +10,19 @@ export {
   type LabelledImages,
   type MnistSplit,
 } from './datasets/labelled-images.js';
+export { type CalibrationData } from './datasets/calibration-data.js';
+export {
+  describeCalibrationSource,
+  isIdxDirectory,
+  loadCalibrationSet,
+  type CalibrationInput,
+  type CalibrationSource,
+  type LoadCalibrationOptions,
+} from './datasets/load-calibration.js';
+export { type CalibrationPreprocess } from './datasets/image-preprocess.js';
 export {
   measureClassifierAccuracy,
+  type AccuracyMetric,
   type ClassifierAccuracy,
   type MeasureAccuracyOptions,
   type OutputAccuracy,
@@ -19,6 +30,8 @@ export {
 export { OnnxModelError, OnnxModelErrorCode } from './onnx/onnx-errors.js';
 export { loadOnnxModel, encodeOnnxModel, type OnnxModel, type TensorSpec } from './onnx/onnx-model.js';
 export { OnnxSchema, withFields } from './onnx/onnx-schema.js';
+export { type InputShapeFlag } from './onnx/input-shapes.js';
+export { type LevelCheck, type OptimizationLevel, type PathConsistency } from './consistency/path-consistency.js';
 export { type GraphIndex, type TensorKind } from './graph/graph-index.js';
 export { type Cut, type CutOrigin } from './graph/cut-analysis.js';
 export { type ProbedTensor } from './graph/shape-probe.js';

@@ -5,7 +5,15 @@ import { calibrateExits, exitRateFor, type ExitCalibration } from './exits/exit-
 import type { ConfidenceMeasure } from './exits/confidence.js';
 import type { Candidate } from './graph/candidates.js';
 import { planCandidates, ProfileMismatchError } from './plan/plan-inputs.js';
-import { type Codec, DEFAULT_PLAN_CODECS, OBJECTIVES, type Objective, type PowerModel } from '@cleave/proto';
+import {
+  type Codec,
+  type CodecBytes,
+  DEFAULT_PLAN_CODECS,
+  OBJECTIVES,
+  type Objective,
+  type PowerModel,
+  replyBytes,
+} from '@cleave/proto';
 import { buildPlan, type Plan } from './plan/planner.js';
 import { prepareModel, type PrepareOptions, type PreparedModel } from './prepare-model.js';
 import { sha256Hex } from '@cleave/node-runtime';
@@ -24,6 +32,8 @@ export interface PartitionOptions extends PrepareOptions {
   readonly profile?: ProfileOptions;
   readonly rttMs?: number;
   readonly maxPayloadBytes?: number;
+  /** Downlink Mbps ÷ uplink Mbps, for reply transfer times. @default 1 */
+  readonly downlinkRatio?: number;
   readonly codecs?: readonly Codec[];
   /** Let the plan run tails on the edge after unconfident exits (staged execution). @default true */
   readonly edgeTails?: boolean;
@@ -79,6 +89,22 @@ function computeSkipped(candidates: readonly Candidate[], profile: ModelProfile,
 }
 
 /**
+ * Reply bytes per sample of each candidate that gets a reply (all but edge-only): every final output, sized in the
+ * reply codec of each request codec. Every such candidate's tail computes all final outputs, so they share one size.
+ */
+export function candidateReplyBytes(prepared: PreparedModel): Map<string, CodecBytes> {
+  const outputs = prepared.finalOutputs.map((name) => {
+    const probed = prepared.probed.get(name);
+    const spec = prepared.model.outputs.find((o) => o.name === name)!;
+    const elements =
+      probed?.elementsPerSample ?? spec.shape.slice(1).reduce<number>((a, d) => a * (typeof d === 'number' ? d : 1), 1);
+    return { dtype: probed?.spec.dtype ?? spec.dtype, elementsPerSample: elements };
+  });
+  const bytes = replyBytes(outputs);
+  return new Map(prepared.candidates.filter((c) => c.kind !== 'edge-only').map((c) => [c.id, bytes]));
+}
+
+/**
  * The whole `cleave partition` pipeline: load and validate, decide exits (built-in or post-hoc)
  * and calibrate their thresholds, find cuts, cut heads and tails, measure them, plan over
  * bandwidth, and write the bundle atomically.
@@ -112,6 +138,7 @@ export async function partitionModel(options: PartitionOptions): Promise<Partiti
       {
         budgetPoints: options.accuracyBudgetPoints ?? 1.0,
         measure: options.confidenceMeasure ?? 'auto',
+        task: prepared.task,
         ...(typeof classes === 'number' ? { classes } : {}),
       },
     );
@@ -125,15 +152,17 @@ export async function partitionModel(options: PartitionOptions): Promise<Partiti
   const edgeProfile = options.edgeProfile ?? local!;
   const cloudProfile = options.cloudProfile ?? local!;
   const exitRates = new Map(candidates.map((c) => [c.id, c.kind === 'split' ? exitRateFor(calibration, c.exits) : 0]));
+  const replies = candidateReplyBytes(prepared);
   const plan = buildPlan(
     planCandidates(
-      candidates.map((c) => ({ ...c, exitRate: exitRates.get(c.id) ?? 0 })),
+      candidates.map((c) => ({ ...c, exitRate: exitRates.get(c.id) ?? 0, replyBytesPerSample: replies.get(c.id) })),
       edgeProfile,
       cloudProfile,
     ),
     {
       rttMs: options.rttMs ?? 20,
       maxPayloadBytes: options.maxPayloadBytes ?? 8 * 1024 * 1024,
+      ...(options.downlinkRatio !== undefined ? { downlinkRatio: options.downlinkRatio } : {}),
       codecs: options.codecs ?? DEFAULT_PLAN_CODECS,
       ...(options.edgeTails === false ? { edgeTails: false } : {}),
       ...(options.power ? { power: options.power } : {}),
@@ -171,6 +200,9 @@ export async function partitionModel(options: PartitionOptions): Promise<Partiti
             inputs: model.inputs,
             outputs: model.outputs,
             finalOutput: prepared.finalOutput,
+            task: prepared.task,
+            ...(prepared.sessionOptions ? { sessionOptions: prepared.sessionOptions } : {}),
+            replyBytes: replies,
             candidates: kept,
             paths,
             exitRates,

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { CodecSchema, perCodecSchema } from './codecs.js';
 import { ObjectiveSchema } from './objectives.js';
 import { ProtocolError, ProtocolErrorCode } from './protocol-error.js';
+import { TaskSchema } from './tasks.js';
 import { isSafeRelativePath, SAFE_RELATIVE_PATH_RULE } from './relative-path.js';
 import { formatIssue, formatPath } from './schema-issues.js';
 import { isValidToken } from './subjects.js';
@@ -59,6 +60,11 @@ export const SplitCandidateSchema = z.object({
   cutTensors: z.array(TensorSpecSchema),
   /** Wire bytes of the cut tensors for one sample, per codec. */
   bytesPerSample: perCodecSchema(byteCount),
+  /**
+   * Wire bytes of the reply for one sample (every final output), per request codec: the reply codec follows the
+   * request's (see CODEC_SPECS.replyCodec). Absent in bundles written before replies were costed; read as 0.
+   */
+  replyBytesPerSample: perCodecSchema(byteCount).optional(),
   profile: z.object({
     edge: StageProfileSchema.optional(),
     cloud: StageProfileSchema.optional(),
@@ -100,8 +106,10 @@ export type PlanRange = z.infer<typeof PlanRangeSchema>;
 export const BundlePlanSchema = z.object({
   /** Round-trip time assumed while planning. */
   rttMs: nonNegative,
-  /** Largest message the NATS server accepts; candidates whose requests exceed it were excluded. */
+  /** Largest message the NATS server accepts; options whose request or reply exceeds it were excluded. */
   maxPayloadBytes: z.number().int().positive(),
+  /** Downlink Mbps ÷ uplink Mbps assumed for replies; the ranges are in uplink Mbps. Absent means 1. */
+  downlinkRatio: z.number().positive().optional(),
   objectives: z.array(ObjectiveSchema).min(1),
   ranges: z.array(PlanRangeSchema),
 });
@@ -128,7 +136,15 @@ export const ExitPolicySchema = z.object({
   floorAccuracy: z.number().min(0).max(1),
   finalAccuracy: z.number().min(0).max(1),
   samples: z.number().int().positive(),
+  /** The calibration data set, as given. */
   source: z.string(),
+  /**
+   * What accuracy is measured against: the data's labels, or agreement with the full model's answer when the data
+   * had none. Absent in older bundles (labels).
+   */
+  reference: z.enum(['labels', 'agreement']).optional(),
+  /** The task the exits were calibrated for. */
+  task: TaskSchema.optional(),
   operatingPoint: OperatingPointSchema,
   curve: z.array(OperatingPointSchema),
 });
@@ -147,8 +163,18 @@ export const BundleManifestSchema = z.object({
     sha256,
     inputs: z.array(TensorSpecSchema).min(1),
     outputs: z.array(TensorSpecSchema).min(1),
-    /** The output that is the final answer (the others are early exits). */
+    /**
+     * The primary final output: the one early exits stand in for. Every output that is not an exit is a final
+     * output and comes back on every path.
+     */
     final: z.string().min(1).optional(),
+    /** What the outputs mean; absent in older bundles, which were all classifiers. */
+    task: TaskSchema.optional(),
+    /**
+     * onnxruntime session options every head, tail and whole-model session of this bundle must use, chosen by the
+     * partitioner so that every path gives the same answer (some graph optimisations change a model's numbers).
+     */
+    sessionOptions: z.object({ graphOptimizationLevel: z.enum(['disabled', 'basic', 'extended', 'all']) }).optional(),
   }),
   /** Every file in the bundle, by relative path. */
   // Keys are checked in crossFieldIssues: a zod key refinement reports only "Invalid key in record".
@@ -170,6 +196,9 @@ export const BundleManifestSchema = z.object({
   /** Descriptors of the devices profiled on; free-form. */
   profiles: z.looseObject({ edge: z.looseObject({}).optional(), cloud: z.looseObject({}).optional() }).optional(),
 });
+/** onnxruntime session options a bundle prescribes for all of its sessions. */
+export type SessionOptions = NonNullable<z.infer<typeof BundleManifestSchema>['model']['sessionOptions']>;
+
 /** The manifest of a bundle. */
 export type BundleManifest = z.infer<typeof BundleManifestSchema>;
 

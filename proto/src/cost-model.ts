@@ -3,7 +3,8 @@
  * expected latency and edge energy of running a candidate at a bandwidth. Pure and isomorphic. Codecs come from
  * codecs.ts and objectives (how a cost is scored) from objectives.ts.
  */
-import { type Codec, LOSSLESS_CODEC, type PerCodec } from './codecs.js';
+import { CODEC_SPECS, type Codec, estimateTensorBytes, LOSSLESS_CODEC, mapCodecs, type PerCodec } from './codecs.js';
+import { elementTypeBytes, FLOAT_DTYPE } from './dtypes.js';
 import { type Objective, objectiveSpec } from './objectives.js';
 
 /** Where the work of a candidate runs. */
@@ -55,6 +56,45 @@ export interface PlanCandidate {
   readonly edgeTailMs?: number;
   /** Median time on the edge device to encode the cut tensors with each codec. @default 0 */
   readonly encodeMs?: Partial<PerCodec<number>>;
+  /**
+   * Bytes per sample of the cloud's reply (every final output) when the request uses each codec: float outputs in
+   * the codec's `replyCodec`, other outputs raw (see {@link replyBytes}). @default 0 for every codec (bundles
+   * written before replies were costed)
+   */
+  readonly replyBytesPerSample?: CodecBytes;
+}
+
+/** An output of the model as {@link replyBytes} sizes it: its element type and its elements per sample. */
+export interface ReplyOutput {
+  /** Element type name (`float32`, `int64`, `bool`...). */
+  readonly dtype: string;
+  /** Elements of the output for one sample (the product of its dims without the batch dim). */
+  readonly elementsPerSample: number;
+}
+
+/**
+ * Reply bytes per sample for each request codec: float32 outputs sized in the codec's reply codec (f32 → f32;
+ * f16 and int8 → f16), other outputs raw at their element width (8 bytes for a type Cleave has no name for, so a
+ * reply is never underestimated). Pass the final outputs only: exits never leave the edge.
+ */
+export function replyBytes(outputs: readonly ReplyOutput[]): CodecBytes {
+  for (const o of outputs) {
+    if (!Number.isSafeInteger(o.elementsPerSample) || o.elementsPerSample < 0) {
+      throw new RangeError(
+        `"elementsPerSample" of a ${o.dtype} output must be a non-negative safe integer; got ${String(o.elementsPerSample)}`,
+      );
+    }
+  }
+  return mapCodecs((codec) =>
+    outputs.reduce(
+      (sum, o) =>
+        sum +
+        (o.dtype === FLOAT_DTYPE
+          ? estimateTensorBytes(CODEC_SPECS[codec].replyCodec, o.elementsPerSample)
+          : o.elementsPerSample * (elementTypeBytes(o.dtype) ?? 8)),
+      0,
+    ),
+  );
 }
 
 /** Link and transport facts the plan depends on. */
@@ -70,6 +110,11 @@ export interface PlanContext {
    * for the cloud, e.g. when the device's CPU is needed elsewhere. @default true
    */
   readonly edgeTails?: boolean;
+  /**
+   * Downlink bandwidth ÷ uplink bandwidth: replies travel at `mbps × downlinkRatio`. Bandwidths in plans are the
+   * uplink's. @default 1
+   */
+  readonly downlinkRatio?: number;
 }
 
 /** Expected cost of one candidate with one codec at one bandwidth. */
@@ -83,7 +128,11 @@ export interface CandidateCost {
   readonly cloudMs: number;
   readonly latencyMs: number;
   readonly edgeJoules: number;
+  /** Bytes of one request (per sample, with the envelope); 0 when nothing is sent. */
   readonly payloadBytes: number;
+  /** Bytes of the cloud's reply (per sample, with the envelope); 0 when nothing is sent. */
+  readonly replyPayloadBytes: number;
+  /** False when the request or the reply would exceed `maxPayloadBytes` (or a staged tail was never measured). */
   readonly feasible: boolean;
 }
 
@@ -106,6 +155,8 @@ export interface PlanTableRange {
 export interface PlanTable {
   readonly rttMs: number;
   readonly maxPayloadBytes: number;
+  /** Downlink ÷ uplink bandwidth the plan assumed; absent means 1. */
+  readonly downlinkRatio?: number;
   readonly objectives: readonly Objective[];
   readonly candidates: readonly string[];
   readonly ranges: readonly PlanTableRange[];
@@ -137,14 +188,24 @@ export function costAt(
       latencyMs: edgeMs,
       edgeJoules: (power.computeWatts * edgeMs) / 1000,
       payloadBytes: 0,
+      replyPayloadBytes: 0,
       feasible: c.edgeTailMs !== undefined,
     };
   }
   const sends = c.kind !== 'edge-only';
-  const payload = sends ? c.bytesPerSample[codec] + (ctx.envelopeBytes ?? 1024) : 0;
+  const envelope = ctx.envelopeBytes ?? 1024;
+  const payload = sends ? c.bytesPerSample[codec] + envelope : 0;
+  const replyData = sends ? (c.replyBytesPerSample?.[codec] ?? 0) : 0;
+  const reply = sends ? replyData + envelope : 0;
+  const downlinkRatio = ctx.downlinkRatio ?? 1;
+  if (!(downlinkRatio > 0) || !Number.isFinite(downlinkRatio)) {
+    throw new RangeError(`"downlinkRatio" must be a finite number > 0; got ${String(ctx.downlinkRatio)}`);
+  }
   // Requests answered by an early exit in the head never cross the network: expected costs scale by (1 - exitRate).
   const offload = sends ? 1 - (c.exitRate ?? 0) : 0;
-  const transferMs = (offload * (payload * 8)) / (mbps * 1000);
+  // The request goes up at `mbps`, the reply's tensors come down at `mbps × downlinkRatio`. The reply's envelope
+  // counts against the payload limit but not the time, so a bundle without reply sizes costs what it always did.
+  const transferMs = offload * ((payload * 8) / (mbps * 1000) + (replyData * 8) / (mbps * downlinkRatio * 1000));
   const rttMs = offload * ctx.rttMs;
   const cloudMs = offload * c.cloudMs;
   // Encoding is edge compute too: int8 quantisation of a large tensor can cost more than the bytes it saves.
@@ -163,7 +224,8 @@ export function costAt(
     latencyMs,
     edgeJoules,
     payloadBytes: payload,
-    feasible: !sends || payload <= ctx.maxPayloadBytes,
+    replyPayloadBytes: reply,
+    feasible: !sends || (payload <= ctx.maxPayloadBytes && reply <= ctx.maxPayloadBytes),
   };
 }
 

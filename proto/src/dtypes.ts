@@ -4,9 +4,9 @@ import { z } from 'zod';
 
 /**
  * Element types a wire tensor can carry, in the order error messages list them. float32 travels in one of the float
- * codecs (f32, f16, int8); the integer types travel raw.
+ * codecs (f32, f16, int8); the integer types and bool (token ids, attention masks, class ids) travel raw.
  */
-export const TENSOR_DTYPES = ['float32', 'int64', 'int32', 'uint8'] as const;
+export const TENSOR_DTYPES = ['float32', 'int64', 'int32', 'uint8', 'bool'] as const;
 /** One of {@link TENSOR_DTYPES}. */
 export type TensorDtype = (typeof TENSOR_DTYPES)[number];
 /** zod schema of a wire dtype. */
@@ -21,19 +21,22 @@ export type RawDtype = Exclude<TensorDtype, typeof FLOAT_DTYPE>;
  * ONNX element types Cleave names in specs and manifests: the wire dtypes plus the ones a model may use inside (a
  * cut or an input of these types is reported, never sent).
  */
-export const ELEMENT_TYPES = [...TENSOR_DTYPES, 'float16', 'float64', 'int16', 'int8', 'bool'] as const;
+export const ELEMENT_TYPES = [...TENSOR_DTYPES, 'float16', 'float64', 'int16', 'int8'] as const;
 /** One of {@link ELEMENT_TYPES}. */
 export type ElementType = (typeof ELEMENT_TYPES)[number];
 
 /**
  * The typed array holding each wire dtype's elements. A type, not a table: {@link DTYPE_SPECS} holds the
- * constructors, and a wire dtype missing here fails to compile there.
+ * constructors, and a wire dtype missing here fails to compile there. bool shares uint8's array (one byte per
+ * element, 0 or 1, as onnxruntime takes and returns it), so a bool tensor always carries its dtype beside its data:
+ * the array alone cannot tell the two apart.
  */
 export interface DtypeArrays {
   float32: Float32Array;
   int64: BigInt64Array;
   int32: Int32Array;
   uint8: Uint8Array;
+  bool: Uint8Array;
 }
 /** The typed array of `D` (any wire dtype's when `D` is left out). */
 export type DtypeArray<D extends TensorDtype = TensorDtype> = DtypeArrays[D];
@@ -70,11 +73,11 @@ export const DTYPE_SPECS: {
   int64: { bytes: 8, onnxElemType: 7, array: BigInt64Array, travelsRaw: true },
   int32: { bytes: 4, onnxElemType: 6, array: Int32Array, travelsRaw: true },
   uint8: { bytes: 1, onnxElemType: 2, array: Uint8Array, travelsRaw: true },
+  bool: { bytes: 1, onnxElemType: 9, array: Uint8Array, travelsRaw: true },
   float16: { bytes: 2, onnxElemType: 10 },
   float64: { bytes: 8, onnxElemType: 11 },
   int16: { bytes: 2, onnxElemType: 5 },
   int8: { bytes: 1, onnxElemType: 3 },
-  bool: { bytes: 1, onnxElemType: 9 },
 });
 
 /** Wire dtypes that travel raw, in {@link TENSOR_DTYPES} order. */
@@ -102,19 +105,24 @@ export function elementTypeOfOnnx(onnxElemType: number): ElementType | undefined
   return ELEMENT_TYPES.find((name) => DTYPE_SPECS[name].onnxElemType === onnxElemType);
 }
 
-/** The wire dtype whose typed array `data` is, or undefined for any other value. */
+/**
+ * The wire dtype whose typed array `data` is, or undefined for any other value. A Uint8Array reads as uint8: a bool
+ * tensor must name its dtype (see {@link DtypeArrays}).
+ */
 export function dtypeOfArray(data: unknown): TensorDtype | undefined {
   return TENSOR_DTYPES.find((d) => data instanceof DTYPE_SPECS[d].array);
 }
 
 /**
  * An array of `dtype` holding `numbers`, stored as the typed array's own `from` would: rounded to float32, or
- * wrapped to the integer's width (int64 through BigInt, so the numbers must be integers).
+ * wrapped to the integer's width (int64 through BigInt, so the numbers must be integers; bigints are kept exact).
+ * bool stores 1 for every non-zero value.
  */
-export function arrayFromNumbers(dtype: TensorDtype, numbers: readonly number[]): DtypeArray {
+export function arrayFromNumbers(dtype: TensorDtype, numbers: readonly (number | bigint)[]): DtypeArray {
   const out = allocateArray(dtype, numbers.length);
-  if (out instanceof BigInt64Array) numbers.forEach((x, i) => (out[i] = BigInt(x)));
-  else out.set(numbers);
+  if (out instanceof BigInt64Array) numbers.forEach((x, i) => (out[i] = BigInt.asIntN(64, BigInt(x))));
+  else if (dtype === 'bool') numbers.forEach((x, i) => (out[i] = Number(x) !== 0 ? 1 : 0));
+  else numbers.forEach((x, i) => (out[i] = Number(x)));
   return out;
 }
 

@@ -22,6 +22,12 @@ export const WireErrorCode = {
   Unavailable: 'unavailable',
   /** A bug or runtime failure on the cloud side. Retry once, then run locally. */
   Internal: 'internal',
+  /**
+   * The tail ran, but its reply is larger than the largest message the cloud's NATS connection may send
+   * (max_payload): a plan problem (outputs too big for this split, codec or batch), not a cloud failure. Do not
+   * retry the same request: run the tail locally, and send smaller batches or a codec with smaller replies.
+   */
+  ReplyTooLarge: 'reply_too_large',
 } as const;
 /** One of {@link WireErrorCode}. */
 export type WireErrorCode = (typeof WireErrorCode)[keyof typeof WireErrorCode];
@@ -35,6 +41,7 @@ export const WIRE_ERROR_RETRYABLE: Readonly<Record<WireErrorCode, boolean>> = Ob
   deadline_exceeded: true,
   unavailable: true,
   internal: true,
+  reply_too_large: false,
 });
 
 /** Longest message a {@link wireError} keeps, so an error reply stays small whatever the cause. */

@@ -1,5 +1,6 @@
 // How confident an early exit is, computed identically where thresholds are calibrated (the partitioner) and
 // where they are applied (the edge agent). A threshold means nothing unless both sides measure the same way.
+// Task-aware reading of whole exit tensors (classification rows, segmentation maps) is in exit-evaluator.ts.
 
 /** Confidence measures for an exit's softmax: higher always means "more sure". */
 export const EXIT_CONFIDENCE_MEASURES = ['max-prob', 'margin', 'entropy'] as const;
@@ -18,12 +19,27 @@ export function exitConfidence(
   classes: number,
   measure: ExitConfidenceMeasure,
 ): number {
+  return stridedConfidence(logits, offset, classes, 1, measure, new Float64Array(classes));
+}
+
+/**
+ * {@link exitConfidence} of `classes` logits `stride` apart (one pixel of an NCHW map has stride H×W), with a
+ * caller's scratch buffer of at least `classes` values. The arithmetic is exitConfidence's, in the same order.
+ */
+export function stridedConfidence(
+  logits: ArrayLike<number>,
+  offset: number,
+  classes: number,
+  stride: number,
+  measure: ExitConfidenceMeasure,
+  scratch: Float64Array,
+): number {
   let max = -Infinity;
-  for (let i = 0; i < classes; i++) max = Math.max(max, logits[offset + i]!);
+  for (let i = 0; i < classes; i++) max = Math.max(max, logits[offset + i * stride]!);
   let sum = 0;
-  const p = new Float64Array(classes);
+  const p = scratch;
   for (let i = 0; i < classes; i++) {
-    p[i] = Math.exp(logits[offset + i]! - max);
+    p[i] = Math.exp(logits[offset + i * stride]! - max);
     sum += p[i]!;
   }
   let top1 = 0;
@@ -43,8 +59,8 @@ export function exitConfidence(
 }
 
 /** Index of the largest value in one row of `classes` values starting at `offset`. */
-export function argmaxRow(values: ArrayLike<number>, offset: number, classes: number): number {
+export function argmaxRow(values: ArrayLike<number>, offset: number, classes: number, stride = 1): number {
   let best = 0;
-  for (let i = 1; i < classes; i++) if (values[offset + i]! > values[offset + best]!) best = i;
+  for (let i = 1; i < classes; i++) if (values[offset + i * stride]! > values[offset + best * stride]!) best = i;
   return best;
 }

@@ -154,6 +154,25 @@ export {
 export { decodeMessage, decodeMessageOfKind, encodeMessage } from './message-codec.js';
 
 export { argmaxRow, EXIT_CONFIDENCE_MEASURES, exitConfidence, type ExitConfidenceMeasure } from './exit-confidence.js';
+export {
+  answerSize,
+  assertExitsEvaluable,
+  exitEvaluationProblems,
+  ExitEvaluationError,
+  ExitEvaluationErrorCode,
+  exitLayout,
+  layoutSize,
+  nearestIndex,
+  sampleAgreement,
+  sampleClassMap,
+  sampleConfidence,
+  sampleLogitsAt,
+  type EvaluableTask,
+  type ExitLayout,
+  type ExitSpecLike,
+  type ExitTensor,
+  type MapSize,
+} from './exit-evaluator.js';
 export { median, quantile, quantileOrNaN } from './quantiles.js';
 export { seededRandom } from './seeded-random.js';
 
@@ -165,6 +184,7 @@ export {
   OperatingPointSchema,
   parseBundleManifest,
   type BundleManifest,
+  type SessionOptions,
   type ExitPolicy,
   type OperatingPoint,
   type BundlePlan,
@@ -173,6 +193,7 @@ export {
   type StageProfile,
   type TensorSpec,
 } from './bundle-manifest.js';
+export { inferTask, isTask, TASKS, TASKS_WITH_CONFIDENCE, TaskSchema, taskHasConfidence, type Task } from './tasks.js';
 export {
   agentPolicyKey,
   AgentPolicySchema,
@@ -215,6 +236,8 @@ export {
   type PlanTableRange,
   type PowerModel,
   type TailPlacement,
+  replyBytes,
+  type ReplyOutput,
 } from './cost-model.js';
 
 export {

@@ -67,25 +67,44 @@ export function encodeTensor(
 }
 
 /**
- * Encodes an integer tensor (token ids, masks, indices) with encoding `raw`: little-endian elements, no
- * compression. The dtype follows the array: BigInt64Array → int64, Int32Array → int32, Uint8Array → uint8.
+ * Encodes an integer or bool tensor (token ids, masks, indices) with encoding `raw`: little-endian elements, no
+ * compression. `dtype` defaults to the array's (BigInt64Array → int64, Int32Array → int32, Uint8Array → uint8); a
+ * bool tensor must name it, since bool and uint8 share Uint8Array.
  */
-export function encodeRawTensor(name: string, data: RawTensorData, dims: readonly number[]): EncodedTensor {
+export function encodeRawTensor(
+  name: string,
+  data: RawTensorData,
+  dims: readonly number[],
+  dtype: RawDtype | undefined = undefined,
+): EncodedTensor {
   checkName(name);
-  const dtype = dtypeOfArray(data);
-  if (dtype === undefined || !DTYPE_SPECS[dtype].travelsRaw) {
+  const type = dtype ?? dtypeOfArray(data);
+  if (type === undefined || !DTYPE_SPECS[type].travelsRaw) {
     throw new TypeError(`"data" of tensor "${name}" must be a BigInt64Array, Int32Array or Uint8Array`);
   }
+  if (!(data instanceof DTYPE_SPECS[type].array)) {
+    throw new TypeError(`"data" of ${type} tensor "${name}" must be a ${DTYPE_SPECS[type].array.name}`);
+  }
   const shape = checkDims(name, dims, data.length);
-  return { name, dtype, dims: shape, encoding: RAW_ENCODING, data: toLittleEndianBytes(data) };
+  return { name, dtype: type, dims: shape, encoding: RAW_ENCODING, data: toLittleEndianBytes(data) };
 }
 
 /**
  * Encodes a tensor of any wire dtype, as senders of mixed inputs and outputs need: float32 elements in `codec`, the
- * integer dtypes raw. The array's type decides, so it cannot disagree with a separate dtype field.
+ * others raw. Pass `dtype` (a decoded tensor's own) whenever it is known: the array's type alone reads a bool tensor
+ * as uint8. A `dtype` that disagrees with the array throws TypeError.
  */
-export function encodeAnyTensor(name: string, data: DtypeArray, dims: readonly number[], codec: Codec): EncodedTensor {
-  return data instanceof Float32Array ? encodeTensor(name, data, dims, codec) : encodeRawTensor(name, data, dims);
+export function encodeAnyTensor(
+  name: string,
+  data: DtypeArray,
+  dims: readonly number[],
+  codec: Codec,
+  dtype: TensorDtype | undefined = undefined,
+): EncodedTensor {
+  if (dtype === FLOAT_DTYPE || (dtype === undefined && data instanceof Float32Array)) {
+    return encodeTensor(name, data as Float32Array, dims, codec);
+  }
+  return encodeRawTensor(name, data as RawTensorData, dims, dtype);
 }
 
 /**

@@ -74,10 +74,11 @@ describe('dtype registry', () => {
     for (const dtype of TENSOR_DTYPES) {
       const spec = DTYPE_SPECS[dtype];
       expect(spec.array.BYTES_PER_ELEMENT, dtype).toBe(spec.bytes);
-      expect(dtypeOfArray(new spec.array(1)), dtype).toBe(dtype);
+      // bool shares uint8's array, so an array alone reads as uint8.
+      expect(dtypeOfArray(new spec.array(1)), dtype).toBe(dtype === 'bool' ? 'uint8' : dtype);
       expect(encodingsFor(dtype), dtype).toEqual(spec.travelsRaw ? [RAW_ENCODING] : CODECS);
     }
-    expect(RAW_DTYPES).toEqual(['int64', 'int32', 'uint8']);
+    expect(RAW_DTYPES).toEqual(['int64', 'int32', 'uint8', 'bool']);
     expect(dtypeOfArray(new Float64Array(1))).toBeUndefined();
   });
 
@@ -94,5 +95,16 @@ describe('dtype registry', () => {
     expect(ids).toMatchObject({ dtype: 'int64', encoding: 'raw' });
     expect(Array.from(decodeAnyTensor(ids).data as BigInt64Array)).toEqual([1n, -2n]);
     expect(encodeAnyTensor('x', Float32Array.of(1), [1], 'f16')).toMatchObject({ dtype: 'float32', encoding: 'f16' });
+  });
+
+  it('keeps bool apart from uint8 when the dtype is named, and refuses a dtype the array cannot hold', () => {
+    const mask = encodeAnyTensor('mask', Uint8Array.of(1, 0, 1), [3], 'f16', 'bool');
+    expect(mask).toMatchObject({ dtype: 'bool', encoding: 'raw' });
+    expect(decodeAnyTensor(mask)).toEqual({ name: 'mask', dtype: 'bool', dims: [3], data: Uint8Array.of(1, 0, 1) });
+    expect(encodeAnyTensor('b', Uint8Array.of(7), [1], 'f32')).toMatchObject({ dtype: 'uint8' });
+    expect(() => encodeAnyTensor('ids', Int32Array.of(1), [1], 'f32', 'int64')).toThrow(
+      new TypeError('"data" of int64 tensor "ids" must be a BigInt64Array'),
+    );
+    expect(() => encodeAnyTensor('x', BigInt64Array.of(1n), [1], 'f32', 'float32')).toThrow(TypeError);
   });
 });

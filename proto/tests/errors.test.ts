@@ -42,6 +42,7 @@ describe('wire error codes', () => {
       deadline_exceeded: true,
       unavailable: true,
       internal: true,
+      reply_too_large: false,
     });
     expect(Object.keys(WIRE_ERROR_RETRYABLE).sort()).toEqual(Object.values(WireErrorCode).sort());
   });

@@ -116,7 +116,7 @@ describe('tensor codec: expected failure', () => {
       'unknown dtype',
       { dtype: 'float64' },
       'bad_dtype',
-      'tensor "x": unknown dtype "float64"; expected one of float32, int64, int32, uint8',
+      'tensor "x": unknown dtype "float64"; expected one of float32, int64, int32, uint8, bool',
     ],
     [
       'unknown encoding',

@@ -12,7 +12,7 @@ export async function measureExitPolicy(prepared: PreparedModel, evaluation: Lab
     prepared.holdout,
     prepared.exits,
     prepared.finalOutput,
-    { budgetPoints },
+    { budgetPoints, task: prepared.task },
   );
   const applied = await applyExitPolicy(
     prepared.model.bytes,

@@ -57,3 +57,10 @@ export {
   type LoggedViolation,
   type StartDeployNatsOptions,
 } from './nats-cluster.js';
+export {
+  partitionForServing,
+  serveAndCompare,
+  type ServingBundleOptions,
+  type ServingTensor,
+} from './model-serving.js';
+export { PRETRAINED_MODELS, pretrainedModelPath, type PretrainedModel } from './pretrained-models.js';

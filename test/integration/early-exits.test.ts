@@ -168,7 +168,7 @@ describe('early exits: bad input gets a clear one-line error and no bundle', () 
     const output = specToValueInfo({ name: feature, dtype: 'float32', shape: ['N', 24, 28, 28] });
     const graph = withFields(OnnxSchema.GraphProto, model.graph, { output: [...model.graph.output, output] });
     await writeFile(path, encodeOnnxModel(withFields(OnnxSchema.ModelProto, model.proto, { graph })));
-    await partitionFails([path, '--exits', feature], /is not a classifier like 'logits'/);
+    await partitionFails([path, '--exits', feature], /is not a classification output: expected float32 \[N, classes\]/);
   });
 
   it('an exit name the model does not have', async () => {

@@ -5,9 +5,10 @@ import { type Codec, CODECS, DEFAULT_PLAN_CODECS, parseCodecList } from '@cleave
 import type { CliContext } from '../cli-context.js';
 import { createProgress } from '../progress.js';
 import { addCalibrationOptions, loadCalibration, type CalibrationFlags } from './calibration-options.js';
+import { addModelOptions, type ModelFlags } from './model-options.js';
 import { printExitReport, printPlanTable } from './plan-table.js';
 
-interface PartitionCommandOptions extends CalibrationFlags {
+interface PartitionCommandOptions extends CalibrationFlags, ModelFlags {
   out: string;
   modelId?: string;
   edgeProfile?: string;
@@ -69,7 +70,7 @@ export function registerPartitionCommand(program: Command, ctx: CliContext): voi
     .option('--warmup <n>', 'untimed runs first', ctx.parseInteger('warmup', 1, 1000), 3)
     .option('--threads <n>', 'onnxruntime intra-op threads', ctx.parseInteger('threads', 1, 256), 1)
     .option('--force', 'replace --out if it exists', false);
-  addCalibrationOptions(command, ctx).action(async (model: string, opts: PartitionCommandOptions) => {
+  addCalibrationOptions(addModelOptions(command), ctx).action(async (model: string, opts: PartitionCommandOptions) => {
     const progress = createProgress('profiling', ctx.interactive);
     const calibration = await loadCalibration(opts);
     const result = await partitionModel({
@@ -83,6 +84,8 @@ export function registerPartitionCommand(program: Command, ctx: CliContext): voi
       codecs: opts.codecs,
       edgeTails: opts.edgeTails,
       ...(opts.exits ? { exitOutputs: opts.exits } : {}),
+      inputShapes: opts.inputShape,
+      ...(opts.task ? { task: opts.task } : {}),
       ...(calibration ? { calibration } : {}),
       posthocExits: opts.posthocExits,
       accuracyBudgetPoints: opts.accuracyBudget,

@@ -3,8 +3,9 @@ import { prepareModel, profileCandidates, writeProfile } from '@cleave/partition
 import type { CliContext } from '../cli-context.js';
 import { createProgress } from '../progress.js';
 import { addCalibrationOptions, loadCalibration, type CalibrationFlags } from './calibration-options.js';
+import { addModelOptions, type ModelFlags } from './model-options.js';
 
-interface ProfileCommandOptions extends CalibrationFlags {
+interface ProfileCommandOptions extends CalibrationFlags, ModelFlags {
   out: string;
   runs: number;
   warmup: number;
@@ -26,10 +27,12 @@ export function registerProfileCommand(program: Command, ctx: CliContext): void 
     .option('--warmup <n>', 'untimed runs first', ctx.parseInteger('warmup', 1, 1000), 3)
     .option('--threads <n>', 'onnxruntime intra-op threads', ctx.parseInteger('threads', 1, 256), 1)
     .option('--batch <n>', 'samples per run', ctx.parseInteger('batch', 1, 4096), 1);
-  addCalibrationOptions(command, ctx).action(async (model: string, opts: ProfileCommandOptions) => {
+  addCalibrationOptions(addModelOptions(command), ctx).action(async (model: string, opts: ProfileCommandOptions) => {
     const calibration = await loadCalibration(opts);
     const prepared = await prepareModel(model, {
       ...(opts.exits ? { exitOutputs: opts.exits } : {}),
+      inputShapes: opts.inputShape,
+      ...(opts.task ? { task: opts.task } : {}),
       ...(calibration ? { calibration } : {}),
       posthocExits: opts.posthocExits,
       onPhase: (phase) => ctx.log.info({ model }, phase),

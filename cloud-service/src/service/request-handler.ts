@@ -37,6 +37,11 @@ export interface RequestHandlerDeps {
   readonly decodeLimits: DecodeLimits;
   /** Epoch ms with sub-ms precision; deadlines on the wire are epoch ms. */
   readonly now: () => number;
+  /**
+   * The largest message the connection may publish (the server's max_payload), or undefined while unknown. A reply
+   * above it is answered `reply_too_large` instead: NATS would refuse to send it, and the agent would only time out.
+   */
+  readonly maxPayloadBytes?: () => number | undefined;
   /** Called when a reply could not even be sent (connection closing): logged, never thrown. */
   readonly onReplyFailure: (error: unknown) => void;
 }
@@ -118,6 +123,7 @@ export function createRequestHandler(deps: RequestHandlerDeps): (msg: Msg) => vo
       const result = await pending;
       recordBatchSpans(ctx, result);
       const reply = child(ctx, 'cleave.tail.encode', () => encodeReply(request, inputs, result));
+      checkReplySize(reply.byteLength, address, result);
       msg.respond(reply);
       const finishedAt = now();
       telemetry.served(address, { totalMs: finishedAt - receivedAt, queueMs: result.startedAt - result.enqueuedAt });
@@ -166,13 +172,25 @@ export function createRequestHandler(deps: RequestHandlerDeps): (msg: Msg) => vo
       kind: 'infer_reply',
       v: PROTOCOL_VERSION,
       id: request.id,
-      outputs: result.outputs.map((t) => encodeAnyTensor(t.name, t.data, t.dims, inputs.replyEncoding)),
+      outputs: result.outputs.map((t) => encodeAnyTensor(t.name, t.data, t.dims, inputs.replyEncoding, t.dtype)),
       processingMs: result.finishedAt - result.startedAt,
       queueMs: result.startedAt - result.enqueuedAt,
       batchSize: result.batchSize,
       replica: deps.replica,
     };
     return encodeMessage(reply, deps.decodeLimits);
+  }
+
+  function checkReplySize(bytes: number, address: TailAddress, result: TailResult): void {
+    const limit = deps.maxPayloadBytes?.();
+    if (limit === undefined || bytes <= limit) return;
+    const outputs = result.outputs.map((t) => `${t.name} ${t.dtype}[${t.dims.join(', ')}]`).join(', ');
+    throw new ServeError(
+      WireErrorCode.ReplyTooLarge,
+      `the reply of ${address.model}@${address.version}/${address.split} is ${bytes} bytes, over the connection's ` +
+        `max_payload of ${limit} bytes (outputs ${outputs}); run the tail locally, and send smaller batches or ` +
+        `choose a codec with smaller replies (f16)`,
+    );
   }
 
   function child<T>(ctx: Context, name: string, fn: () => T): T {

@@ -142,6 +142,7 @@ export function createTailService(deps: TailServiceDeps): TailService {
     telemetry,
     decodeLimits: settings.decodeLimits,
     now,
+    maxPayloadBytes: () => nc.info?.max_payload,
     onReplyFailure: (error) => logger.warn({ err: (error as Error).message }, 'could not send a reply'),
   });
 

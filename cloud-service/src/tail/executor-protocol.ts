@@ -14,10 +14,26 @@ export interface OrtSessionSettings {
   readonly allowSpinning: boolean;
 }
 
+/** onnxruntime graph optimisation levels a bundle may prescribe. */
+export type GraphOptimizationLevel = 'disabled' | 'basic' | 'extended' | 'all';
+
+/** Per-session options of a load, from the bundle's manifest (`model.sessionOptions`). */
+export interface LoadOptions {
+  /** @default 'all', onnxruntime's own default */
+  readonly graphOptimizationLevel?: GraphOptimizationLevel;
+}
+
 /** Service → worker. */
 export type ExecutorRequest =
-  | { readonly op: 'load'; readonly id: number; readonly model: Uint8Array }
-  | { readonly op: 'run'; readonly id: number; readonly session: number; readonly feeds: readonly NamedTensor[] }
+  | { readonly op: 'load'; readonly id: number; readonly model: Uint8Array; readonly options?: LoadOptions }
+  | {
+      readonly op: 'run';
+      readonly id: number;
+      readonly session: number;
+      readonly feeds: readonly NamedTensor[];
+      /** Outputs to compute and return, in this order. @default every output of the session */
+      readonly fetches?: readonly string[];
+    }
   | { readonly op: 'unload'; readonly id: number; readonly session: number };
 
 /** A session the worker has loaded. */

@@ -51,6 +51,8 @@ interface Waiting {
 export interface LoadedTailDeps {
   readonly address: TailAddress;
   readonly signature: TailSignature;
+  /** Outputs each run computes and replies with. @default every output of the session */
+  readonly fetches?: readonly string[];
   readonly bytes: number;
   readonly session: number;
   readonly executor: TailExecutor;
@@ -73,7 +75,7 @@ export function createLoadedTail(deps: LoadedTailDeps): LoadedTail {
         signature,
         batch.map((entry) => entry.item.inputs),
       );
-      const outputs = await executor.run(deps.session, feeds);
+      const outputs = await executor.run(deps.session, feeds, deps.fetches);
       const finishedAt = now();
       release(); // the next batch goes to onnxruntime before these replies are encoded
       const pieces = scatterOutputs(outputs, samples);

@@ -1,13 +1,25 @@
 import { Worker } from 'node:worker_threads';
-import type { ExecutorReply, ExecutorRequest, LoadedSession, OrtSessionSettings } from './executor-protocol.js';
+import type {
+  ExecutorReply,
+  ExecutorRequest,
+  LoadedSession,
+  LoadOptions,
+  OrtSessionSettings,
+} from './executor-protocol.js';
 import type { NamedTensor } from './tensor-batch.js';
 
 /** Runs tail sessions somewhere other than the service's event loop. */
 export interface TailExecutor {
-  /** Loads an ONNX model (the bytes are transferred, do not reuse them) and returns its session. */
-  load(model: Uint8Array): Promise<LoadedSession>;
-  /** Runs a session on stacked inputs (their buffers are transferred) and returns its outputs in order. */
-  run(session: number, feeds: readonly NamedTensor[]): Promise<NamedTensor[]>;
+  /**
+   * Loads an ONNX model (the bytes are transferred, do not reuse them) with the bundle's session options and returns
+   * its session.
+   */
+  load(model: Uint8Array, options?: LoadOptions): Promise<LoadedSession>;
+  /**
+   * Runs a session on stacked inputs (their buffers are transferred) and returns the `fetches` outputs in that order
+   * (every output of the session, in its order, when `fetches` is left out).
+   */
+  run(session: number, feeds: readonly NamedTensor[], fetches?: readonly string[]): Promise<NamedTensor[]>;
   unload(session: number): Promise<void>;
   /** Registers a listener for the loss of every session (the worker died); later calls start a fresh worker. */
   onReset(listener: (error: Error) => void): void;
@@ -76,13 +88,16 @@ export function createOrtExecutor(settings: OrtSessionSettings): TailExecutor {
   }
 
   return {
-    async load(model) {
+    async load(model, options) {
       const buffer = model.byteOffset === 0 && model.byteLength === model.buffer.byteLength ? model.buffer : undefined;
-      const reply = await call({ op: 'load', id: nextId++, model }, buffer instanceof ArrayBuffer ? [buffer] : []);
+      const reply = await call(
+        { op: 'load', id: nextId++, model, ...(options === undefined ? {} : { options }) },
+        buffer instanceof ArrayBuffer ? [buffer] : [],
+      );
       if (reply.loaded === undefined) throw new Error('onnxruntime worker returned no session');
       return reply.loaded;
     },
-    async run(session, feeds) {
+    async run(session, feeds, fetches) {
       const transfer = new Set<ArrayBuffer>();
       for (const { data } of feeds) {
         // Only whole buffers are handed over; a view on a larger buffer is copied, never detached under its owner.
@@ -90,7 +105,10 @@ export function createOrtExecutor(settings: OrtSessionSettings): TailExecutor {
           transfer.add(data.buffer);
         }
       }
-      const reply = await call({ op: 'run', id: nextId++, session, feeds }, [...transfer]);
+      const reply = await call(
+        { op: 'run', id: nextId++, session, feeds, ...(fetches === undefined ? {} : { fetches }) },
+        [...transfer],
+      );
       return reply.outputs ?? [];
     },
     async unload(session) {

@@ -36,7 +36,8 @@ async function handle(request: ExecutorRequest): Promise<ExecutorReply> {
       const session = await ort.InferenceSession.create(request.model, {
         intraOpNumThreads: settings.intraOpNumThreads,
         interOpNumThreads: settings.interOpNumThreads,
-        graphOptimizationLevel: 'all',
+        // The bundle's level, so the tail computes what the same tail computes on the edge.
+        graphOptimizationLevel: request.options?.graphOptimizationLevel ?? 'all',
         extra: { session: { intra_op: { allow_spinning: settings.allowSpinning ? '1' : '0' } } },
       });
       const id = nextSession++;
@@ -53,8 +54,9 @@ async function handle(request: ExecutorRequest): Promise<ExecutorReply> {
       if (session === undefined) throw new Error(`session ${request.session} is not loaded`);
       const feeds: Record<string, ort.Tensor> = {};
       for (const feed of request.feeds) feeds[feed.name] = new ort.Tensor(feed.dtype, feed.data, [...feed.dims]);
-      const results = await session.run(feeds);
-      const outputs = session.outputNames.map((name) => toNamed(name, results[name]!));
+      const fetches = request.fetches ?? session.outputNames;
+      const results = await session.run(feeds, [...fetches]);
+      const outputs = fetches.map((name) => toNamed(name, results[name]!));
       return { id: request.id, ok: true, outputs };
     }
     case 'unload': {
@@ -73,9 +75,8 @@ function slot(meta: ort.InferenceSession.ValueMetadata): TensorSlot {
 
 function toNamed(name: string, tensor: ort.OnnxValue): NamedTensor {
   const dims = [...tensor.dims];
+  // onnxruntime hands each wire dtype back in the typed array the registry names for it (bool as one byte each).
   if (isTensorDtype(tensor.type)) return { name, dtype: tensor.type, dims, data: tensor.data as NamedTensor['data'] };
-  // onnxruntime hands bool tensors over as bytes; they travel as uint8.
-  if (tensor.type === 'bool') return { name, dtype: 'uint8', dims, data: tensor.data as Uint8Array };
   throw new Error(`output "${name}" has dtype ${tensor.type}, which the wire cannot carry`);
 }
 

@@ -1,14 +1,14 @@
 // Which tails are loaded. Tails load on demand from the bundle store and stay in an LRU bounded by the bytes of
 // their ONNX files; a tail is only evicted when idle. Lookups that fail (unknown model, unpublished version) are
 // remembered briefly, so a flood of bad requests does not become a flood of JetStream reads.
-import { type SplitCandidate, type TailAddress, WireErrorCode } from '@cleave/proto';
+import { type BundleManifest, type SplitCandidate, type TailAddress, WireErrorCode } from '@cleave/proto';
 import type { BundleReader, ManifestWithBytes } from '@cleave/node-runtime';
 import { isBundleStoreError } from '@cleave/node-runtime';
 import { ServeError } from '../service/serve-error.js';
 import { type BatchObserver, createLoadedTail, type LoadedTail } from './loaded-tail.js';
 import type { TailExecutor } from './ort-executor.js';
 import type { BatchPolicy } from './tail-batcher.js';
-import { tailSignature } from './tensor-batch.js';
+import { type TensorSlot, tailSignature } from './tensor-batch.js';
 
 /** Limits of the registry. */
 export interface TailRegistryLimits {
@@ -198,10 +198,12 @@ export function createTailRegistry(deps: TailRegistryDeps): TailRegistry {
       try {
         await Promise.all(evicted);
         const model = await reader.readFile(address.model, address.version, path, manifest.manifest);
-        const session = await executor.load(model);
+        const { sessionOptions } = manifest.manifest.model;
+        const session = await executor.load(model, sessionOptions);
         const tail = createLoadedTail({
           address,
           signature: tailSignature(session.inputs, session.outputs),
+          fetches: replyOutputs(manifest.manifest, session.outputs),
           bytes,
           session: session.session,
           executor,
@@ -295,4 +297,15 @@ export function createTailRegistry(deps: TailRegistryDeps): TailRegistry {
       await Promise.all([...entries.values()].map((e) => unload(e)));
     },
   };
+}
+
+/**
+ * The outputs a tail sends back: every output of its session except the model's early exits (a cloud-only tail is
+ * the whole model, exits included, and exits never leave the edge). In the session's order.
+ */
+function replyOutputs(manifest: BundleManifest, outputs: readonly TensorSlot[]): string[] {
+  const exits = new Set((manifest.exits ?? []).map((e) => e.output));
+  const names = outputs.map((o) => o.name);
+  const finals = names.filter((name) => !exits.has(name));
+  return finals.length > 0 ? finals : names;
 }

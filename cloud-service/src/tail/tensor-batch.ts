@@ -195,6 +195,7 @@ function readInput(encoded: EncodedTensor, limits: DecodeLimits | undefined): In
   const verbatim = isCodec(encoded.encoding) && CODEC_SPECS[encoded.encoding].verbatim;
   if (HOST_IS_LITTLE_ENDIAN && encoded.dtype === FLOAT_DTYPE && verbatim) {
     const { name, dims, data } = validateEncodedTensor(encoded, limits);
+    checkFinite(name, floatView(data));
     return {
       name,
       dtype: FLOAT_DTYPE,
@@ -204,7 +205,36 @@ function readInput(encoded: EncodedTensor, limits: DecodeLimits | undefined): In
     };
   }
   const { name, dtype, dims, data } = decodeAnyTensor(encoded, limits);
+  if (data instanceof Float32Array) checkFinite(name, data);
+  else if (dtype === 'bool') checkBool(name, data);
   return { name, dtype, dims, count: data.length, source: data };
+}
+
+// The float32 elements of little-endian bytes: a view when aligned, else a copy (only to be read, then dropped).
+function floatView(bytes: Uint8Array): Float32Array {
+  const width = DTYPE_SPECS[FLOAT_DTYPE].bytes;
+  if (bytes.byteOffset % width === 0) return new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / width);
+  return new Float32Array(bytes.slice().buffer);
+}
+
+// NaN and ±Infinity are never a valid activation to send: they come from a broken head or a bad input, and a tail
+// would only spread them. An f16 request also gets here when a value overflowed f16's range (±65504).
+function checkFinite(name: string, values: Float32Array): void {
+  const bad = values.findIndex((x) => !Number.isFinite(x));
+  if (bad >= 0) {
+    throw new TailInputError(
+      `tensor ${JSON.stringify(name)}: element ${bad} is ${String(values[bad])}; float tensors must be finite`,
+    );
+  }
+}
+
+function checkBool(name: string, values: Uint8Array): void {
+  const bad = values.findIndex((x) => x > 1);
+  if (bad >= 0) {
+    throw new TailInputError(
+      `tensor ${JSON.stringify(name)}: element ${bad} of a bool tensor is ${values[bad]}, not 0 or 1`,
+    );
+  }
 }
 
 function copyInto(target: TensorData, part: InputPart, offset: number): void {

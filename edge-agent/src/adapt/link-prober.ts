@@ -71,9 +71,9 @@ export function createLinkProber(options: LinkProberOptions): LinkProber {
     if (typeof rtt !== 'number' || closed) return;
     estimator.addRtt(rtt, now());
     const mbps = estimator.estimate(now()).latestMbps ?? options.initialMbps;
-    const bytes = Math.round(
-      Math.min(options.maxBytes, Math.max(options.minBytes, (mbps * 1e6 * options.targetMs) / 8000)),
-    );
+    // Never larger than the server accepts (a probe over max_payload would be refused, not measured).
+    const ceiling = Math.min(options.maxBytes, nc.info?.max_payload ?? Number.POSITIVE_INFINITY);
+    const bytes = Math.round(Math.min(ceiling, Math.max(options.minBytes, (mbps * 1e6 * options.targetMs) / 8000)));
     const elapsed = await roundTrip(nc, new Uint8Array(bytes));
     if (elapsed === undefined || closed) return;
     const before = estimator.estimate(now()).mbps;

@@ -4,7 +4,9 @@
 // events. Changes driven by bandwidth go through hysteresis: the estimate must leave the current plan range by
 // `bandMargin`, and the new choice must stay the best for `holdMs`, before the agent switches.
 import type { BundleManifest, Codec, Objective, ObjectiveMode, SplitCandidate, TailPlacement } from '@cleave/proto';
+import { exitsMayAnswer } from '../runtime/final-outputs.js';
 import { chooseOperatingPoint } from './objective-policy.js';
+import { bestFitting, fitsPayload, payloadSizes } from './payload-fit.js';
 import { formatRange, isOutsideBand, lookupPlanRange, planObjective } from './plan-lookup.js';
 
 /** What the controller is told to respect, from config and live policy. */
@@ -31,6 +33,11 @@ export interface ControlInputs {
   readonly batteryObjective: Objective;
   /** Why the battery asks for it, e.g. `battery 15% discharging`, for switch logs. */
   readonly batteryReason: string;
+  /**
+   * The largest message the connected NATS server accepts (its max_payload); undefined while not connected. No
+   * option whose request or reply exceeds it is chosen.
+   */
+  readonly maxPayloadBytes?: number;
 }
 
 /** How the next requests of a model run. */
@@ -123,6 +130,29 @@ export function createModelController(initial: BundleManifest, initialSettings: 
       range = planned === undefined ? null : { minMbps: planned.minMbps, maxMbps: planned.maxMbps };
       if (planned?.tailOn === 'edge' && candidate.kind === 'split') tailOn = 'edge';
     }
+    const limit = inputs.maxPayloadBytes;
+    if (limit !== undefined && tailOn === 'cloud' && !fitsPayload(candidate, codec, limit)) {
+      const sizes = payloadSizes(candidate, codec);
+      const why = `${candidate.id}/${codec} sends ${sizes.request} bytes and gets ${sizes.reply} back per sample, over the server's max_payload of ${limit}`;
+      // Another allowed codec of the same candidate first (the forced one is only a preference against the limit),
+      // then the best option that fits; a pinned split that fits in no codec runs its tail here.
+      const codecs = [...new Set([...(settings.codec === undefined ? [] : [settings.codec]), ...settings.codecs])];
+      const sameCandidate = codecs.find((k) => fitsPayload(candidate!, k, limit));
+      if (sameCandidate !== undefined) {
+        notes.push(`${why}; using ${sameCandidate}`);
+        codec = sameCandidate;
+      } else if (pinned !== undefined) {
+        notes.push(`${why} in every allowed codec; the pinned split's tail runs on the edge`);
+        tailOn = 'edge';
+      } else {
+        const best = bestFitting(source, inputs.mbps, objective, limit, settings.codecs, exitsMayAnswer(source));
+        const next = source.candidates.find((c) => c.id === best?.candidate) ?? edgeOnlyOf(source);
+        candidate = next;
+        codec = best?.codec ?? codec;
+        tailOn = best?.tailOn ?? 'cloud';
+        notes.push(`${why}; re-ranked within it: ${next.id}${tailOn === 'edge' ? '/edge-tail' : `/${codec}`}`);
+      }
+    }
     return {
       notes,
       decision: {
@@ -135,7 +165,8 @@ export function createModelController(initial: BundleManifest, initialSettings: 
         objective,
         budgetPoints: point?.budgetPoints ?? 0,
         thresholds: point?.thresholds ?? {},
-        expectedExitRate: candidate.kind === 'split' ? (point?.exitRate ?? 0) : 0,
+        // A model with several final outputs runs them all: no exit answers, whatever the thresholds say.
+        expectedExitRate: candidate.kind === 'split' && exitsMayAnswer(source) ? (point?.exitRate ?? 0) : 0,
         expectedAccuracy: point?.accuracy ?? source.exitPolicy?.finalAccuracy ?? 1,
         range,
         pinned: pinned !== undefined,
@@ -160,7 +191,7 @@ export function createModelController(initial: BundleManifest, initialSettings: 
     if (current === undefined || forced !== undefined) {
       return commit(desired, `${forced ?? 'initial decision'}: ${describe(desired)}${suffix}`);
     }
-    const why = structuralChange(current, desired, inputs, settings);
+    const why = structuralChange(current, desired, inputs, settings) ?? payloadChange(current, desired, inputs);
     if (why !== undefined) return commit(desired, `${why}${suffix}`);
     if (optionOf(desired) === optionOf(current)) {
       pending = undefined;
@@ -184,6 +215,16 @@ export function createModelController(initial: BundleManifest, initialSettings: 
       `bandwidth ${inputs.mbps.toFixed(2)} Mbps left ${left} for ${into} of the ${desired.objective} plan: ` +
         `${optionOf(current)} → ${optionOf(desired)}${suffix}`,
     );
+  }
+
+  // The option in use no longer fits the server's max_payload (a reconnect to a stricter server): switch at once,
+  // without waiting out the bandwidth hysteresis, since every offload on it would fail.
+  function payloadChange(current: Decision, desired: Decision, inputs: ControlInputs): string | undefined {
+    const limit = inputs.maxPayloadBytes;
+    if (limit === undefined || current.tailOn === 'edge' || optionOf(current) === optionOf(desired)) return undefined;
+    const candidate = manifest.candidates.find((c) => c.id === current.split);
+    if (candidate === undefined || fitsPayload(candidate, current.codec, limit)) return undefined;
+    return `${optionOf(current)} does not fit the server's max_payload of ${limit} bytes: ${describe(desired)}`;
   }
 
   return {

@@ -7,7 +7,7 @@ import type { AgentLogger } from '../bundle/bundle-manager.js';
 import type { LoadedBundle } from '../bundle/loaded-bundle.js';
 import type { EdgeConfig } from '../config/edge-config-schema.js';
 import { type CircuitBreaker, createCircuitBreaker } from '../runtime/circuit-breaker.js';
-import { finalOutputs } from '../runtime/inference-pipeline.js';
+import { finalOutputs } from '../runtime/final-outputs.js';
 import { type FallbackReason, type OffloadOutcome, offloadTail } from '../runtime/offload-client.js';
 import { zeroTensor } from '../runtime/tensor-io.js';
 

@@ -27,6 +27,8 @@ export interface ControlLoopDeps {
   readonly logger: AgentLogger;
   readonly estimator: BandwidthEstimator;
   readonly now: () => number;
+  /** The connected NATS server's max_payload, undefined while not connected. */
+  readonly maxPayloadBytes?: () => number | undefined;
   readonly onSwitch?: (event: SwitchEvent) => void;
 }
 
@@ -86,7 +88,9 @@ export function createControlLoop(deps: ControlLoopDeps): ControlLoop {
   function inputs(): ControlInputs {
     const at = now();
     const level = power.level === undefined ? 'no battery' : `battery ${Math.round(power.level * 100)}%`;
+    const maxPayloadBytes = deps.maxPayloadBytes?.();
     return {
+      ...(maxPayloadBytes === undefined ? {} : { maxPayloadBytes }),
       now: at,
       mbps: estimator.estimate(at).mbps ?? config.control.initialMbps,
       batteryObjective: objective,

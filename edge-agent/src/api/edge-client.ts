@@ -10,10 +10,13 @@ export type ClientDtype = TensorDtype;
 /** Typed arrays the client sends and returns. */
 export type ClientArray = DtypeArray;
 
-/** An input tensor: dims plus a typed array (or plain numbers). dtype defaults to the model input's. */
+/**
+ * An input tensor: dims plus a typed array or plain values (numbers; bigints or decimal strings for int64; booleans
+ * for bool). dtype defaults to the model input's.
+ */
 export interface ClientTensor {
   readonly dims: readonly number[];
-  readonly data: ClientArray | readonly number[];
+  readonly data: ClientArray | readonly (number | bigint | string | boolean)[];
   readonly dtype?: ClientDtype;
 }
 
@@ -100,7 +103,7 @@ export class EdgeClient {
           {
             dims: [...t.dims],
             ...(t.dtype ? { dtype: t.dtype } : {}),
-            data: msgpack ? asBytes(t.data) : asNumbers(t.data),
+            data: msgpack ? asBytes(t.data) : asJsonValues(t.data),
           },
         ]),
       ),
@@ -159,21 +162,31 @@ export class EdgeClient {
   }
 }
 
-function asBytes(data: ClientArray | readonly number[]): Uint8Array | readonly number[] {
-  if (Array.isArray(data)) return data as readonly number[];
+type ClientValues = ClientTensor['data'];
+
+function asBytes(data: ClientValues): Uint8Array | readonly unknown[] {
+  if (Array.isArray(data)) return asJsonValues(data);
   const typed = data as ClientArray;
   if (!littleEndianHost) throw new Error('msgpack bodies need a little-endian host; use format "json"');
   return new Uint8Array(typed.buffer, typed.byteOffset, typed.byteLength);
 }
 
-function asNumbers(data: ClientArray | readonly number[]): number[] {
-  return Array.from(data as ArrayLike<number | bigint>, Number);
+// Plain values the agent reads in JSON and msgpack alike: bigints as numbers when exact, else decimal strings.
+function asJsonValues(data: ClientValues): unknown[] {
+  const safe = BigInt(Number.MAX_SAFE_INTEGER);
+  return Array.from(data as ArrayLike<number | bigint | string | boolean>, (v) =>
+    typeof v === 'bigint' ? (v >= -safe && v <= safe ? Number(v) : v.toString()) : v,
+  );
 }
 
 function toTyped(dtype: ClientDtype, data: unknown): ClientArray {
   // Copied: a bin inside a msgpack body is rarely aligned for a wider element type.
   if (data instanceof Uint8Array) return new DTYPE_SPECS[dtype].array(data.slice().buffer);
-  return arrayFromNumbers(dtype, data as number[]);
+  // JSON: int64 values beyond 2^53 come as decimal strings, bools as true/false.
+  const values = (data as unknown[]).map((v) =>
+    typeof v === 'string' ? BigInt(v) : typeof v === 'boolean' ? (v ? 1 : 0) : (v as number),
+  );
+  return arrayFromNumbers(dtype, values);
 }
 
 const littleEndianHost = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;

@@ -102,9 +102,15 @@ export function unpackBody(bytes: Uint8Array): unknown {
 
 function tensorData(tensor: AgentTensor, format: BodyFormat): unknown {
   if (format === 'msgpack') return littleEndianBytes(tensor.data);
-  // JSON has no 64-bit integers; int64 values beyond 2^53 lose precision, which the API documents.
-  return tensor.dtype === 'int64' ? Array.from(tensor.data, Number) : Array.from(tensor.data as ArrayLike<number>);
+  // JSON has no 64-bit integers: int64 values within ±2^53 are numbers, larger ones decimal strings (exact).
+  if (tensor.dtype === 'int64') {
+    return Array.from(tensor.data, (v) => (v >= -MAX_SAFE && v <= MAX_SAFE ? Number(v) : v.toString()));
+  }
+  if (tensor.dtype === 'bool') return Array.from(tensor.data, (v) => v !== 0);
+  return Array.from(tensor.data as ArrayLike<number>);
 }
+
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
 /** The elements of a typed array as little-endian bytes (a view on little-endian hosts). */
 export function littleEndianBytes(data: AgentTensor['data']): Uint8Array {

@@ -7,6 +7,7 @@ import ort from 'onnxruntime-node';
 import type { BundleManifest, SplitCandidate, TensorSpec } from '@cleave/proto';
 import { sha256Hex } from '@cleave/node-runtime';
 import { EdgeAgentError, EdgeErrorCode } from '../edge-agent-error.js';
+import { assertBundleExitsEvaluable } from '../runtime/exit-decision.js';
 import { type AgentTensor, fromOrtTensor, toOrtTensor, zeroTensor } from '../runtime/tensor-io.js';
 
 /** One loaded ONNX file (a head, a tail, or the whole model). */
@@ -55,9 +56,13 @@ export interface LoadBundleOptions {
   readonly now: () => number;
 }
 
-/** Wraps a verified bundle directory; sessions load lazily. */
+/**
+ * Wraps a verified bundle directory; sessions load lazily. Refuses (ExitEvaluationError) a bundle whose exits this
+ * agent cannot evaluate under the bundle's task, rather than serving it with those exits skipped.
+ */
 export function loadBundle(options: LoadBundleOptions): LoadedBundle {
   const { dir, manifest, now } = options;
+  assertBundleExitsEvaluable(manifest);
   const sessions = new Map<string, Promise<ReleasableSession>>();
   let leases = 0;
   let retired = false;
@@ -166,7 +171,9 @@ async function createSession(
   }
   const ortSession = await ort.InferenceSession.create(bytes, {
     intraOpNumThreads: intraOpThreads,
-    graphOptimizationLevel: 'all',
+    // The bundle's level for every session (onnxruntime's default, 'all', when it names none): some optimisations
+    // change a model's numbers, and the edge must compute what the cloud and the partitioner computed.
+    graphOptimizationLevel: manifest.model.sessionOptions?.graphOptimizationLevel ?? 'all',
   });
   let typicalMs: number | undefined;
   return {

@@ -3,13 +3,14 @@
 import { type Context, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { remoteParentContext, traceHeaders } from '@cleave/node-runtime';
-import type { BundleManifest, Codec, Objective, SplitCandidate } from '@cleave/proto';
+import type { Codec, Objective, SplitCandidate } from '@cleave/proto';
 import type { Decision } from '../adapt/model-controller.js';
 import type { LoadedBundle } from '../bundle/loaded-bundle.js';
 import type { EdgeTelemetry } from '../telemetry/edge-telemetry.js';
 import type { RanOn } from '../telemetry/request-stats.js';
 import type { CircuitBreaker } from './circuit-breaker.js';
 import { decideEarlyExit } from './exit-decision.js';
+import { finalOutputs } from './final-outputs.js';
 import { type FallbackReason, type OffloadOutcome, offloadTail } from './offload-client.js';
 import type { AgentTensor } from './tensor-io.js';
 
@@ -86,13 +87,6 @@ const TAIL_RESERVE_SLACK_MS = 1;
 // A cloud wait shorter than this cannot succeed; the tail runs locally at once.
 const MIN_OFFLOAD_WAIT_MS = 2;
 
-/** The final outputs of a model: `final` when it is named, else every output that is not an exit. */
-export function finalOutputs(manifest: BundleManifest): string[] {
-  if (manifest.model.final !== undefined) return [manifest.model.final];
-  const exits = new Set((manifest.exits ?? []).map((e) => e.output));
-  return manifest.model.outputs.map((o) => o.name).filter((n) => !exits.has(n));
-}
-
 /** Runs one request. Throws only for agent faults (a model that fails to run), never for the cloud's. */
 export async function runPipeline(deps: PipelineDeps, request: PipelineRequest): Promise<InferResult> {
   const { now, telemetry } = deps;
@@ -157,7 +151,8 @@ export async function runPipeline(deps: PipelineDeps, request: PipelineRequest):
       available = new Map(request.inputs.map((t) => [t.name, t]));
     } else {
       const head = await bundle.session(candidate.head!);
-      const exits = candidate.kind === 'split' ? (candidate.exits ?? []) : [];
+      // With several final outputs no exit can answer, so the head need not even fetch the exits.
+      const exits = candidate.kind === 'split' && finals.length === 1 ? (candidate.exits ?? []) : [];
       const fetches = candidate.kind === 'edge-only' ? finals : [...candidate.cut, ...exits];
       const started = now();
       available = await child(ctx, 'cleave.edge.head', () => head.run(request.inputs, fetches));
@@ -170,12 +165,20 @@ export async function runPipeline(deps: PipelineDeps, request: PipelineRequest):
           ),
         );
       }
-      const early = decideEarlyExit(
-        { names: exits, tensors: available },
-        decision.thresholds,
-        manifest.exitPolicy?.measure ?? 'max-prob',
-      );
+      const early =
+        finals.length === 1
+          ? decideEarlyExit(
+              { names: exits, tensors: available },
+              decision.thresholds,
+              manifest.exitPolicy?.measure ?? 'max-prob',
+              {
+                task: manifest.model.task ?? 'classification',
+                finalShape: manifest.model.outputs.find((o) => o.name === finals[0])?.shape,
+              },
+            )
+          : undefined;
       if (early !== undefined) {
+        // The exit's rows stand in for the one final output, under its name.
         const answer: AgentTensor = { name: finals[0]!, dtype: 'float32', dims: early.dims, data: early.logits };
         return finish({ ...local('edge', [answer]), exit: early.exit });
       }
@@ -183,16 +186,22 @@ export async function runPipeline(deps: PipelineDeps, request: PipelineRequest):
     const cut = candidate.cut.map((name) => available.get(name)!);
     const tail = await bundle.session(candidate.tail!);
     // The tail on this device, on the exact (unencoded) cut tensors.
-    const tailHere = async (ranOn: 'edge' | 'fallback', fallbackReason: FallbackReason | null) => {
+    const tailHere = async (
+      ranOn: 'edge' | 'fallback',
+      fallbackReason: FallbackReason | null,
+      bytes = { sent: 0, received: 0 },
+    ) => {
       const started = now();
       const tailOut = await child(ctx, 'cleave.edge.tail_local', () => tail.run(cut, finals));
       timings.tailMs = now() - started;
       const outputs = finals.map((n) => tailOut.get(n)!);
-      return finish({ ...local(ranOn, outputs), tailVersion: bundle.version, fallbackReason });
+      return finish({ ...local(ranOn, outputs), tailVersion: bundle.version, fallbackReason, bytes });
     };
     // Staged on the device by plan: no exit was confident, so the tail finishes here and nothing is sent.
     if (decision.tailOn === 'edge') return tailHere('edge', null);
     let reason = deps.blocked(bundle.model, bundle.version);
+    // What a failed offload really put on (and took off) the wire: a fallback reports it, not zero.
+    let spent = { sent: 0, received: 0 };
     if (reason === undefined) {
       const outcome = await offload(deps, request, candidate, cut, finals, tail.typicalMs ?? 0, ctx);
       deps.onOffload(bundle, decision, outcome);
@@ -215,9 +224,10 @@ export async function runPipeline(deps: PipelineDeps, request: PipelineRequest):
       }
       timings.wastedMs = outcome.elapsedMs;
       reason = outcome.reason;
+      spent = { sent: outcome.bytesSent, received: outcome.bytesReceived };
       span.addEvent('cleave.fallback', { reason: outcome.reason, message: outcome.message });
     }
-    return tailHere('fallback', reason);
+    return tailHere('fallback', reason, spent);
   } catch (error) {
     span.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error).message });
     span.end();
@@ -258,7 +268,7 @@ async function offload(
 ): Promise<OffloadOutcome> {
   const { now } = deps;
   const nc = deps.nats();
-  const base = { encodeMs: 0, elapsedMs: 0, bytesSent: 0 };
+  const base = { encodeMs: 0, elapsedMs: 0, bytesSent: 0, bytesReceived: 0 };
   if (nc === undefined || nc.isClosed()) {
     return { ok: false, reason: 'no_connection', message: 'not connected to NATS', cloudUnwell: false, ...base };
   }

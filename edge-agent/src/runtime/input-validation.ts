@@ -1,9 +1,11 @@
 // Checks a request's tensors against the model's inputs before anything runs. Every problem becomes a 4xx with a
 // message that names the input and says what was expected; nothing malformed reaches onnxruntime.
 import {
+  allocateArray,
   arrayFromNumbers,
   DTYPE_SPECS,
   type DtypeArray,
+  FLOAT_DTYPE,
   HOST_IS_LITTLE_ENDIAN,
   isTensorDtype,
   TENSOR_DTYPES,
@@ -122,30 +124,100 @@ function checkOne(spec: TensorSpec, raw: RequestTensor, limits: InputLimits): Ag
 }
 
 function toTypedArray(name: string, dtype: TensorDtype, data: unknown): DtypeArray {
-  if (data instanceof DTYPE_SPECS[dtype].array) return data;
-  if (data instanceof Uint8Array) return fromBytes(name, dtype, data);
-  if (!Array.isArray(data)) {
+  let array: DtypeArray;
+  if (data instanceof DTYPE_SPECS[dtype].array) array = data;
+  else if (data instanceof Uint8Array) array = fromBytes(name, dtype, data);
+  else if (Array.isArray(data)) return fromValues(name, dtype, data as unknown[]);
+  else {
     throw new EdgeAgentError(
       EdgeErrorCode.BadDtype,
-      `input "${name}" data must be a flat array of numbers (or little-endian ${dtype} bytes in msgpack)`,
+      `input "${name}" data must be a flat array of ${valueKind(dtype)} (or little-endian ${dtype} bytes in msgpack)`,
     );
   }
-  const bad = data.findIndex((x) => typeof x !== 'number' || !Number.isFinite(x));
-  if (bad >= 0) {
-    throw new EdgeAgentError(
+  // Bytes and typed arrays carry any bit pattern: what JSON cannot say (NaN, Infinity, a bool of 7) is checked here.
+  checkElements(name, dtype, array);
+  return array;
+}
+
+// What a JSON or msgpack array may hold for each dtype, for error messages.
+function valueKind(dtype: TensorDtype): string {
+  if (dtype === 'bool') return 'booleans (true/false or 0/1)';
+  if (dtype === 'int64') return 'integers (numbers, or decimal strings beyond 2^53)';
+  return dtype === FLOAT_DTYPE ? 'finite numbers' : 'integers';
+}
+
+const INT_RANGES: Readonly<Partial<Record<TensorDtype, readonly [number, number]>>> = {
+  int32: [-2147483648, 2147483647],
+  uint8: [0, 255],
+};
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
+const DECIMAL = /^[+-]?\d{1,20}$/;
+
+function fromValues(name: string, dtype: TensorDtype, values: readonly unknown[]): DtypeArray {
+  const fail = (i: number, what: string) =>
+    new EdgeAgentError(
       EdgeErrorCode.BadDtype,
-      `input "${name}" data[${bad}] is ${describe(data[bad])}, not a finite number (nested arrays are not accepted: flatten and give dims)`,
+      `input "${name}" is ${dtype}; data[${i}] ${what} (nested arrays are not accepted: flatten and give dims)`,
     );
+  if (dtype === 'bool') {
+    const out = allocateArray(dtype, values.length);
+    values.forEach((x, i) => {
+      if (x === true || x === 1) out[i] = 1;
+      else if (x === false || x === 0) out[i] = 0;
+      else throw fail(i, `is ${describe(x)}, not true, false, 0 or 1`);
+    });
+    return out;
   }
-  const numbers = data as number[];
-  const nonInteger = DTYPE_SPECS[dtype].travelsRaw ? numbers.findIndex((x) => !Number.isInteger(x)) : -1;
-  if (nonInteger >= 0) {
-    throw new EdgeAgentError(
-      EdgeErrorCode.BadDtype,
-      `input "${name}" is ${dtype}; data[${nonInteger}] is not an integer`,
-    );
+  if (dtype === 'int64') {
+    const out = allocateArray(dtype, values.length);
+    values.forEach((x, i) => {
+      let v: bigint;
+      if (typeof x === 'bigint') v = x;
+      else if (typeof x === 'string' && DECIMAL.test(x.trim())) v = BigInt(x.trim());
+      else if (typeof x === 'number' && Number.isSafeInteger(x)) v = BigInt(x);
+      else if (typeof x === 'number' && Number.isInteger(x)) {
+        throw fail(i, `is ${x}, beyond 2^53 where JSON numbers lose digits: send it as a decimal string`);
+      } else if (typeof x === 'number' && Number.isFinite(x)) throw fail(i, `is not an integer: ${x}`);
+      else throw fail(i, `is ${describe(x)}, not an integer or a decimal string`);
+      if (v < INT64_MIN || v > INT64_MAX) throw fail(i, `is ${v}, outside the int64 range`);
+      out[i] = v;
+    });
+    return out;
+  }
+  const bad = values.findIndex((x) => typeof x !== 'number' || !Number.isFinite(x));
+  if (bad >= 0) throw fail(bad, `is ${describe(values[bad])}, not a finite number`);
+  const numbers = values as number[];
+  const range = INT_RANGES[dtype];
+  if (range !== undefined) {
+    const nonInteger = numbers.findIndex((x) => !Number.isInteger(x));
+    if (nonInteger >= 0) throw fail(nonInteger, `is not an integer: ${numbers[nonInteger]}`);
+    const outside = numbers.findIndex((x) => x < range[0] || x > range[1]);
+    if (outside >= 0) {
+      throw fail(outside, `is ${numbers[outside]}, outside the ${dtype} range [${range[0]}, ${range[1]}]`);
+    }
   }
   return arrayFromNumbers(dtype, numbers);
+}
+
+function checkElements(name: string, dtype: TensorDtype, array: DtypeArray): void {
+  if (array instanceof Float32Array) {
+    const bad = array.findIndex((x) => !Number.isFinite(x));
+    if (bad >= 0) {
+      throw new EdgeAgentError(
+        EdgeErrorCode.BadDtype,
+        `input "${name}" is float32; element ${bad} is ${String(array[bad])}: every value must be finite`,
+      );
+    }
+  } else if (dtype === 'bool') {
+    const bad = (array as Uint8Array).findIndex((x) => x > 1);
+    if (bad >= 0) {
+      throw new EdgeAgentError(
+        EdgeErrorCode.BadDtype,
+        `input "${name}" is bool; element ${bad} is the byte ${array[bad]}, not 0 or 1`,
+      );
+    }
+  }
 }
 
 function fromBytes(name: string, dtype: TensorDtype, bytes: Uint8Array): DtypeArray {
@@ -171,5 +243,6 @@ function swapBytes(bytes: Uint8Array, width: number): void {
 function describe(value: unknown): string {
   if (Array.isArray(value)) return 'an array';
   if (value === null) return 'null';
+  if (typeof value === 'number') return String(value);
   return typeof value === 'string' ? `a string` : typeof value;
 }

@@ -36,7 +36,8 @@ export type FallbackReason =
   | 'deadline_too_close'
   | 'bad_reply'
   | 'request_failed'
-  | 'unsupported_tensor';
+  | 'unsupported_tensor'
+  | 'request_too_large';
 
 /** One tail request. */
 export interface OffloadRequest {
@@ -62,7 +63,10 @@ export interface OffloadMeasures {
   readonly encodeMs: number;
   /** From handing the bytes to NATS to having the reply (or giving up). */
   readonly elapsedMs: number;
+  /** Bytes of the request handed to NATS (0 when nothing was sent). */
   readonly bytesSent: number;
+  /** Bytes of the reply, an error reply included (0 when none came). */
+  readonly bytesReceived: number;
 }
 
 /** The cloud answered with outputs. */
@@ -73,7 +77,6 @@ export interface OffloadSuccess extends OffloadMeasures {
   readonly queueMs: number;
   readonly batchSize: number;
   readonly replica: string | undefined;
-  readonly bytesReceived: number;
   readonly decodeMs: number;
 }
 
@@ -89,7 +92,8 @@ export interface OffloadFailure extends OffloadMeasures {
 /** Outputs, or why not. */
 export type OffloadOutcome = OffloadSuccess | OffloadFailure;
 
-// Codes that describe the cloud's health; the others describe this request or bundle and say nothing about it.
+// Codes that describe the cloud's health; the others describe this request or bundle and say nothing about it
+// (`reply_too_large` is the plan's problem: outputs too big for the link's max_payload, not a failing cloud).
 const UNWELL_CODES: ReadonlySet<string> = new Set(['overloaded', 'unavailable', 'internal', 'deadline_exceeded']);
 
 /** Sends the request and classifies the reply. */
@@ -108,7 +112,7 @@ export async function offloadTail(
       model: request.model,
       version: request.version,
       split: request.split,
-      tensors: request.tensors.map((t) => encodeAnyTensor(t.name, t.data, t.dims, request.codec)),
+      tensors: request.tensors.map((t) => encodeAnyTensor(t.name, t.data, t.dims, request.codec, t.dtype)),
       deadline: Math.floor(request.deadline),
       sentAt: Math.floor(Date.now()),
     };
@@ -119,16 +123,32 @@ export async function offloadTail(
       encodeMs,
       elapsedMs: 0,
       bytesSent: 0,
+      bytesReceived: 0,
     });
   }
   const encodeMs = now() - encodeStart;
+  // NATS refuses a message over the server's max_payload; that is this request's size, not the cloud's health.
+  const maxPayload = nc.info?.max_payload;
+  if (maxPayload !== undefined && bytes.byteLength > maxPayload) {
+    return failure(
+      'request_too_large',
+      `the request is ${bytes.byteLength} bytes but the server's max_payload is ${maxPayload}; send smaller batches or a smaller codec`,
+      false,
+      { encodeMs, elapsedMs: 0, bytesSent: 0, bytesReceived: 0 },
+    );
+  }
   const headers = natsHeaders();
   headers.set(DEADLINE_HEADER, formatDeadline(Math.floor(request.deadline)));
   if (request.traceparent !== undefined) headers.set(TraceHeader.Traceparent, request.traceparent);
   if (request.tracestate !== undefined) headers.set(TraceHeader.Tracestate, request.tracestate);
   const subject = tailSubject(request);
   const sentAt = now();
-  const measures = (): OffloadMeasures => ({ encodeMs, elapsedMs: now() - sentAt, bytesSent: bytes.byteLength });
+  const measures = (received = 0): OffloadMeasures => ({
+    encodeMs,
+    elapsedMs: now() - sentAt,
+    bytesSent: bytes.byteLength,
+    bytesReceived: received,
+  });
   let reply;
   try {
     reply = await nc.request(subject, bytes, { timeout: Math.max(1, Math.round(request.timeoutMs)), headers });
@@ -137,18 +157,19 @@ export async function offloadTail(
   }
   const elapsedMs = now() - sentAt;
   const decodeStart = now();
+  const received = reply.data.byteLength;
   try {
     const message = decodeMessage(reply.data);
     if (message.kind === 'error') {
-      return failure(message.code, message.message, UNWELL_CODES.has(message.code), measures());
+      return failure(message.code, message.message, UNWELL_CODES.has(message.code), measures(received));
     }
     if (message.kind !== 'infer_reply' || message.id !== request.id) {
-      return failure('bad_reply', `expected infer_reply ${request.id}, got ${message.kind}`, true, measures());
+      return failure('bad_reply', `expected infer_reply ${request.id}, got ${message.kind}`, true, measures(received));
     }
     const outputs = message.outputs.map((t) => decodeAnyTensor(t));
     const missing = request.expectedOutputs.filter((name) => !outputs.some((o) => o.name === name));
     if (missing.length > 0) {
-      return failure('bad_reply', `reply lacks outputs [${missing.join(', ')}]`, true, measures());
+      return failure('bad_reply', `reply lacks outputs [${missing.join(', ')}]`, true, measures(received));
     }
     return {
       ok: true,
@@ -164,7 +185,7 @@ export async function offloadTail(
       decodeMs: now() - decodeStart,
     };
   } catch (error) {
-    return failure('bad_reply', `malformed reply: ${(error as Error).message}`, true, measures());
+    return failure('bad_reply', `malformed reply: ${(error as Error).message}`, true, measures(received));
   }
 }
 
@@ -177,6 +198,10 @@ function classifyRequestError(error: unknown, timeoutMs: number, measures: Offlo
   }
   if (error instanceof ClosedConnectionError || error instanceof DrainingConnectionError) {
     return failure('disconnected', error.message, true, measures);
+  }
+  // The request with its headers is over the server's max_payload: nothing was sent, and the cloud is fine.
+  if (error instanceof Error && /max_payload/.test(error.message)) {
+    return failure('request_too_large', error.message, false, { ...measures, bytesSent: 0 });
   }
   return failure('request_failed', (error as Error)?.message ?? String(error), true, measures);
 }

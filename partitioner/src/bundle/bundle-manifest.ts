@@ -1,4 +1,4 @@
-import { parseBundleManifest } from '@cleave/proto';
+import { type CodecBytes, parseBundleManifest, type SessionOptions, type Task } from '@cleave/proto';
 import type { ExitCalibration } from '../exits/exit-calibration.js';
 import type { PosthocExit } from '../exits/posthoc-exits.js';
 import type { Candidate } from '../graph/candidates.js';
@@ -13,6 +13,11 @@ export interface ManifestInputs {
   readonly inputs: readonly TensorSpec[];
   readonly outputs: readonly TensorSpec[];
   readonly finalOutput: string;
+  readonly task: Task;
+  /** Session options every path must use (from the path-consistency check); absent = onnxruntime's defaults. */
+  readonly sessionOptions?: SessionOptions;
+  /** Reply bytes per sample of each candidate, per request codec. */
+  readonly replyBytes: ReadonlyMap<string, CodecBytes>;
   readonly candidates: readonly Candidate[];
   readonly paths: ReadonlyMap<string, { head: string | null; tail: string | null }>;
   readonly exitRates: ReadonlyMap<string, number>;
@@ -45,6 +50,8 @@ export function buildManifest(
       inputs: m.inputs,
       outputs: m.outputs,
       final: m.finalOutput,
+      task: m.task,
+      ...(m.sessionOptions ? { sessionOptions: m.sessionOptions } : {}),
     },
     files,
     candidates: m.candidates.map((c) => ({
@@ -56,6 +63,7 @@ export function buildManifest(
       tail: m.paths.get(c.id)!.tail,
       cutTensors: c.wire,
       bytesPerSample: c.bytesPerSample,
+      ...(m.replyBytes.has(c.id) ? { replyBytesPerSample: m.replyBytes.get(c.id) } : {}),
       exits: c.exits,
       exitRate: m.exitRates.get(c.id) ?? 0,
       profile: {
@@ -78,7 +86,16 @@ export function buildManifest(
           }),
         }
       : {}),
-    ...(m.calibration ? { exitPolicy: { ...m.calibration, source: m.calibrationSource ?? 'unknown' } } : {}),
+    ...(m.calibration
+      ? {
+          exitPolicy: {
+            ...m.calibration,
+            // What "accuracy" was measured against: the labels, or the full model's own answer (unlabelled data).
+            reference: m.calibration.source,
+            source: m.calibrationSource ?? 'unknown',
+          },
+        }
+      : {}),
     plan: m.plan,
     profiles: { edge: m.edgeProfile.device, cloud: m.cloudProfile.device },
   };

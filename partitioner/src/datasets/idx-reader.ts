@@ -9,6 +9,18 @@ export const DatasetErrorCode = {
   Corrupt: 'corrupt',
   Mismatch: 'mismatch',
   NotFound: 'not_found',
+  /** A file format, dtype or array layout calibration does not read (Fortran order, big-endian, ...). */
+  Unsupported: 'unsupported',
+  /** A folder or array with no samples. */
+  Empty: 'empty',
+  /** Images whose channels cannot be converted to the model's. */
+  Channels: 'channels',
+  /** Labels outside the model's classes. */
+  LabelRange: 'label_range',
+  /** Samples that do not have the model input's shape after preprocessing. */
+  Shape: 'shape_mismatch',
+  /** A preprocessing option that does not apply, or has a bad value. */
+  BadOption: 'bad_option',
 } as const;
 /** One of {@link DatasetErrorCode}. */
 export type DatasetErrorCode = (typeof DatasetErrorCode)[keyof typeof DatasetErrorCode];

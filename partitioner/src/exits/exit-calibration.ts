@@ -1,23 +1,26 @@
+import type { EvaluableTask, Task } from '@cleave/proto';
+import { asCalibrationData, type CalibrationData } from '../datasets/calibration-data.js';
 import type { LabelledImages } from '../datasets/labelled-images.js';
-import { checkCalibrationFits, collectLogits, type CollectedLogits } from './collect-logits.js';
+import { checkCalibrationFits } from './collect-logits.js';
 import { CONFIDENCE_MEASURES, type ConfidenceMeasure } from './confidence.js';
 import { ExitError, ExitErrorCode } from './exit-errors.js';
-import {
-  calibrateThresholds,
-  evidenceFromLogits,
-  exitCurve,
-  simulate,
-  type ExitEvidenceSet,
-  type OperatingPoint,
-} from './threshold-calibration.js';
+import { type CalibrationReference, collectExitEvidence } from './exit-evidence.js';
+import { calibrateThresholds, exitCurve, meanCorrect, simulate, type OperatingPoint } from './threshold-calibration.js';
 
 /** Exit behaviour chosen on a held-out calibration set, as stored in the bundle manifest. */
 export interface ExitCalibration {
   readonly measure: ConfidenceMeasure;
+  /** How exits were evaluated (proto's exit evaluator). */
+  readonly task: EvaluableTask;
+  /**
+   * What "accuracy" means here: `labels` — against the set's labels; `agreement` — the set had no labels, so
+   * exits were calibrated to agree with the full model's own answer (its argmax), whose accuracy is then 1.
+   */
+  readonly source: CalibrationReference;
   readonly budgetPoints: number;
   /** The agent may move along `curve` at runtime but never below this accuracy. */
   readonly floorAccuracy: number;
-  /** Accuracy of the final output alone on the calibration set. */
+  /** Accuracy of the final output alone on the calibration set (1 under `agreement`). */
   readonly finalAccuracy: number;
   readonly samples: number;
   readonly operatingPoint: OperatingPoint;
@@ -35,17 +38,20 @@ export interface CalibrateExitsOptions {
   readonly measure?: ConfidenceMeasure | 'auto';
   /** Classes of the final output when known from its shape, to reject bad labels before any inference. */
   readonly classes?: number;
+  /** The model's task: how exit outputs are read. @default 'classification' */
+  readonly task?: Task;
   readonly onProgress?: (done: number, total: number) => void;
 }
 
 /**
- * Runs the model with exits over a held-out labelled set and picks the confidence measure and
- * per-exit thresholds that maximise the early-exit rate within the accuracy budget.
+ * Runs the model with exits over a held-out calibration set and picks the confidence measure and per-exit
+ * thresholds that maximise the early-exit rate within the accuracy budget. With labels, accuracy is against
+ * them; without, against the full model's own answer (agreement).
  */
 export async function calibrateExits(
   model: Uint8Array,
   inputShape: readonly (number | string | null)[],
-  holdout: LabelledImages,
+  holdout: CalibrationData | LabelledImages,
   exits: readonly string[],
   finalOutput: string,
   options: CalibrateExitsOptions = {},
@@ -54,80 +60,71 @@ export async function calibrateExits(
   if (exits.includes(finalOutput)) {
     throw new ExitError(ExitErrorCode.NotClassifier, `the final output '${finalOutput}' cannot also be an exit`);
   }
-  if (holdout.count === 0) {
+  const data = asCalibrationData(holdout);
+  if (data.count === 0) {
     throw new ExitError(
       ExitErrorCode.EmptyCalibration,
-      'the calibration hold-out set is empty: early exits need labelled samples',
+      'the calibration hold-out set is empty: early exits need calibration samples',
     );
   }
-  checkCalibrationFits(holdout, inputShape, options.classes ?? Number.MAX_SAFE_INTEGER, 'the calibration set');
-  const collected = await collectLogits(
-    model,
-    holdout,
-    [...exits, finalOutput],
-    options.onProgress ? { onProgress: options.onProgress } : {},
-  );
-  checkCalibrationFits(holdout, inputShape, collected.classes, 'the calibration set');
-  const budget = options.budgetPoints ?? 1.0;
+  const task = options.task ?? 'classification';
+  const what = 'the calibration set';
+  checkCalibrationFits(data, inputShape, options.classes ?? Number.MAX_SAFE_INTEGER, what, task);
   const measures =
     options.measure === undefined || options.measure === 'auto' ? CONFIDENCE_MEASURES : [options.measure];
+  const collected = await collectExitEvidence(model, data, exits, finalOutput, {
+    task,
+    measures,
+    ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+  });
+  checkCalibrationFits(data, inputShape, collected.classes, what, task);
+  const budget = options.budgetPoints ?? 1.0;
   let best: { measure: ConfidenceMeasure; point: OperatingPoint } | undefined;
   for (const measure of measures) {
-    const point = calibrateThresholds(evidenceFor(collected, exits, finalOutput, holdout, measure), budget);
+    const point = calibrateThresholds(collected.sets.get(measure)!, budget);
     if (!best || point.exitRate > best.point.exitRate) best = { measure, point };
   }
   const chosen = best!;
-  const evidence = evidenceFor(collected, exits, finalOutput, holdout, chosen.measure);
-  const finalAccuracy = evidence.finalCorrect.reduce((a, b) => a + b, 0) / evidence.samples;
+  const evidence = collected.sets.get(chosen.measure)!;
+  const finalAccuracy = meanCorrect(evidence.finalCorrect);
   const floorPoints = options.floorPoints ?? 3.0;
   return {
     measure: chosen.measure,
+    task: collected.task,
+    source: collected.reference,
     budgetPoints: budget,
     floorAccuracy: Math.max(0, finalAccuracy - floorPoints / 100),
     finalAccuracy,
-    samples: holdout.count,
+    samples: data.count,
     operatingPoint: chosen.point,
     curve: exitCurve(evidence).filter((p) => p.budgetPoints <= floorPoints),
   };
 }
 
-function evidenceFor(
-  collected: CollectedLogits,
-  exits: readonly string[],
-  finalOutput: string,
-  data: LabelledImages,
-  measure: ConfidenceMeasure,
-): ExitEvidenceSet {
-  return evidenceFromLogits(
-    exits.map((output) => ({ output, logits: collected.logits.get(output)! })),
-    collected.logits.get(finalOutput)!,
-    data.labels,
-    collected.classes,
-    measure,
-  );
-}
-
 /**
- * Applies a calibrated exit policy, unchanged, to another labelled set (e.g. the test split) and
- * reports what happens there, next to the final output's own accuracy on that set.
+ * Applies a calibrated exit policy, unchanged, to another set (e.g. the test split) and reports what happens
+ * there, next to the final output's own accuracy on that set (1 when the set is unlabelled: agreement).
  */
 export async function applyExitPolicy(
   model: Uint8Array,
-  data: LabelledImages,
+  data: CalibrationData | LabelledImages,
   exits: readonly string[],
   finalOutput: string,
-  calibration: ExitCalibration,
+  calibration: Pick<ExitCalibration, 'measure' | 'operatingPoint'> & { readonly task?: Task },
   point: OperatingPoint = calibration.operatingPoint,
 ): Promise<{ point: OperatingPoint; finalAccuracy: number }> {
-  const collected = await collectLogits(model, data, [...exits, finalOutput]);
-  const evidence = evidenceFor(collected, exits, finalOutput, data, calibration.measure);
+  const collected = await collectExitEvidence(model, data, exits, finalOutput, {
+    task: calibration.task ?? 'classification',
+    measures: [calibration.measure],
+  });
+  const evidence = collected.sets.get(calibration.measure)!;
   return {
     point: simulate(
       evidence,
       exits.map((e) => point.thresholds[e] ?? Infinity),
       point.budgetPoints,
     ),
-    finalAccuracy: evidence.finalCorrect.reduce((a, b) => a + b, 0) / evidence.samples,
+    finalAccuracy: meanCorrect(evidence.finalCorrect),
   };
 }
 

@@ -1,3 +1,5 @@
+import { argmaxRow, type Task } from '@cleave/proto';
+import { asCalibrationData, type CalibrationData } from '../datasets/calibration-data.js';
 import type { LabelledImages } from '../datasets/labelled-images.js';
 import { findCuts } from '../graph/cut-analysis.js';
 import type { GraphIndex } from '../graph/graph-index.js';
@@ -13,14 +15,20 @@ import {
   type onnx,
 } from '../onnx/onnx-schema.js';
 import { checkCalibrationFits, collectLogits } from './collect-logits.js';
+import { ExitError, ExitErrorCode } from './exit-errors.js';
 import { trainSoftmaxRegression, type LinearClassifier } from './softmax-regression.js';
 
 /** An exit head Cleave attached to a backbone tensor. */
 export interface PosthocExit {
   readonly output: string;
   readonly attachedTo: string;
-  /** Top-1 accuracy of the head on its own training samples (a sanity figure, not a calibration). */
+  /**
+   * Top-1 accuracy of the head on its own training samples (a sanity figure, not a calibration): against the
+   * labels, or agreement with the full model when the heads were trained on its answers.
+   */
   readonly trainAccuracy: number;
+  /** What the head was trained on: the set's labels, or the full model's argmax (an unlabelled set). */
+  readonly trainedOn: 'labels' | 'agreement';
 }
 
 /** Options for {@link attachPosthocExits}. */
@@ -31,6 +39,10 @@ export interface PosthocExitOptions {
   readonly count?: number;
   readonly seed?: number;
   readonly epochs?: number;
+  /** The output the heads learn to answer like. @default the model's first output */
+  readonly finalOutput?: string;
+  /** The model's task; post-hoc heads are classifiers. @default 'classification' */
+  readonly task?: Task;
   readonly onProgress?: (done: number, total: number) => void;
 }
 
@@ -97,18 +109,32 @@ function floatTensor(name: string, dims: number[], data: Float32Array): onnx.Ten
 
 /**
  * Attaches light exit heads (global average pooling + a linear classifier) to a classifier that
- * has none: features come from onnxruntime on the labelled `train` set, and the heads are trained
- * in TypeScript with a seeded softmax regression. Returns the model with `exit_<k>` outputs
- * placed before the original outputs; the original outputs are computed exactly as before.
+ * has none: features come from onnxruntime on the `train` set, and the heads are trained in
+ * TypeScript with a seeded softmax regression — on the set's labels, or, for an unlabelled set,
+ * on the full model's own answers (its argmax), so the heads learn to agree with it. Returns the
+ * model with `exit_<k>` outputs placed before the original outputs; the original outputs are
+ * computed exactly as before.
  */
 export async function attachPosthocExits(
   model: OnnxModel,
   index: GraphIndex,
   probed: ReadonlyMap<string, ProbedTensor>,
-  train: LabelledImages,
+  trainSet: CalibrationData | LabelledImages,
   options: PosthocExitOptions = {},
 ): Promise<{ bytes: Uint8Array; exits: PosthocExit[] }> {
-  const classes = Number(model.outputs[0]!.shape[1]);
+  const task = options.task ?? 'classification';
+  if (task !== 'classification') {
+    throw new ExitError(
+      ExitErrorCode.NotClassifier,
+      `post-hoc exit heads are classifiers, but the model's task is ${task}: give it built-in exits (--exits) or pass --posthoc-exits 0`,
+    );
+  }
+  const train = asCalibrationData(trainSet);
+  const finalSpec = model.outputs.find((o) => o.name === (options.finalOutput ?? model.outputs[0]!.name));
+  if (finalSpec === undefined) {
+    throw new ExitError(ExitErrorCode.UnknownOutput, `the model has no output '${options.finalOutput}'`);
+  }
+  const classes = Number(finalSpec.shape[1]);
   checkCalibrationFits(train, model.inputs[0]!.shape, classes, 'the exit-head training set');
   const attach = options.attachTo ?? chooseAttachPoints(index, probed, options.count ?? 3);
   const heads = attach.map((tensor, k) => ({
@@ -122,23 +148,32 @@ export async function attachPosthocExits(
       output: [...graph.output, ...heads.filter((h) => h.nodes.length > 0).map((h) => ({ name: h.feature }))],
     }),
   });
+  const unlabelled = train.labels === undefined;
   const collected = (
     await collectLogits(
       encodeOnnxModel(withFeatures),
       train,
-      heads.map((h) => h.feature),
+      [...heads.map((h) => h.feature), ...(unlabelled ? [finalSpec.name] : [])],
       {
         ...(options.onProgress ? { onProgress: options.onProgress } : {}),
         anyWidth: true,
       },
     )
   ).logits;
+  // Without labels the heads learn the full model's answers.
+  const labels: ArrayLike<number> = unlabelled
+    ? (() => {
+        const final = collected.get(finalSpec.name)!;
+        const k = final.length / train.count;
+        return Int32Array.from({ length: train.count }, (_, i) => argmaxRow(final, i * k, k));
+      })()
+    : train.labels;
   const exits: PosthocExit[] = [];
   const classifiers: LinearClassifier[] = [];
   heads.forEach((h, k) => {
     const x = collected.get(h.feature)!;
     const features = x.length / train.count;
-    const clf = trainSoftmaxRegression(x, train.labels, features, classes, {
+    const clf = trainSoftmaxRegression(x, labels, features, classes, {
       seed: (options.seed ?? 1) + k,
       epochs: options.epochs ?? 20,
     });
@@ -155,9 +190,14 @@ export async function attachPosthocExits(
           best = c;
         }
       }
-      if (best === train.labels[i]) right++;
+      if (best === labels[i]) right++;
     }
-    exits.push({ output: `exit_${k + 1}`, attachedTo: h.tensor, trainAccuracy: right / train.count });
+    exits.push({
+      output: `exit_${k + 1}`,
+      attachedTo: h.tensor,
+      trainAccuracy: right / train.count,
+      trainedOn: unlabelled ? 'agreement' : 'labels',
+    });
   });
   const exitNodes = heads.flatMap((h, k) => [
     ...h.nodes,

@@ -1,17 +1,33 @@
 import { argmaxRow, confidence, type ConfidenceMeasure } from './confidence.js';
 
-/** One exit's evidence on a labelled set: per-sample confidence and whether its top-1 was right. */
-export interface ExitEvidence {
+/**
+ * Per sample, how right an answer is, in [0, 1]: 1 or 0 for a classifier's top-1, the fraction of agreeing pixels
+ * for segmentation. Against the labels, or against the full model's own answer when the set has none.
+ */
+export type Correctness = Uint8Array | Float64Array;
+
+/**
+ * One exit's evidence on a calibration set: per-sample confidence and how right its answer was. `C` is 0/1 bytes
+ * for classifiers (the default) and fractions (Float64Array) for segmentation; see {@link Correctness}.
+ */
+export interface ExitEvidence<C extends Correctness = Uint8Array> {
   readonly output: string;
   readonly confidence: Float64Array;
-  readonly correct: Uint8Array;
+  readonly correct: C;
 }
 
 /** All exits (in order) plus the final output, on the same samples. */
-export interface ExitEvidenceSet {
-  readonly exits: readonly ExitEvidence[];
-  readonly finalCorrect: Uint8Array;
+export interface ExitEvidenceSet<C extends Correctness = Uint8Array> {
+  readonly exits: readonly ExitEvidence<C>[];
+  readonly finalCorrect: C;
   readonly samples: number;
+}
+
+/** Mean of a correctness array (0 for none). */
+export function meanCorrect(values: Correctness): number {
+  let sum = 0;
+  for (let i = 0; i < values.length; i++) sum += values[i]!;
+  return sum / Math.max(1, values.length);
 }
 
 /** What happens at given thresholds: overall and per exit. */
@@ -22,7 +38,10 @@ export interface OperatingPoint {
   readonly thresholds: Readonly<Record<string, number | null>>;
   /** Fraction of samples answered before the final exit. */
   readonly exitRate: number;
-  /** Overall top-1 accuracy of the system. */
+  /**
+   * Overall accuracy of the system: top-1 (classification) or mean pixel accuracy (segmentation), against the
+   * labels, or agreement with the full model's own answer when calibrated without labels.
+   */
   readonly accuracy: number;
   readonly perExit: readonly { output: string; rate: number; accuracy: number }[];
 }
@@ -50,7 +69,11 @@ export function evidenceFromLogits(
 }
 
 /** Simulates early exiting at the given thresholds (Infinity = never). */
-export function simulate(set: ExitEvidenceSet, thresholds: readonly number[], budgetPoints = 0): OperatingPoint {
+export function simulate(
+  set: ExitEvidenceSet<Correctness>,
+  thresholds: readonly number[],
+  budgetPoints = 0,
+): OperatingPoint {
   const counts = set.exits.map(() => 0);
   const rights = set.exits.map(() => 0);
   let right = 0;
@@ -95,8 +118,12 @@ function thresholdGrid(values: Float64Array, levels: number): number[] {
  * within `budgetPoints` of the final exit alone (coordinate ascent over confidence quantiles,
  * deterministic). With no feasible early exit, every threshold is "never".
  */
-export function calibrateThresholds(set: ExitEvidenceSet, budgetPoints: number, levels = 200): OperatingPoint {
-  const finalAccuracy = set.finalCorrect.reduce((a, b) => a + b, 0) / Math.max(1, set.samples);
+export function calibrateThresholds(
+  set: ExitEvidenceSet<Correctness>,
+  budgetPoints: number,
+  levels = 200,
+): OperatingPoint {
+  const finalAccuracy = meanCorrect(set.finalCorrect);
   const floor = finalAccuracy - budgetPoints / 100 - 1e-12;
   const grids = set.exits.map((e) => thresholdGrid(e.confidence, levels));
   const thresholds = set.exits.map(() => Infinity);
@@ -125,7 +152,7 @@ export function calibrateThresholds(set: ExitEvidenceSet, budgetPoints: number, 
 
 /** Operating points over a range of accuracy budgets: the exit-rate versus accuracy curve. */
 export function exitCurve(
-  set: ExitEvidenceSet,
+  set: ExitEvidenceSet<Correctness>,
   budgets: readonly number[] = [0, 0.25, 0.5, 1, 1.5, 2, 3, 5, 10],
 ): OperatingPoint[] {
   return budgets.map((b) => calibrateThresholds(set, b));

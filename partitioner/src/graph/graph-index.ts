@@ -7,8 +7,11 @@ import { OnnxModelError, OnnxModelErrorCode } from '../onnx/onnx-errors.js';
  * How a tensor's value depends on the model input:
  * - `static`: weights and constants, and anything computed only from them. Never crosses the wire;
  *   whichever side needs it computes or stores it.
- * - `shape`: depends on the input's shape but not its values (Shape → Gather → Concat feeding a
- *   Reshape). Tiny, and recomputable wherever its shape source is available.
+ * - `shape`: depends on the input's shape but not its values: shape arithmetic (Shape → Gather →
+ *   Concat feeding a Reshape), and also tensors computed from weights and such shapes (a positional
+ *   table sliced to the sequence length, ConstantOfShape, a 1/sqrt(dim) scale). Never a cut tensor:
+ *   the tail recomputes it from its shape sources; only small integer shape tensors whose source
+ *   stayed on the edge cross the wire (see splitAtCut), never a float one.
  * - `data`: depends on input values. Only these can be cut tensors.
  */
 export type TensorKind = 'static' | 'shape' | 'data';

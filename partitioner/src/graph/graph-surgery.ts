@@ -15,8 +15,9 @@ export interface SplitModels {
   /** Serialises wire tensors → graph outputs. */
   readonly tail: () => Uint8Array;
   /**
-   * Tensors that cross the wire: the cut, plus any shape tensors the tail cannot recompute
-   * (a Reshape in the tail whose shape came from a tensor that stayed on the edge).
+   * Tensors that cross the wire: the cut, plus any small integer shape tensors the tail cannot recompute
+   * (a Reshape in the tail whose shape came from a tensor that stayed on the edge). Never a float tensor
+   * derived from shapes (a positional table sliced to the sequence length): the tail recomputes those.
    */
   readonly wire: readonly TensorSpec[];
   /** Exit outputs the head produces, in model output order. */
@@ -53,6 +54,24 @@ export function specToValueInfo(spec: TensorSpec): onnx.ValueInfoProto {
       },
     },
   });
+}
+
+/** Integer shape tensors up to this many elements may cross the wire (a shape vector, a dim, a size). */
+const MAX_SENT_SHAPE_ELEMENTS = 8;
+const INTEGER_DTYPES = new Set(['int64', 'int32', 'int16', 'int8', 'uint8', 'uint16', 'uint32', 'uint64', 'bool']);
+
+/**
+ * Whether a shape-kind tensor the tail cannot recompute may be sent: a small integer or bool tensor
+ * that does not scale with the batch. Shape and Size outputs always qualify, so walking back from any
+ * shape tensor ends at something sendable.
+ */
+function sendableShape(index: GraphIndex, probed: ReadonlyMap<string, ProbedTensor>, t: string): boolean {
+  const p = index.producer.get(t);
+  const op = p === undefined ? undefined : index.nodes[p]!.opType;
+  if (op === 'Shape' || op === 'Size') return true;
+  const seen = probed.get(t);
+  if (seen === undefined) return false;
+  return INTEGER_DTYPES.has(seen.spec.dtype) && !seen.batched && seen.elementsPerSample <= MAX_SENT_SHAPE_ELEMENTS;
 }
 
 /** Nodes (in graph order) needed to compute `targets`, treating `available` tensors as given. */
@@ -145,7 +164,9 @@ export function splitAtCut(
     return next === undefined || inputNames.has(next) ? t : leak(next);
   };
 
-  // Walk back from the tail's outputs; a shape tensor the tail cannot recompute is sent instead.
+  // Walk back from the tail's outputs. A shape tensor the tail cannot recompute is sent if it is a small
+  // integer one (shape arithmetic); any other (a float table sliced or expanded by a shape, a scale from a
+  // dim) is recomputed in the tail from the integer shape tensors it reads, which are sent in its place.
   const wireExtra: string[] = [];
   const visited = new Set<string>();
   const stack = tailOutputs.map((o) => o.name);
@@ -153,7 +174,7 @@ export function splitAtCut(
     const t = stack.pop()!;
     if (visited.has(t) || cutSet.has(t) || index.kind.get(t) === 'static') continue;
     visited.add(t);
-    if (index.kind.get(t) === 'shape' && !computable(t, 'strict')) {
+    if (index.kind.get(t) === 'shape' && !computable(t, 'strict') && sendableShape(index, probed, t)) {
       wireExtra.push(t);
       continue;
     }

@@ -2,6 +2,7 @@ import ort from 'onnxruntime-node';
 import { encodeOnnxModel, type TensorSpec } from '../onnx/onnx-model.js';
 import { OnnxSchema, withFields } from '../onnx/onnx-schema.js';
 import { OnnxModelError, OnnxModelErrorCode } from '../onnx/onnx-errors.js';
+import { assertInputShapesFixed } from '../onnx/input-shapes.js';
 import { dtypeBytes, syntheticInput } from '../runtime/ort-tensors.js';
 import type { GraphIndex } from './graph-index.js';
 
@@ -19,10 +20,12 @@ export interface ProbedTensor {
 /**
  * Learns the element type and shape of every non-static tensor by running the model in
  * onnxruntime with all of them exposed as outputs, at batch 1 and batch 2. Exported models often
- * carry no value_info, and measured shapes are the ground truth anyway.
+ * carry no value_info, and measured shapes are the ground truth anyway. Throws OnnxModelError
+ * `dynamic_input_shape` (naming --input-shape) when an input has symbolic dims besides the batch.
  */
 export async function probeTensorShapes(index: GraphIndex): Promise<Map<string, ProbedTensor>> {
   const { model } = index;
+  assertInputShapesFixed(model);
   const names = [...index.kind].filter(([, k]) => k !== 'static').map(([n]) => n);
   const known = new Set(model.graph.output.map((o) => o.name));
   const proto = withFields(OnnxSchema.ModelProto, model.proto, {

@@ -10,6 +10,12 @@ export const OnnxModelErrorCode = {
   DanglingReference: 'dangling_reference',
   RuntimeRejected: 'runtime_rejected',
   BadCut: 'bad_cut',
+  /** An --input-shape flag that does not parse or does not fit the model's inputs. */
+  BadInputShape: 'bad_input_shape',
+  /** An input with symbolic dims besides the batch: fix them with --input-shape. */
+  DynamicInputShape: 'dynamic_input_shape',
+  /** A split disagrees with the full model at every onnxruntime optimization level tried. */
+  Inconsistent: 'inconsistent',
 } as const;
 /** One of {@link OnnxModelErrorCode}. */
 export type OnnxModelErrorCode = (typeof OnnxModelErrorCode)[keyof typeof OnnxModelErrorCode];

@@ -1,6 +1,6 @@
 import type { Candidate } from '../graph/candidates.js';
 import type { ModelProfile } from '../profile/profiler.js';
-import { CodedError, type PlanCandidate } from '@cleave/proto';
+import { CodedError, type PerCodec, type PlanCandidate } from '@cleave/proto';
 import { ProfileErrorCode } from '../profile/profile-file.js';
 
 /** Raised when an edge or cloud profile does not describe the candidates being planned. */
@@ -11,12 +11,19 @@ export class ProfileMismatchError extends CodedError<typeof ProfileErrorCode.Mis
   }
 }
 
+/** What {@link planCandidates} reads of a candidate. */
+export type PlanInputCandidate = Pick<Candidate, 'id' | 'kind' | 'bytesPerSample' | 'wire'> & {
+  readonly exitRate?: number;
+  /** Reply bytes per sample per request codec (proto's `replyBytes` of the final outputs); absent = 0. */
+  readonly replyBytesPerSample?: PerCodec<number> | undefined;
+};
+
 /**
  * Combines candidate payload sizes with head times from the edge profile and tail times from the
  * cloud profile. Profiles are matched by candidate id and checked by wire tensor names and model hash.
  */
 export function planCandidates(
-  candidates: readonly (Pick<Candidate, 'id' | 'kind' | 'bytesPerSample' | 'wire'> & { exitRate?: number })[],
+  candidates: readonly PlanInputCandidate[],
   edge: ModelProfile,
   cloud: ModelProfile,
 ): PlanCandidate[] {
@@ -43,6 +50,10 @@ export function planCandidates(
       id: c.id,
       kind: c.kind,
       bytesPerSample: c.bytesPerSample,
+      // Edge-only sends nothing and gets nothing back.
+      ...(c.kind !== 'edge-only' && c.replyBytesPerSample !== undefined
+        ? { replyBytesPerSample: c.replyBytesPerSample }
+        : {}),
       edgeMs: c.kind === 'cloud-only' ? 0 : (e?.head?.medianMs ?? 0),
       cloudMs: c.kind === 'edge-only' ? 0 : (k?.tail?.medianMs ?? 0),
       exitRate: c.exitRate ?? 0,

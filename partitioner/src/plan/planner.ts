@@ -42,10 +42,11 @@ function sameOption(a: { candidate: string; codec: Codec; tailOn?: TailPlacement
 }
 
 /**
- * Removes candidates that another beats or ties on edge time, cloud time, bytes, exit rate and edge tail time at
- * once (with at least one strictly better). Edge-only and cloud-only are always kept.
+ * Removes candidates that another beats or ties on edge time, cloud time, request bytes, reply bytes, exit rate
+ * and edge tail time at once (with at least one strictly better). Edge-only and cloud-only are always kept.
  */
 export function dropDominated(candidates: readonly PlanCandidate[]): PlanCandidate[] {
+  const reply = (c: PlanCandidate): number => c.replyBytesPerSample?.f32 ?? 0;
   return candidates.filter(
     (a) =>
       a.kind !== 'split' ||
@@ -56,11 +57,13 @@ export function dropDominated(candidates: readonly PlanCandidate[]): PlanCandida
           b.edgeMs <= a.edgeMs &&
           b.cloudMs <= a.cloudMs &&
           b.bytesPerSample.f32 <= a.bytesPerSample.f32 &&
+          reply(b) <= reply(a) &&
           (b.exitRate ?? 0) >= (a.exitRate ?? 0) &&
           (b.edgeTailMs ?? Infinity) <= (a.edgeTailMs ?? Infinity) &&
           (b.edgeMs < a.edgeMs ||
             b.cloudMs < a.cloudMs ||
             b.bytesPerSample.f32 < a.bytesPerSample.f32 ||
+            reply(b) < reply(a) ||
             (b.exitRate ?? 0) > (a.exitRate ?? 0) ||
             (b.edgeTailMs ?? Infinity) < (a.edgeTailMs ?? Infinity)),
       ),
@@ -128,6 +131,7 @@ export function buildPlan(
   return {
     rttMs: ctx.rttMs,
     maxPayloadBytes: ctx.maxPayloadBytes,
+    ...(ctx.downlinkRatio === undefined ? {} : { downlinkRatio: ctx.downlinkRatio }),
     objectives: [...objectives],
     candidates: kept.map((c) => c.id),
     ranges,
