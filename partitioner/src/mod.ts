@@ -63,6 +63,7 @@ export { planCandidates, ProfileMismatchError } from './plan/plan-inputs.js';
 export { BundleWriteError, BundleWriteErrorCode, type BundleContents } from './bundle/bundle-writer.js';
 export { partitionModel, type ExitReport, type PartitionOptions, type PartitionResult } from './partition.js';
 export { prepareModel, type CalibrationSet, type PrepareOptions, type PreparedModel } from './prepare-model.js';
+export { TaskError, TaskErrorCode } from './task/model-task.js';
 export {
   applyExitPolicy,
   calibrateExits,

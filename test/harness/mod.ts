@@ -58,8 +58,11 @@ export {
   type StartDeployNatsOptions,
 } from './nats-cluster.js';
 export {
+  fullModelOutputs,
   partitionForServing,
+  relativeDifference,
   serveAndCompare,
+  servingInputs,
   type ServingBundleOptions,
   type ServingTensor,
 } from './model-serving.js';

@@ -133,9 +133,9 @@ export function expectSameOutputs(
 }
 
 /**
- * Publishes `bundle`, then asks a real agent pinned to edge-only, and another pinned to a split without exits in
- * the f32 codec (so lossless), backed by a real replica, then the same agent after the replica is gone (fallback):
- * every output of every path must match the full model's.
+ * Publishes `bundle`, then asks a real agent pinned to edge-only, one pinned to cloud-only and one pinned to a split
+ * without exits, both in the f32 codec (so lossless) and backed by a real replica, then the split's agent again after
+ * the replica is gone (fallback): every output of every path must match the full model's.
  */
 export async function serveAndCompare(
   nats: { readonly admin: NatsConnection; readonly url: string; readonly prefix: string },
@@ -161,11 +161,13 @@ export async function serveAndCompare(
       breaker: { failureThreshold: 100, probeIntervalMs: 500, probeTimeoutMs: 500 },
     },
   });
+  const cloudOnly = await startTestAgent({
+    natsUrl: url,
+    prefix,
+    config: { agentId: `gw-${modelId}-cloud`, models: [{ id: modelId, pin: 'cloud-only', codec: 'f32' }] },
+  });
   try {
-    await Promise.all([
-      edgeOnly.agent.whenServing(modelId, bundle.version),
-      offloading.agent.whenServing(modelId, bundle.version),
-    ]);
+    await Promise.all([edgeOnly, offloading, cloudOnly].map((a) => a.agent.whenServing(modelId, bundle.version)));
     const inputs = servingInputs(bundle.manifest, 2);
     const reference = await fullModelOutputs(bundle, inputs);
     expect(Object.keys(reference).length).toBe(bundle.manifest.model.outputs.length);
@@ -181,11 +183,17 @@ export async function serveAndCompare(
     expect(cloud.bytes.sent).toBeGreaterThan(0);
     expectSameOutputs(cloud.outputs, reference, `${split!.id} on the cloud`);
 
+    const whole = await new EdgeClient({ url: cloudOnly.agent.httpUrl! }).infer(modelId, inputs, {
+      deadlineMs: 30_000,
+    });
+    expect(whole.ranOn, JSON.stringify(whole.fallbackReason)).toBe('cloud');
+    expectSameOutputs(whole.outputs, reference, 'cloud-only');
+
     await replica.close();
     const fallback = await client.infer(modelId, inputs);
     expect(fallback.ranOn).toBe('fallback');
     expectSameOutputs(fallback.outputs, reference, `${split!.id} fallback`);
   } finally {
-    await Promise.allSettled([edgeOnly.close(), offloading.close(), replica.close()]);
+    await Promise.allSettled([edgeOnly.close(), offloading.close(), cloudOnly.close(), replica.close()]);
   }
 }

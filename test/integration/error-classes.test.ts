@@ -26,12 +26,14 @@ const ENTRIES: Readonly<Record<string, Readonly<Record<string, unknown>>>> = {
 /** One instance of each exported error class, built with one of its own codes. */
 const EXAMPLES: Readonly<Record<string, () => Error>> = {
   ProtocolError: () => new proto.ProtocolError(proto.ProtocolErrorCode.Malformed, 'm'),
+  ExitEvaluationError: () => new proto.ExitEvaluationError(Object.values(proto.ExitEvaluationErrorCode)[0]!, 'm'),
   InvalidConfigError: () => new proto.InvalidConfigError(['a: b']),
   BundleStoreError: () => new nodeRuntime.BundleStoreError(nodeRuntime.BundleStoreErrorCode.NotFound, 'm'),
   ConfigError: () => new nodeRuntime.ConfigError(['a: b']),
   OnnxModelError: () => new partitioner.OnnxModelError(partitioner.OnnxModelErrorCode.NotOnnx, 'm'),
   DatasetError: () => new partitioner.DatasetError(Object.values(partitioner.DatasetErrorCode)[0]!, 'm'),
   ExitError: () => new partitioner.ExitError(Object.values(partitioner.ExitErrorCode)[0]!, 'm'),
+  TaskError: () => new partitioner.TaskError(partitioner.TaskErrorCode.Unsupported, 'm'),
   BundleWriteError: () => new partitioner.BundleWriteError(partitioner.BundleWriteErrorCode.Exists, 'm'),
   ProfileFileError: () => new partitioner.ProfileFileError(partitioner.ProfileErrorCode.Invalid, 'm'),
   ProfileMismatchError: () => new partitioner.ProfileMismatchError('m'),

@@ -31,7 +31,7 @@ describe.each(PRETRAINED_MODELS)('pretrained $name ($npmPackage, $file)', (model
     await expect(access(out)).rejects.toThrow();
   });
 
-  it('partitions with --input-shape and serves every output the same on edge-only, a split in the cloud and fallback', async () => {
+  it('partitions with --input-shape and serves every output the same on edge-only, a split in the cloud, cloud-only and fallback', async () => {
     const path = await pretrainedModelPath(model);
     const out = join(work, model.name);
     const flags = model.inputShapes.flatMap((s) => ['--input-shape', s]);

@@ -183,8 +183,8 @@ export function addCalibrationOptions(command: Command, ctx: CliContext): Comman
   return addPreprocessOptions(command, ctx, 'calib-')
     .option(
       '--exits <outputs>',
-      'comma-separated outputs that are early exits (default: outputs named exit*)',
-      (v: string) => v.split(',').filter(Boolean),
+      'comma-separated outputs that are early exits, or none (default: outputs named exit*)',
+      (v: string) => (v.trim() === 'none' ? [] : v.split(',').filter(Boolean)),
     )
     .option(
       '--posthoc-exits <n>',

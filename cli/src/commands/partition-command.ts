@@ -15,6 +15,7 @@ interface PartitionCommandOptions extends CalibrationFlags, ModelFlags {
   cloudProfile?: string;
   rtt: number;
   maxPayload: number;
+  downlinkRatio: number;
   codecs: Codec[];
   edgeTails: boolean;
   runs: number;
@@ -42,6 +43,15 @@ export function parsePositive(name: string): (value: string) => number {
   };
 }
 
+/** Parses a positive ratio (`--downlink-ratio`). */
+export function parseRatio(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) {
+    throw new InvalidArgumentError(`--downlink-ratio must be a positive number (downlink ÷ uplink Mbps), got '${value}'`);
+  }
+  return n;
+}
+
 /** Registers `cleave partition`: model → measured candidates → plan → bundle directory. */
 export function registerPartitionCommand(program: Command, ctx: CliContext): void {
   const command = program
@@ -60,6 +70,12 @@ export function registerPartitionCommand(program: Command, ctx: CliContext): voi
       'largest NATS message; bigger payloads are infeasible',
       ctx.parseInteger('max-payload', 1024, 64 * 1024 * 1024),
       8 * 1024 * 1024,
+    )
+    .option(
+      '--downlink-ratio <x>',
+      'downlink Mbps ÷ uplink Mbps, for the time replies take (the plan is indexed by uplink Mbps)',
+      parseRatio,
+      1,
     )
     .option('--codecs <list>', 'wire codecs the plan may use', parseCodecs, [...DEFAULT_PLAN_CODECS])
     .option(
@@ -81,6 +97,7 @@ export function registerPartitionCommand(program: Command, ctx: CliContext): voi
       ...(opts.cloudProfile ? { cloudProfile: await readProfile(opts.cloudProfile) } : {}),
       rttMs: opts.rtt,
       maxPayloadBytes: opts.maxPayload,
+      downlinkRatio: opts.downlinkRatio,
       codecs: opts.codecs,
       edgeTails: opts.edgeTails,
       ...(opts.exits ? { exitOutputs: opts.exits } : {}),

@@ -19,7 +19,7 @@ import {
   parseBundleManifest,
 } from '@cleave/proto';
 import type { CliContext } from '../cli-context.js';
-import { parseCodecs, parsePositive } from './partition-command.js';
+import { parseCodecs, parsePositive, parseRatio } from './partition-command.js';
 import { printCostTable, printPlanTable } from './plan-table.js';
 
 interface PlanCommandOptions {
@@ -28,6 +28,7 @@ interface PlanCommandOptions {
   bandwidth: number[];
   rtt?: number;
   maxPayload?: number;
+  downlinkRatio?: number;
   codecs: Codec[];
   objective: Objective;
   top: number;
@@ -40,8 +41,9 @@ interface ManifestCandidates {
     bytesPerSample: CodecBytes;
     cutTensors: TensorSpec[];
     exitRate?: number | undefined;
+    replyBytesPerSample?: CodecBytes | undefined;
   }[];
-  plan: { rttMs: number; maxPayloadBytes: number };
+  plan: { rttMs: number; maxPayloadBytes: number; downlinkRatio?: number | undefined };
 }
 
 function parseBandwidths(value: string): number[] {
@@ -75,6 +77,11 @@ export function registerPlanCommand(program: Command, ctx: CliContext): void {
       "largest NATS message (default: the bundle plan's)",
       ctx.parseInteger('max-payload', 1024, 64 * 1024 * 1024),
     )
+    .option(
+      '--downlink-ratio <x>',
+      "downlink Mbps ÷ uplink Mbps, for the time replies take (default: the bundle plan's, else 1)",
+      parseRatio,
+    )
     .option('--codecs <list>', 'wire codecs the plan may use', parseCodecs, [...DEFAULT_PLAN_CODECS])
     .option(
       '--objective <name>',
@@ -103,6 +110,8 @@ export function registerPlanCommand(program: Command, ctx: CliContext): void {
           wire: c.cutTensors,
           // The calibrated exit rate is what makes a split with exits worth it; a replan must keep it.
           exitRate: c.exitRate ?? 0,
+          // Replies count too: a dense output can cost more than its request, or not fit at all.
+          replyBytesPerSample: c.replyBytesPerSample,
         })),
         edge,
         cloud,
@@ -110,6 +119,7 @@ export function registerPlanCommand(program: Command, ctx: CliContext): void {
       const planCtx = {
         rttMs: opts.rtt ?? manifest.plan.rttMs,
         maxPayloadBytes: opts.maxPayload ?? manifest.plan.maxPayloadBytes,
+        downlinkRatio: opts.downlinkRatio ?? manifest.plan.downlinkRatio ?? 1,
         codecs: opts.codecs,
       };
       printPlanTable(buildPlan(candidates, planCtx));

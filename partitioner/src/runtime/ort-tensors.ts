@@ -2,6 +2,7 @@ import ort from 'onnxruntime-node';
 import { allocateArray, elementTypeBytes, isTensorDtype, seededRandom } from '@cleave/proto';
 import type { TensorSpec } from '../onnx/onnx-model.js';
 import { OnnxModelError, OnnxModelErrorCode } from '../onnx/onnx-errors.js';
+import { dynamicInputShapeError } from '../onnx/input-shapes.js';
 
 /** Bytes per element of `dtype`; 8, the widest, for a type Cleave has no name for, so sizes are never underestimated. */
 export function dtypeBytes(dtype: string): number {
@@ -17,10 +18,7 @@ export function concreteDims(spec: TensorSpec, batch: number, source: string): n
       batchUsed = true;
       return batch;
     }
-    throw new OnnxModelError(
-      OnnxModelErrorCode.Unsupported,
-      `${source}: unsupported: input '${spec.name}' has more than one symbolic dim [${spec.shape.join(', ')}]; only a dynamic batch is supported`,
-    );
+    throw dynamicInputShapeError(spec, source);
   });
 }
 
@@ -39,6 +37,8 @@ export function syntheticInput(spec: TensorSpec, batch: number, source: string, 
   // Floats and bytes get plausible values; wider integers (ids, indices) stay 0, which is always in range.
   const data = allocateArray(spec.dtype, count);
   if (data instanceof Float32Array) for (let i = 0; i < count; i++) data[i] = next();
+  // A bool holds only 0 or 1; onnxruntime reads any other byte as true, so keep the values meaningful.
+  else if (spec.dtype === 'bool') for (let i = 0; i < count; i++) (data as Uint8Array)[i] = next() < 0.5 ? 0 : 1;
   else if (data instanceof Uint8Array) for (let i = 0; i < count; i++) data[i] = Math.floor(next() * 256);
   return new ort.Tensor(spec.dtype, data, dims);
 }
