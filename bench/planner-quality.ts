@@ -5,7 +5,8 @@
  * the cloud is this unthrottled process. The planner sees only the two profiles. Then every
  * candidate is executed for real: the head runs in a fresh throttled process, its actual output
  * tensors go to the cloud side, and the tail runs on them. Transfer time is bytes × 8 / bandwidth
- * plus the RTT. The table compares the planner's choice with the measured best per bandwidth.
+ * plus the RTT, the request's bytes up and the reply's down: every final output the tail returned (f32 on the wire,
+ * as the plan assumes), not the first output alone. The table compares the planner's choice with the measured best per bandwidth.
  *
  * Usage: npm run bench:planner [-- --quota 0.2 --runs 15 --rtt 5 --models fmnist,mobilenet_v2]
  */
@@ -14,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import ort from 'onnxruntime-node';
+import { replyBytes } from '@cleave/proto';
 import { createCpuQuotaGroup, EXAMPLE_MODEL_BACKBONE, REPO_ROOT } from '@cleave/cli';
 import {
   prepareModel,
@@ -77,7 +79,18 @@ for (const name of args.models.split(',')) {
   const path = await modelPath(name);
   const work = await mkdtemp(join(tmpdir(), `cleave-bench-${name}-`));
   process.stderr.write(`[${name}] profiling cloud (here) and edge (quota ${edgeGroup.cores ?? 'none'} cores)\n`);
-  const { model, candidates } = await prepareModel(path);
+  const { model, candidates, finalOutputs, probed, task } = await prepareModel(path);
+  // The reply carries every final output; the plan sizes it from their specs, the execution below measures it.
+  const reply = replyBytes(
+    finalOutputs.map((name) => {
+      const spec = model.outputs.find((o) => o.name === name)!;
+      const elements =
+        probed.get(name)?.elementsPerSample ??
+        spec.shape.slice(1).reduce<number>((a, d) => a * (typeof d === 'number' ? d : 1), 1);
+      return { dtype: spec.dtype, elementsPerSample: elements };
+    }),
+  );
+  process.stderr.write(`[${name}] task ${task}; final outputs ${finalOutputs.join(', ')} (${reply.f32} B per reply)\n`);
   const cloud: ModelProfile = await profileCandidates(model, candidates, { runs, nodeBreakdown: false });
   await runOnEdge(process.execPath, [
     CLEAVE,
@@ -89,7 +102,11 @@ for (const name of args.models.split(',')) {
     String(runs),
   ]);
   const edge = await readProfile(join(work, 'edge.json'));
-  const planInputs = planCandidates(candidates, edge, cloud);
+  const planInputs = planCandidates(
+    candidates.map((c) => (c.kind === 'edge-only' ? c : { ...c, replyBytesPerSample: reply })),
+    edge,
+    cloud,
+  );
   // Only f32 so that predicted and executed payloads are the same bytes.
   const plan = buildPlan(planInputs, { rttMs, maxPayloadBytes: 8 * 1024 * 1024, codecs: ['f32'] }, ['latency']);
 
@@ -102,7 +119,7 @@ for (const name of args.models.split(',')) {
       >;
     }
   ).heads;
-  const measured = new Map<string, { edgeMs: number; cloudMs: number; bytes: number }>();
+  const measured = new Map<string, { edgeMs: number; cloudMs: number; bytes: number; replyBytes: number }>();
   for (const c of candidates) {
     const head = heads[c.id];
     let feeds: Record<string, ort.Tensor> = benchInput(model);
@@ -121,9 +138,15 @@ for (const name of args.models.split(',')) {
       }
     }
     let cloudMs = 0;
+    let replyBytesMeasured = 0;
     if (c.tail) {
       const session = await ort.InferenceSession.create(c.tail(), { intraOpNumThreads: 1, interOpNumThreads: 1 });
-      await session.run(feeds);
+      const out = await session.run(feeds);
+      for (const final of finalOutputs) {
+        const t = out[final];
+        if (t === undefined) throw new Error(`${c.id}: the tail returned no final output '${final}'`);
+        replyBytesMeasured += (t.data as { byteLength: number }).byteLength;
+      }
       const samples: number[] = [];
       for (let i = 0; i < runs; i++) {
         const t0 = performance.now();
@@ -133,13 +156,13 @@ for (const name of args.models.split(',')) {
       await session.release();
       cloudMs = summarise(samples, 1).medianMs;
     }
-    measured.set(c.id, { edgeMs: head?.medianMs ?? 0, cloudMs, bytes });
+    measured.set(c.id, { edgeMs: head?.medianMs ?? 0, cloudMs, bytes, replyBytes: replyBytesMeasured });
   }
   const envelope = 1024; // the planner's per-request envelope, counted the same way here
   const latency = (id: string, mbps: number): number => {
     const m = measured.get(id)!;
     const c = candidates.find((x) => x.id === id)!;
-    const net = c.kind === 'edge-only' ? 0 : ((m.bytes + envelope) * 8) / (mbps * 1000) + rttMs;
+    const net = c.kind === 'edge-only' ? 0 : ((m.bytes + envelope + m.replyBytes) * 8) / (mbps * 1000) + rttMs;
     return m.edgeMs + net + m.cloudMs;
   };
   for (const mbps of bandwidths) {
@@ -151,7 +174,10 @@ for (const name of args.models.split(',')) {
     const predictedMs =
       predicted.edgeMs +
       predicted.cloudMs +
-      (predicted.kind === 'edge-only' ? 0 : ((predicted.bytesPerSample.f32 + envelope) * 8) / (mbps * 1000) + rttMs);
+      (predicted.kind === 'edge-only'
+        ? 0
+        : ((predicted.bytesPerSample.f32 + envelope + (predicted.replyBytesPerSample?.f32 ?? 0)) * 8) / (mbps * 1000) +
+          rttMs);
     rows.push({
       model: name,
       mbps,

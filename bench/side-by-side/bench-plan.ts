@@ -3,7 +3,8 @@ import { rankCandidates, type BundleManifest, type PlanCandidate } from '@cleave
 
 /**
  * The best single split at `mbps` from the bundle's measured profiles, as Neurosurgeon picks it: latency objective,
- * f32 on the wire, and only candidates whose head computes no exit (edge-only and cloud-only included).
+ * f32 on the wire (request and reply), and only candidates whose head computes no exit (edge-only and cloud-only
+ * included).
  */
 export function bestStaticSplit(
   manifest: BundleManifest,
@@ -19,11 +20,14 @@ export function bestStaticSplit(
       edgeMs: c.profile.edge?.medianMs ?? 0,
       cloudMs: c.profile.cloud?.medianMs ?? 0,
       exitRate: 0,
+      // The reply brings back every final output, so a split that sends little can still wait for a big reply.
+      ...(c.replyBytesPerSample === undefined ? {} : { replyBytesPerSample: c.replyBytesPerSample }),
     }));
   const best = rankCandidates(candidates, mbps, 'latency', {
     rttMs,
     maxPayloadBytes: manifest.plan.maxPayloadBytes,
     codecs: ['f32'],
+    ...(manifest.plan.downlinkRatio === undefined ? {} : { downlinkRatio: manifest.plan.downlinkRatio }),
   })[0];
   if (best === undefined) throw new Error(`no feasible static split for ${manifest.model.id} at ${mbps} Mbps`);
   return { candidate: best.candidate, expectedMs: best.latencyMs, payloadBytes: best.payloadBytes };

@@ -1,7 +1,9 @@
 /**
  * The cloud-only baselines' server: a bench-local NATS responder that runs the whole model on what the device
  * sent, either the raw f32 input tensor (little-endian bytes, no envelope) or a PNG file it decodes first. It
- * replies with the f32 logits. It runs unthrottled in the bench process, like the Cleave cloud replica.
+ * replies with every final output, as Cleave does: their elements one after the other, little-endian, no envelope
+ * (see splitRawReply; one float32 output is exactly its f32 bytes). It runs unthrottled in the bench process, like
+ * the Cleave cloud replica.
  */
 import ort from 'onnxruntime-node';
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
@@ -19,6 +21,8 @@ export interface CloudOnlyModel {
   readonly kind: InputKind;
   readonly inputName: string;
   readonly dims: readonly number[];
+  /** The model's final outputs, in reply order: matched by name, else by position in the session's outputs. */
+  readonly outputs: readonly string[];
 }
 
 /** Starts one responder per (model, format); `close()` unsubscribes and releases the sessions. */
@@ -32,7 +36,12 @@ export async function startCloudOnlyResponder(
   for (const model of models) {
     const session = await ort.InferenceSession.create(model.path, { intraOpNumThreads: 1, interOpNumThreads: 1 });
     sessions.push(session);
-    const output = session.outputNames[0]!;
+    const names = session.outputNames;
+    const outputs = model.outputs.map((name, i) => {
+      const found = names.includes(name) ? name : names.length === model.outputs.length ? names[i] : undefined;
+      if (found === undefined) throw new Error(`${model.path}: no output '${name}' (outputs: ${names.join(', ')})`);
+      return found;
+    });
     for (const format of ['raw', 'png'] as const) {
       const sub = nc.subscribe(cloudOnlySubject(prefix, model.id, format), {
         callback: (err, msg) => {
@@ -44,8 +53,13 @@ export async function startCloudOnlyResponder(
                 ? decodePngToTensor(body, model.kind)
                 : new Float32Array(body.buffer.slice(body.byteOffset, body.byteOffset + body.byteLength));
             const out = await session.run({ [model.inputName]: new ort.Tensor('float32', input, model.dims) });
-            const logits = out[output]!.data as Float32Array;
-            msg.respond(new Uint8Array(logits.buffer, logits.byteOffset, logits.byteLength));
+            const parts = outputs.map((name) => {
+              const data = out[name]!.data as Float32Array | BigInt64Array | Int32Array | Uint8Array;
+              return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+            });
+            const reply = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
+            parts.reduce((at, p) => (reply.set(p, at), at + p.byteLength), 0);
+            msg.respond(reply);
           };
           run().catch(() => msg.respond(new Uint8Array(0)));
         },

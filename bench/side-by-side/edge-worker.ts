@@ -9,11 +9,19 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import ort from 'onnxruntime-node';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { decodeTensor, parseBundleManifest, type BundleManifest } from '@cleave/proto';
+import { decodeAnyTensor, parseBundleManifest, type BundleManifest, type TensorSpec } from '@cleave/proto';
 import { inferRequest, requestTail } from '../../test/harness/cloud-fixtures.js';
-import { argmax, startTestAgent, type TestAgent } from '../../test/harness/edge-fixtures.js';
+import { startTestAgent, type TestAgent } from '../../test/harness/edge-fixtures.js';
 import { loadBenchImages, type BenchImage } from './bench-images.js';
 import { cloudOnlySubject } from './cloud-only-responder.js';
+import {
+  answerOf,
+  benchFinals,
+  splitRawReply,
+  type BenchFinals,
+  type BenchTensor,
+  type RequestAnswer,
+} from './final-answers.js';
 import type { FromWorker, NetworkStrategy, RunResult, ToWorker, WorkerModel } from './worker-protocol.js';
 
 type Init = Extract<ToWorker, { type: 'init' }>;
@@ -22,6 +30,9 @@ type Run = Extract<ToWorker, { type: 'run' }>;
 interface Loaded {
   readonly spec: WorkerModel;
   readonly manifest: BundleManifest;
+  /** Every final output a request answers with, and the task that says how to read the primary one. */
+  readonly finals: BenchFinals;
+  readonly finalSpecs: readonly TensorSpec[];
   readonly sessions: Map<string, Promise<ort.InferenceSession>>;
 }
 
@@ -44,7 +55,9 @@ async function setUp(message: Init): Promise<void> {
   init = message;
   for (const spec of message.models) {
     const manifest = parseBundleManifest(JSON.parse(await readFile(join(spec.bundleDir, 'manifest.json'), 'utf8')));
-    models.set(spec.id, { spec, manifest, sessions: new Map() });
+    const finals = benchFinals(manifest);
+    const finalSpecs = finals.names.map((n) => manifest.model.outputs.find((o) => o.name === n)!);
+    models.set(spec.id, { spec, manifest, finals, finalSpecs, sessions: new Map() });
   }
   const s = message.strategy;
   if (s === 'cloud-raw' || s === 'cloud-png' || s === 'static-split') {
@@ -80,37 +93,41 @@ async function startAgent(message: Init): Promise<void> {
 
 const f32Bytes = (data: Float32Array): Uint8Array => new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
 
-/** Runs one request; returns its latency, edge compute, predicted class, route and message bytes. */
+/** Runs one request; returns its latency, edge compute, every final output, route and message bytes. */
 async function runOne(
   m: Loaded,
   strategy: Run['strategy'],
   image: BenchImage,
   split: string | undefined,
-): Promise<{ latencyMs: number; computeMs: number; predicted: number; route: string; bytes: number }> {
-  const { spec, manifest } = m;
+): Promise<{ latencyMs: number; computeMs: number; answer: RequestAnswer; route: string; bytes: number }> {
+  const { spec, manifest, finals } = m;
   const timeout = init.requestTimeoutMs;
   const started = performance.now();
-  const local = async (): Promise<number> => {
+  const what = `${spec.id} ${strategy}`;
+  const local = async (): Promise<RequestAnswer> => {
     const s = await session(m, spec.backbone);
     const out = await s.run({ [spec.inputName]: new ort.Tensor('float32', image.tensor, image.dims) });
-    return argmax(out[s.outputNames[0]!]!.data as Float32Array);
+    const tensors: BenchTensor[] = s.outputNames.map((name) => ({
+      name,
+      dims: [...out[name]!.dims],
+      data: out[name]!.data as ArrayLike<number | bigint>,
+    }));
+    return answerOf(finals, tensors, what);
   };
   if (strategy === 'edge-only' || (strategy === 'static-split' && split === 'edge-only')) {
-    const predicted = await local();
+    const answer = await local();
     const ms = performance.now() - started;
-    return { latencyMs: ms, computeMs: ms, predicted, route: 'edge', bytes: 0 };
+    return { latencyMs: ms, computeMs: ms, answer, route: 'edge', bytes: 0 };
   }
   if (strategy === 'cloud-raw' || strategy === 'cloud-png') {
     const body = strategy === 'cloud-raw' ? f32Bytes(image.tensor) : image.png;
     const format = strategy === 'cloud-raw' ? 'raw' : 'png';
     const reply = await conns.get(strategy)!.request(cloudOnlySubject(init.prefix, spec.id, format), body, { timeout });
-    const logits = new Float32Array(
-      reply.data.buffer.slice(reply.data.byteOffset, reply.data.byteOffset + reply.data.byteLength),
-    );
+    const answer = answerOf(finals, splitRawReply(m.finalSpecs, reply.data), what);
     return {
       latencyMs: performance.now() - started,
       computeMs: 0,
-      predicted: argmax(logits),
+      answer,
       route: 'cloud',
       bytes: body.byteLength + reply.data.byteLength,
     };
@@ -138,14 +155,17 @@ async function runOne(
     const t0 = performance.now();
     if (reply.kind !== 'infer_reply')
       throw new Error(`static split ${candidate.id}: ${JSON.stringify(reply).slice(0, 200)}`);
-    const final = manifest.model.final ?? manifest.model.outputs.at(-1)!.name;
-    const output = reply.outputs.find((o) => o.name === final) ?? reply.outputs[0]!;
-    const predicted = argmax(decodeTensor(output).data);
+    // Every final output comes back from the tail, each in its own dtype.
+    const answer = answerOf(
+      finals,
+      reply.outputs.map((o) => decodeAnyTensor(o)),
+      `${what} ${candidate.id}`,
+    );
     const end = performance.now();
     return {
       latencyMs: end - started,
       computeMs: computeMs + (end - t0),
-      predicted,
+      answer,
       route: `cloud:${candidate.id}/f32`,
       bytes: payload.byteLength,
     };
@@ -161,11 +181,10 @@ async function runOne(
     result.exit !== null
       ? `${result.ranOn}:${result.exit}`
       : `${result.ranOn}:${result.split}${result.codec ? `/${result.codec}` : ''}`;
-  const data = result.outputs[0]!.data as ArrayLike<number>;
   return {
     latencyMs,
     computeMs: t.headMs + t.encodeMs + t.decodeMs + t.tailMs,
-    predicted: argmax(data),
+    answer: answerOf(finals, result.outputs, `${what} ${route}`),
     route,
     bytes: result.bytes.sent + result.bytes.received,
   };
@@ -175,12 +194,22 @@ async function run(message: Run): Promise<RunResult> {
   const m = models.get(message.model);
   if (m === undefined) throw new Error(`unknown model ${message.model}`);
   const images = await loadBenchImages(m.spec.kind, message.offset, message.n);
-  const result: RunResult = { latencyMs: [], edgeComputeMs: [], correct: [], answeredBy: {}, messageBytes: 0 };
+  const result: RunResult = {
+    latencyMs: [],
+    edgeComputeMs: [],
+    correct: [],
+    answers: [],
+    answeredBy: {},
+    messageBytes: 0,
+  };
+  // Labels are classes: they score the primary output's class, so only classifiers are scored against them.
+  const scored = m.spec.accuracy && m.finals.task === 'classification';
   for (const image of images) {
     const r = await runOne(m, message.strategy, image, message.split);
     result.latencyMs.push(r.latencyMs);
     result.edgeComputeMs.push(r.computeMs);
-    if (m.spec.accuracy) result.correct.push(r.predicted === image.label);
+    if (scored) result.correct.push(r.answer.predicted?.[0] === image.label);
+    result.answers.push(r.answer);
     result.answeredBy[r.route] = (result.answeredBy[r.route] ?? 0) + 1;
     result.messageBytes += r.bytes;
   }

@@ -35,6 +35,14 @@ import { bestStaticSplit, expectedTransferMs, requestsForCell } from './bench-pl
 import { latencyPlotSvg, markdownTable, targetLines } from './bench-report.js';
 import { checkTargets, STRATEGIES, type BandwidthRow, type Strategy } from './cell-stats.js';
 import { startEdgeWorker, type EdgeWorker } from './edge-worker-client.js';
+import {
+  benchFinals,
+  compareAnswers,
+  comparisonLine,
+  type BenchFinals,
+  type OutputComparison,
+  type RequestAnswer,
+} from './final-answers.js';
 import { runBandwidth, type BandwidthPlan, type BandwidthResult } from './run-bandwidth.js';
 import { runExtras } from './run-extras.js';
 import type { NetworkStrategy, WorkerModel } from './worker-protocol.js';
@@ -60,6 +68,8 @@ interface ModelSetup {
   readonly name: BenchModel;
   readonly spec: WorkerModel;
   readonly manifest: BundleManifest;
+  /** The bundle's task and every final output: what each strategy must answer with. */
+  readonly finals: BenchFinals;
   readonly dims: readonly number[];
 }
 const setups: ModelSetup[] = [];
@@ -85,6 +95,8 @@ for (const name of opts.models) {
   );
   await publishBundle(admin, dir, { prefix });
   const input = manifest.model.inputs[0]!;
+  const finals = benchFinals(manifest);
+  log(`[${name}] task ${finals.task}; final outputs ${finals.names.join(', ')} (primary ${finals.primary})`);
   const spec: WorkerModel = {
     id: name,
     backbone,
@@ -92,9 +104,10 @@ for (const name of opts.models) {
     inputName: input.name,
     bundleDir: dir,
     version: manifest.version,
-    accuracy: name === 'fmnist',
+    // t10k labels are classes: only a classifier's answers are scored against them.
+    accuracy: name === 'fmnist' && finals.task === 'classification',
   };
-  setups.push({ name, spec, manifest, dims: (await loadBenchImages(kind, 0, 1))[0]!.dims });
+  setups.push({ name, spec, manifest, finals, dims: (await loadBenchImages(kind, 0, 1))[0]!.dims });
 }
 
 const replica = await startTestReplica(
@@ -112,6 +125,7 @@ const responder = await startCloudOnlyResponder(
     kind: s.spec.kind,
     inputName: s.spec.inputName,
     dims: s.dims,
+    outputs: s.finals.names,
   })),
 );
 const natsPort = Number(new URL(nats.url.replace('nats://', 'http://')).port);
@@ -234,6 +248,22 @@ for (const setup of setups) {
       )
     : null;
   const targets = checkTargets(r.rows, accuracy);
+  // Every final output of every strategy against the full model's (edge-only), request by request on the same images.
+  const comparisons: Partial<Record<Strategy, OutputComparison[]>> = {};
+  for (const s of STRATEGIES) {
+    if (s === 'edge-only') continue;
+    const reference: RequestAnswer[] = [];
+    const answers: RequestAnswer[] = [];
+    for (const x of Object.values(r.raw)) {
+      const ref = x.answers['edge-only'] ?? [];
+      const got = x.answers[s] ?? [];
+      const n = Math.min(ref.length, got.length);
+      reference.push(...ref.slice(0, n));
+      answers.push(...got.slice(0, n));
+    }
+    comparisons[s] = compareAnswers(setup.finals, reference, answers);
+  }
+  const comparisonLines = Object.entries(comparisons).map(([s, c]) => comparisonLine(s, c));
   const lines = targetLines(setup.name, targets);
   allTargets.push(...lines);
   const title =
@@ -246,12 +276,29 @@ for (const setup of setups) {
     join(outDir, plot),
     await latencyPlotSvg(setup.name, r.rows, `RTT ${opts.rttMs} ms, edge quota ${edge.cores ?? 'none'} core`),
   );
-  md.push(`## ${title}`, '', table, '', ...lines.map((l) => `- ${l}`), '', `![${setup.name}](${plot})`, '');
+  const outputsNote = `Task ${setup.finals.task}; final outputs ${setup.finals.names.join(', ')}; each strategy's answers against edge-only's:`;
+  md.push(
+    `## ${title}`,
+    '',
+    table,
+    '',
+    ...lines.map((l) => `- ${l}`),
+    '',
+    outputsNote,
+    '',
+    ...comparisonLines.map((l) => `- ${l}`),
+    '',
+    `![${setup.name}](${plot})`,
+    '',
+  );
   (json.models as Record<string, unknown>)[setup.name] = {
     rows: r.rows,
     notes: r.notes,
     targets,
     accuracy,
+    task: setup.finals.task,
+    finalOutputs: setup.finals.names,
+    comparisons,
     cells: Object.values(r.raw).map((x) => ({
       mbps: x.plan.mbps,
       requests: x.plan.requests,
@@ -260,7 +307,9 @@ for (const setup of setups) {
       agentEstimate: x.agentEstimate,
     })),
   };
-  process.stdout.write(`\n## ${title}\n\n${table}\n\n${lines.join('\n')}\n`);
+  process.stdout.write(
+    `\n## ${title}\n\n${table}\n\n${lines.join('\n')}\n\n${outputsNote}\n${comparisonLines.join('\n')}\n`,
+  );
 }
 process.stdout.write(`\n${header.join('\n')}\n`);
 

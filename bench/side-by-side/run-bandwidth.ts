@@ -6,6 +6,7 @@
 import type { LinkEmulator } from '../../test/harness/link-emulator.js';
 import { STRATEGIES, summariseCell, type CellSamples, type CellSummary, type Strategy } from './cell-stats.js';
 import type { EdgeWorker } from './edge-worker-client.js';
+import type { RequestAnswer } from './final-answers.js';
 import type { NetworkStrategy } from './worker-protocol.js';
 
 /** What to run at this bandwidth. */
@@ -27,6 +28,8 @@ export interface BandwidthResult {
   readonly cells: Partial<Record<Strategy, CellSummary>>;
   readonly samples: Partial<Record<Strategy, CellSamples>>;
   readonly answeredBy: Partial<Record<Strategy, Record<string, number>>>;
+  /** Every final output of every measured request, in request order (the same images for every strategy). */
+  readonly answers: Partial<Record<Strategy, RequestAnswer[]>>;
   /** The agent's bandwidth and RTT estimates after warm-up and at the end. */
   readonly agentEstimate: { readonly before: string; readonly after: string };
 }
@@ -73,13 +76,21 @@ export async function runBandwidth(
         latencyMs: [] as number[],
         edgeComputeMs: [] as number[],
         correct: [] as boolean[],
+        answers: [] as RequestAnswer[],
         wireBytes: 0,
         by: {},
       },
     ]),
   ) as Record<
     Strategy,
-    { latencyMs: number[]; edgeComputeMs: number[]; correct: boolean[]; wireBytes: number; by: Record<string, number> }
+    {
+      latencyMs: number[];
+      edgeComputeMs: number[];
+      correct: boolean[];
+      answers: RequestAnswer[];
+      wireBytes: number;
+      by: Record<string, number>;
+    }
   >;
   let round = 0;
   while (STRATEGIES.some((s) => done[s] < plan.requests[s])) {
@@ -97,6 +108,7 @@ export async function runBandwidth(
       a.latencyMs.push(...r.latencyMs);
       a.edgeComputeMs.push(...r.edgeComputeMs);
       a.correct.push(...r.correct);
+      a.answers.push(...r.answers);
       for (const [k, v] of Object.entries(r.answeredBy)) a.by[k] = (a.by[k] ?? 0) + v;
       done[s] += n;
       onProgress(n);
@@ -106,6 +118,7 @@ export async function runBandwidth(
   const cells: Partial<Record<Strategy, CellSummary>> = {};
   const samples: Partial<Record<Strategy, CellSamples>> = {};
   const answeredBy: Partial<Record<Strategy, Record<string, number>>> = {};
+  const answers: Partial<Record<Strategy, RequestAnswer[]>> = {};
   for (const s of STRATEGIES) {
     const a = acc[s];
     const sample: CellSamples = {
@@ -117,6 +130,7 @@ export async function runBandwidth(
     samples[s] = sample;
     cells[s] = summariseCell(sample, plan.mbps);
     answeredBy[s] = a.by;
+    answers[s] = a.answers;
   }
-  return { cells, samples, answeredBy, agentEstimate: { before, after } };
+  return { cells, samples, answeredBy, answers, agentEstimate: { before, after } };
 }

@@ -1,6 +1,7 @@
 /** Messages between the bench (parent) and the edge worker it runs under a CPU quota, over Node's IPC channel. */
 import type { InputKind } from './bench-images.js';
 import type { Strategy } from './cell-stats.js';
+import type { RequestAnswer } from './final-answers.js';
 
 /** Strategies that talk to the cloud, each over its own emulated link. */
 export type NetworkStrategy = Exclude<Strategy, 'edge-only'>;
@@ -14,7 +15,7 @@ export interface WorkerModel {
   readonly inputName: string;
   readonly bundleDir: string;
   readonly version: string;
-  /** Whether to score predictions against labels. */
+  /** Whether to score predictions against labels (a classifier's primary output only). */
   readonly accuracy: boolean;
 }
 
@@ -47,6 +48,8 @@ export interface RunResult {
   readonly latencyMs: number[];
   readonly edgeComputeMs: number[];
   readonly correct: boolean[];
+  /** Every final output of every request, in request order: the bench compares them with edge-only's. */
+  readonly answers: RequestAnswer[];
   /** How each request was answered, e.g. `edge:exit_1`, `cloud:split-20/int8`, `fallback:...`. */
   readonly answeredBy: Record<string, number>;
   /** Payload bytes the requests put in messages (up + down), as the sender counted them. */

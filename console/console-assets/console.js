@@ -156,11 +156,46 @@
     );
   }
   async function openBundle(model, version) {
-    current = { model, version, manifest: await api(`/bundles/${model}/${version}`) };
+    const [manifest, view] = await Promise.all([
+      api(`/bundles/${model}/${version}`),
+      api(`/bundles/${model}/${version}/view`),
+    ]);
+    current = { model, version, manifest, view };
     $('#bundle-detail').hidden = false;
     $('#bundle-title').textContent = `${model} ${version}`;
+    renderBundleFacts();
     await drawSplitChart();
     drawExitChart();
+  }
+  const dims = (shape) => `[${shape.map((d) => (d === null ? '?' : String(d))).join(', ')}]`;
+  const bytes = (n) =>
+    typeof n !== 'number'
+      ? '–'
+      : n >= 1048576
+        ? `${fmt(n / 1048576, 2)} MB`
+        : n >= 1024
+          ? `${fmt(n / 1024, 1)} kB`
+          : `${n} B`;
+  // The task and every final output of the open version: exits stand in for the primary one only.
+  function renderBundleFacts() {
+    const { view } = current;
+    const task = $('#bundle-task');
+    task.dataset.task = view.task;
+    task.textContent = `Task: ${view.task}${view.taskDeclared ? '' : ' (not declared; older bundle)'} · ${
+      view.finals.length
+    } final output${view.finals.length === 1 ? '' : 's'}${view.exits.length ? ` · exits: ${view.exits.join(', ')}` : ''}`;
+    $('#bundle-finals tbody').replaceChildren(
+      ...view.finals.map((f) => {
+        const tr = document.createElement('tr');
+        tr.dataset.output = f.name;
+        for (const c of [f.name, f.dtype, dims(f.shape), f.primary ? 'primary' : 'final']) {
+          const td = document.createElement('td');
+          td.textContent = c;
+          tr.append(td);
+        }
+        return tr;
+      }),
+    );
   }
   async function drawSplitChart() {
     if (!current) return;
@@ -191,14 +226,31 @@
       splitChart.data = data;
       splitChart.update();
     } else splitChart = new Chart($('#split-chart'), { type: 'bar', data, options });
-    $('#split-best').textContent = best ? `Best at ${fmt(mbps(), 2)} Mbps: ${best}` : 'No feasible candidate';
+    // The chosen option's wire sizes per sample, envelope included: the request up and the reply (every final output) down.
+    const top = bars[0];
+    const sizes =
+      top && top.payloadBytes > 0
+        ? ` (${top.codec}; request ${bytes(top.payloadBytes)}, reply ${bytes(top.replyPayloadBytes)} per sample)`
+        : top
+          ? ' (nothing crosses the network)'
+          : '';
+    $('#split-best').textContent = best ? `Best at ${fmt(mbps(), 2)} Mbps: ${best}${sizes}` : 'No feasible candidate';
     $('#split-best').dataset.best = best || '';
+    $('#split-best').dataset.replyBytes = top ? String(top.replyPayloadBytes) : '';
   }
+  // Read through the task: tasks without a confidence (and models with several final outputs) get splits only;
+  // the y axis is accuracy, pixel accuracy (segmentation) or agreement with the full model (unlabelled data).
   function drawExitChart() {
     const policy = current && current.manifest.exitPolicy;
+    const curve = current && current.view.exitCurve;
     if (exitChart) exitChart.destroy();
     exitChart = null;
-    if (!policy) return;
+    const note = $('#exit-note');
+    note.hidden = !curve || curve.available;
+    note.textContent = curve && !curve.available ? curve.note : '';
+    $('#exit-chart-box').hidden = !curve || !curve.available;
+    if (!policy || !curve || !curve.available) return;
+    const metric = curve.metric;
     const points = policy.curve.map((p) => ({ x: p.exitRate * 100, y: p.accuracy * 100 }));
     const op = policy.operatingPoint;
     exitChart = new Chart($('#exit-chart'), {
@@ -213,7 +265,7 @@
             backgroundColor: '#e45756',
           },
           {
-            label: 'accuracy floor',
+            label: `${metric} floor`,
             data: [
               { x: 0, y: policy.floorAccuracy * 100 },
               { x: 100, y: policy.floorAccuracy * 100 },
@@ -231,7 +283,7 @@
         animation: false,
         scales: {
           x: { title: { display: true, text: 'answered early %' }, min: 0, max: 100 },
-          y: { title: { display: true, text: 'accuracy %' } },
+          y: { title: { display: true, text: `${metric} %` } },
         },
       },
     });

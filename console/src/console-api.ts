@@ -11,6 +11,7 @@ import {
   type BundleManifest,
   type PlanCandidate,
 } from '@cleave/proto';
+import { bundleView, exitsMayAnswer } from './bundle-view.js';
 import type { Principal } from './console-auth.js';
 import type { ConsoleData } from './console-data.js';
 
@@ -19,17 +20,22 @@ export type ConsoleEnv = { Variables: { principal: Principal } };
 
 const codecsSchema = z.array(CodecSchema).min(1);
 
-/** Turns a manifest's candidates into the shared cost model's inputs. */
+/**
+ * Turns a manifest's candidates into the shared cost model's inputs, as the edge agent does: request and reply
+ * bytes, and no exit rate where no exit may answer (a task without a confidence, or several final outputs).
+ */
 export function planCandidatesFromManifest(manifest: BundleManifest): PlanCandidate[] {
+  const exitsAnswer = exitsMayAnswer(manifest);
   return manifest.candidates.map((c) => ({
     id: c.id,
     kind: c.kind,
     bytesPerSample: c.bytesPerSample,
     edgeMs: c.kind === 'cloud-only' ? 0 : (c.profile.edge?.medianMs ?? 0),
     cloudMs: c.kind === 'edge-only' ? 0 : (c.profile.cloud?.medianMs ?? 0),
-    exitRate: c.exitRate ?? 0,
+    exitRate: exitsAnswer ? (c.exitRate ?? 0) : 0,
     ...(c.kind === 'split' && c.profile.edgeTail !== undefined ? { edgeTailMs: c.profile.edgeTail.medianMs } : {}),
     ...(c.profile.encodeMs === undefined ? {} : { encodeMs: c.profile.encodeMs }),
+    ...(c.replyBytesPerSample === undefined ? {} : { replyBytesPerSample: c.replyBytesPerSample }),
   }));
 }
 
@@ -60,6 +66,15 @@ export function createConsoleApi(data: ConsoleData, options: { eventIntervalMs?:
     return c.json(await data.manifest(model, version));
   });
 
+  // The model view: task, final outputs, how the exit curve reads (or why there is none), candidate sizes.
+  api.get('/bundles/:model/:version/view', async (c) => {
+    const model = tokenOr400(c.req.param('model'), 'model');
+    const version = tokenOr400(c.req.param('version'), 'version');
+    if (model instanceof Response) return model;
+    if (version instanceof Response) return version;
+    return c.json(bundleView(await data.manifest(model, version)));
+  });
+
   // Expected cost of every candidate at one bandwidth: the data behind the split-point chart.
   api.get('/bundles/:model/:version/costs', async (c) => {
     const query = z
@@ -86,11 +101,18 @@ export function createConsoleApi(data: ConsoleData, options: { eventIntervalMs?:
       rttMs: query.data.rttMs ?? manifest.plan.rttMs,
       maxPayloadBytes: manifest.plan.maxPayloadBytes,
       codecs,
+      ...(manifest.plan.downlinkRatio === undefined ? {} : { downlinkRatio: manifest.plan.downlinkRatio }),
     });
     // One bar per candidate: its best codec.
     const seen = new Set<string>();
     const bars = costs.filter((x) => !seen.has(x.candidate) && seen.add(x.candidate));
-    return c.json({ mbps, objective, best: bars[0]?.candidate ?? null, bars });
+    return c.json({
+      mbps,
+      objective,
+      downlinkRatio: manifest.plan.downlinkRatio ?? 1,
+      best: bars[0]?.candidate ?? null,
+      bars,
+    });
   });
 
   api.put('/models/:model/current', async (c) => {

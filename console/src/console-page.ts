@@ -44,11 +44,15 @@ export function consolePage(csrfToken: string, operator: string): string {
 <section id="bundles"><h2>Models and bundles</h2><div id="bundle-list"></div>
 <div id="bundle-detail" hidden>
 <h3 id="bundle-title"></h3>
+<p id="bundle-task"></p>
+<div class="scroll"><table id="bundle-finals"><caption>Final outputs</caption><thead><tr>
+<th>Output</th><th>dtype</th><th>dims</th><th>Role</th></tr></thead><tbody></tbody></table></div>
 <div class="tools"><label>Bandwidth <input id="bandwidth" type="range" min="-1" max="3" step="0.01" value="0.77"></label>
 <output id="bandwidth-value"></output><label>Objective <select id="objective">${options(OBJECTIVES)}</select></label></div>
 <div class="chart"><canvas id="split-chart" aria-label="Split-point chart"></canvas></div>
 <p id="split-best"></p>
-<div class="chart"><canvas id="exit-chart" aria-label="Exit curve"></canvas></div>
+<p id="exit-note" hidden></p>
+<div class="chart" id="exit-chart-box"><canvas id="exit-chart" aria-label="Exit curve"></canvas></div>
 </div></section>
 <section id="policies"><h2>Policies</h2>
 <form id="policy-form"><label>Scope <select id="policy-scope"><option value="fleet">fleet</option></select></label>

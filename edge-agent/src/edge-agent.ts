@@ -384,7 +384,7 @@ export function createEdgeAgent(deps: EdgeAgentDeps): EdgeAgent {
       policies?.stop();
       await Promise.allSettled([prober.close(), cloud.close(), heartbeats.close(), battery?.close(), http?.close()]);
       await bundles.close();
-      logger.info({ agentId: config.agentId }, 'edge agent stopped');
+      logger.info({}, 'edge agent stopped');
     })();
     return closing;
   }

@@ -177,6 +177,16 @@ describe('operator console in headless Chromium', () => {
       "Chart.getChart(document.querySelector('#split-chart')).data.labels.length",
     );
     expect(bars).toBeGreaterThan(1);
+    // The model view reads the task: one final output, the exit curve against labels, reply sizes of the choice.
+    expect(await page.locator('#bundle-task').getAttribute('data-task')).toBe('classification');
+    expect(await page.locator('#bundle-finals tbody tr').count()).toBe(1);
+    expect(await page.locator('#bundle-finals tbody tr td').nth(3).textContent()).toBe('primary');
+    expect(await page.locator('#exit-note').isHidden()).toBe(true);
+    expect(
+      await page.evaluate<string>("Chart.getChart(document.querySelector('#exit-chart')).options.scales.y.title.text"),
+    ).toBe('accuracy %');
+    const best = (await page.locator('#split-best').textContent()) ?? '';
+    expect(best).toMatch(/reply \d|nothing crosses the network/);
     await page.screenshot({ path: join(ARTIFACTS, 'split-chart-1280x800.png'), fullPage: true });
     await page.close();
   });

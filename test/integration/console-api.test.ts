@@ -128,9 +128,24 @@ describe('console API (through app.request)', () => {
       await app.request(`/api/bundles/fmnist/${version}/costs?mbps=5.85&objective=latency`, { headers: bearer })
     ).json()) as {
       best: string;
-      bars: { candidate: string; edgeMs: number; transferMs: number; cloudMs: number; latencyMs: number }[];
+      downlinkRatio: number;
+      bars: {
+        candidate: string;
+        edgeMs: number;
+        transferMs: number;
+        cloudMs: number;
+        latencyMs: number;
+        payloadBytes: number;
+        replyPayloadBytes: number;
+      }[];
     };
     expect(costs.bars.length).toBeGreaterThan(1);
+    // Replies are costed: every option that sends a request also brings back every final output.
+    for (const bar of costs.bars) {
+      if (bar.payloadBytes > 0) expect(bar.replyPayloadBytes).toBeGreaterThan(1024);
+      else expect(bar.replyPayloadBytes).toBe(0);
+    }
+    expect(costs.downlinkRatio).toBeGreaterThan(0);
     expect(costs.best).toBe(costs.bars[0]!.candidate);
     for (const bar of costs.bars) expect(bar.latencyMs).toBeGreaterThanOrEqual(costs.bars[0]!.latencyMs);
     expect((await app.request(`/api/bundles/fmnist/${version}/costs?mbps=-1`, { headers: bearer })).status).toBe(400);
@@ -147,6 +162,38 @@ describe('console API (through app.request)', () => {
       body: JSON.stringify({ version }),
     });
     expect(again.status).toBe(200);
+  });
+
+  it("shows a version's task, its final outputs and how its exit curve reads, next to the unchanged manifest", async () => {
+    const manifest = (await (await app.request(`/api/bundles/fmnist/${version}`, { headers: bearer })).json()) as {
+      format: string;
+      model: { task?: string; final?: string };
+    };
+    expect(manifest.format).toBe('cleave.bundle/v1');
+    const res = await app.request(`/api/bundles/fmnist/${version}/view`, { headers: bearer });
+    expect(res.status).toBe(200);
+    const view = (await res.json()) as {
+      task: string;
+      taskDeclared: boolean;
+      finals: { name: string; dtype: string; shape: unknown[]; primary: boolean }[];
+      exits: string[];
+      exitCurve: { available: boolean; note: string | null; metric: string; reference: string | null };
+      candidates: { id: string; kind: string; replyBytesPerSample: Record<string, number> | null }[];
+    };
+    expect(view.task).toBe(manifest.model.task ?? 'classification');
+    expect(view.task).toBe('classification');
+    // The example model has one final output, [N, 10] class logits, and two built-in exits calibrated on labels.
+    expect(view.finals).toEqual([
+      { name: manifest.model.final, dtype: 'float32', shape: [expect.anything(), 10], primary: true },
+    ]);
+    expect(view.exits.length).toBeGreaterThan(0);
+    expect(view.exitCurve).toEqual({ available: true, note: null, metric: 'accuracy', reference: 'labels' });
+    for (const c of view.candidates) {
+      if (c.kind === 'edge-only') continue;
+      expect(c.replyBytesPerSample?.f32).toBe(40);
+    }
+    expect((await app.request('/api/bundles/fmnist/bad.version/view', { headers: bearer })).status).toBe(400);
+    expect((await app.request('/api/bundles/fmnist/v000000000000/view', { headers: bearer })).status).toBe(404);
   });
 
   it('streams live snapshots over server-sent events', async () => {
