@@ -67,3 +67,4 @@ export {
   type ServingTensor,
 } from './model-serving.js';
 export { PRETRAINED_MODELS, pretrainedModelPath, type PretrainedModel } from './pretrained-models.js';
+export { encodeJpeg, encodeNpy, encodePng } from './data-files.js';

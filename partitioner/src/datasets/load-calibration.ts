@@ -218,6 +218,12 @@ function arraySamples(
       for (let a = 0; a < idx.length; a++) from += idx[a]! * axisStride[a]!;
       const c = channelAxis < 0 ? 0 : idx[channelAxis]!;
       const value = array.data[from]! / scale;
+      if (!Number.isFinite(value)) {
+        throw new DatasetError(
+          DatasetErrorCode.Corrupt,
+          `${path}: sample ${s} holds ${array.data[from]}; inputs must be finite numbers`,
+        );
+      }
       samples[s * size + i] = (value - mean[mean.length === 1 ? 0 : c]!) / std[std.length === 1 ? 0 : c]!;
       for (let a = idx.length - 1; a >= 0; a--) {
         if (++idx[a]! < sampleShape[a]!) break;

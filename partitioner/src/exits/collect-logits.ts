@@ -50,8 +50,10 @@ export function checkCalibrationFits(
   task: Task = 'classification',
 ): void {
   const data = asCalibrationData(input);
+  // Messages name the file or folder the samples came from, not just the role the set plays.
+  const set = data.source ? `${what} (${data.source})` : what;
   if (data.count === 0) {
-    throw new ExitError(ExitErrorCode.EmptyCalibration, `${what} is empty: early exits need calibration samples`);
+    throw new ExitError(ExitErrorCode.EmptyCalibration, `${set} is empty: early exits need calibration samples`);
   }
   const wanted = inputShape.slice(1);
   const fits =
@@ -62,8 +64,8 @@ export function checkCalibrationFits(
     throw new ExitError(
       ExitErrorCode.ShapeMismatch,
       data.sampleShape.length === 3 && c === 1
-        ? `${what} has ${h}×${w} single-channel images, but the model input is ${shapeText(inputShape)} (--calib-resize, --calib-crop and --calib-channels convert images)`
-        : `${what} has samples of shape ${shapeText(data.sampleShape)}, but the model input is ${shapeText(inputShape)}`,
+        ? `${set} has ${h}×${w} single-channel images, but the model input is ${shapeText(inputShape)} (--calib-resize, --calib-crop and --calib-channels convert images)`
+        : `${set} has samples of shape ${shapeText(data.sampleShape)}, but the model input is ${shapeText(inputShape)}`,
     );
   }
   if (data.labels === undefined) return;
@@ -71,13 +73,13 @@ export function checkCalibrationFits(
   if (task === 'segmentation' && !maps) {
     throw new ExitError(
       ExitErrorCode.LabelMismatch,
-      `${what} has one label per sample, but a segmentation model needs [H, W] label maps; give a .npy of [N, H, W] class maps, or no labels to calibrate on agreement with the full model`,
+      `${set} has one label per sample, but a segmentation model needs [H, W] label maps; give a .npy of [N, H, W] class maps, or no labels to calibrate on agreement with the full model`,
     );
   }
   if (task !== 'segmentation' && maps) {
     throw new ExitError(
       ExitErrorCode.LabelMismatch,
-      `${what} has label maps ${shapeText(data.labelShape)}, but a ${task} model needs one class index per sample`,
+      `${set} has label maps ${shapeText(data.labelShape)}, but a ${task} model needs one class index per sample`,
     );
   }
   let maxLabel = 0;
@@ -86,8 +88,8 @@ export function checkCalibrationFits(
     throw new ExitError(
       ExitErrorCode.LabelMismatch,
       maps
-        ? `${what} has label ${maxLabel}, but the model's segmentation outputs have only ${classes} classes (255 and -1 mark ignored pixels)`
-        : `${what} has label ${maxLabel}, but the model's classifier outputs have only ${classes} classes`,
+        ? `${set} has label ${maxLabel}, but the model's segmentation outputs have only ${classes} classes (255 and -1 mark ignored pixels)`
+        : `${set} has label ${maxLabel}, but the model's classifier outputs have only ${classes} classes`,
     );
   }
 }

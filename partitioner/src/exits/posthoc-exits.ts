@@ -135,6 +135,13 @@ export async function attachPosthocExits(
     throw new ExitError(ExitErrorCode.UnknownOutput, `the model has no output '${options.finalOutput}'`);
   }
   const classes = Number(finalSpec.shape[1]);
+  if (train.count === 0) {
+    // A set of one sample: the hold-out that chooses thresholds takes it, and heads never train on hold-out data.
+    throw new ExitError(
+      ExitErrorCode.EmptyCalibration,
+      `${train.source}: no samples left to train post-hoc exit heads on after the hold-out; give at least 2 calibration samples`,
+    );
+  }
   checkCalibrationFits(train, model.inputs[0]!.shape, classes, 'the exit-head training set');
   const attach = options.attachTo ?? chooseAttachPoints(index, probed, options.count ?? 3);
   const heads = attach.map((tensor, k) => ({
