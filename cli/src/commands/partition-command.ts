@@ -47,7 +47,9 @@ export function parsePositive(name: string): (value: string) => number {
 export function parseRatio(value: string): number {
   const n = Number(value);
   if (!Number.isFinite(n) || n <= 0) {
-    throw new InvalidArgumentError(`--downlink-ratio must be a positive number (downlink ÷ uplink Mbps), got '${value}'`);
+    throw new InvalidArgumentError(
+      `--downlink-ratio must be a positive number (downlink ÷ uplink Mbps), got '${value}'`,
+    );
   }
   return n;
 }
