@@ -14,6 +14,7 @@ export const CLOUD_FLAGS: readonly ConfigFlagSpec[] = [
   ['--max-in-flight <n>', 'limits.maxInFlight', 'requests held at once before `overloaded`'],
   ['--max-in-flight-bytes <size>', 'limits.maxInFlightBytes', 'bytes of requests held at once, e.g. 256MiB'],
   ['--tail-memory <size>', 'limits.tailMemory', 'ONNX bytes of tails kept loaded, e.g. 512MiB'],
+  ['--cache-dir <dir>', 'cache.dir', 'where the replica keeps tail graphs and weights files (default: temp dir)'],
   ['--intra-op-threads <n>', 'onnx.intraOpThreads', 'onnxruntime threads per run (0: all cores)'],
   ['--http-host <host>', 'http.host', 'interface of /livez, /readyz and /metrics'],
   ['--http-port <port>', 'http.port', 'port of /livez, /readyz and /metrics (0: any free port)'],
@@ -30,6 +31,7 @@ export function defineCloudCommand(command: Command, ctx: CommandContext): Comma
     .option('--config <file>', 'YAML configuration; env and flags override it');
   addConfigFlags(command, CLOUD_FLAGS);
   command.option('--no-http', 'do not serve /livez, /readyz and /metrics');
+  command.option('--no-prewarm', 'load tails only when a request asks, not when their version becomes current');
   return command.action(async (opts: Record<string, unknown>) => {
     const { runCloudReplica } = await import('./run-cloud-replica.js');
     await runCloudReplica(opts, ctx);

@@ -14,7 +14,10 @@ export {
   type TailServiceDeps,
   type TailServiceSettings,
   type TailServiceStats,
+  type TailServiceStatus,
 } from './service/tail-service.js';
+export type { PrewarmReport } from './service/tail-prewarm.js';
+export type { WeightsContent } from './tail/tail-files.js';
 export type { OrtSessionSettings } from './tail/executor-protocol.js';
 export { type TailExecutor } from './tail/ort-executor.js';
 export type { BatchPolicy } from './tail/tail-batcher.js';

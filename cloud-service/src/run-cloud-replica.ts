@@ -13,6 +13,7 @@ import { TELEMETRY_SCOPE } from './telemetry/service-telemetry.js';
 export async function runCloudReplica(opts: Readonly<Record<string, unknown>>, ctx: CommandContext): Promise<void> {
   const flags = configFlagValues(opts, CLOUD_FLAGS);
   if (opts['http'] === false) flags.push({ path: 'http.enabled', value: false, flag: '--no-http' });
+  if (opts['prewarm'] === false) flags.push({ path: 'prewarm.enabled', value: false, flag: '--no-prewarm' });
   const config = await resolveCloudConfig({
     ...(typeof opts['config'] === 'string' ? { configPath: opts['config'] } : {}),
     env: ctx.env,
@@ -36,6 +37,7 @@ export async function runCloudReplica(opts: Readonly<Record<string, unknown>>, c
       batching: config.batching,
       maxInFlight: config.limits.maxInFlight,
       tailMemory: config.limits.tailMemory,
+      prewarm: config.prewarm.enabled,
       otlp: config.telemetry.otlpEndpoint ?? null,
     },
     'cloud replica ready',

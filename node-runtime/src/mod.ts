@@ -7,7 +7,15 @@ export { sha256Hex } from './hashing.js';
 
 // The bundle store: publish, fetch and verify bundles with a NATS Object Store and KV.
 export { BundleStoreError, BundleStoreErrorCode, isBundleStoreError } from './bundle-store/bundle-store-error.js';
-export { readLocalManifest, type ManifestWithBytes } from './bundle-store/bundle-files.js';
+export {
+  assertCandidateFetched,
+  candidateFiles,
+  filesOfCandidates,
+  listsCandidateFiles,
+  missingFiles,
+  readLocalManifest,
+  type ManifestWithBytes,
+} from './bundle-store/bundle-files.js';
 export {
   createBundleReader,
   currentVersion,
@@ -17,7 +25,15 @@ export {
   type ReadManifestOptions,
 } from './bundle-store/bundle-reader.js';
 export { openHeartbeatKv } from './bundle-store/store-buckets.js';
-export { fetchBundle, type FetchBundleOptions, type FetchedBundle } from './bundle-store/fetch-bundle.js';
+export {
+  addBundleFiles,
+  fetchBundle,
+  type BundleFileSelector,
+  type FetchBundleOptions,
+  type FetchedBundle,
+  type FetchStats,
+} from './bundle-store/fetch-bundle.js';
+export { checkBundleDir, localBlobPath, pruneBlobs, type BundleDirCheck } from './bundle-store/local-blobs.js';
 export { publishBundle, type PublishBundleOptions, type PublishedBundle } from './bundle-store/publish-bundle.js';
 export {
   watchCurrent,

@@ -1,6 +1,7 @@
 import { basename } from 'node:path';
 import { buildManifest } from './bundle/bundle-manifest.js';
 import { assertBundleTarget, writeBundle } from './bundle/bundle-writer.js';
+import { shareWeights, WEIGHTS_FILE } from './bundle/shared-weights.js';
 import { calibrateExits, exitRateFor, type ExitCalibration } from './exits/exit-calibration.js';
 import type { ConfidenceMeasure } from './exits/confidence.js';
 import type { Candidate } from './graph/candidates.js';
@@ -173,19 +174,21 @@ export async function partitionModel(options: PartitionOptions): Promise<Partiti
   options.onPhase?.('writing bundle');
   // Only candidates the plan kept go into the bundle; dominated ones would only cost disk and transfer.
   const kept: Candidate[] = candidates.filter((c) => plan.candidates.includes(c.id));
-  const files = new Map<string, () => Uint8Array>([['model.onnx', () => model.bytes]]);
+  // Flat on purpose: onnxruntime resolves a graph's external data beside the graph and rejects '..', so every graph
+  // sits beside weights.bin, which stores each weight once for all of them.
+  const graphs = new Map<string, () => Uint8Array>([['model.onnx', () => model.bytes]]);
   const paths = new Map<string, { head: string | null; tail: string | null }>();
   for (const c of kept) {
-    const head =
-      c.kind === 'cloud-only' ? null : c.kind === 'edge-only' ? 'model.onnx' : `candidates/${c.id}/head.onnx`;
-    const tail =
-      c.kind === 'edge-only' ? null : c.kind === 'cloud-only' ? 'model.onnx' : `candidates/${c.id}/tail.onnx`;
+    const head = c.kind === 'cloud-only' ? null : c.kind === 'edge-only' ? 'model.onnx' : `${c.id}.head.onnx`;
+    const tail = c.kind === 'edge-only' ? null : c.kind === 'cloud-only' ? 'model.onnx' : `${c.id}.tail.onnx`;
     if (c.kind === 'split') {
-      files.set(head!, c.head!);
-      files.set(tail!, c.tail!);
+      graphs.set(head!, c.head!);
+      graphs.set(tail!, c.tail!);
     }
     paths.set(c.id, { head, tail });
   }
+  const shared = shareWeights(graphs, WEIGHTS_FILE);
+  const files = new Map(shared.files);
   files.set('profiles/edge.json', () => new TextEncoder().encode(JSON.stringify(edgeProfile, null, 2)));
   files.set('profiles/cloud.json', () => new TextEncoder().encode(JSON.stringify(cloudProfile, null, 2)));
   const version = await writeBundle(
@@ -205,6 +208,7 @@ export async function partitionModel(options: PartitionOptions): Promise<Partiti
             replyBytes: replies,
             candidates: kept,
             paths,
+            weights: { file: WEIGHTS_FILE, tensors: shared.weights.tensors },
             exitRates,
             edgeProfile,
             cloudProfile,

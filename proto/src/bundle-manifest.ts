@@ -57,6 +57,12 @@ export const SplitCandidateSchema = z.object({
   head: relativePath.nullable(),
   /** Tail ONNX file, null for edge-only. */
   tail: relativePath.nullable(),
+  /**
+   * Every file this candidate needs besides the manifest: its graphs and the weights file they reference (bundles
+   * store the weights once, see `weights`). An agent, a replica and the console sum these to know what a candidate
+   * costs to fetch. Absent in bundles written before weights were shared: then head and tail embed their weights.
+   */
+  files: z.array(relativePath).optional(),
   cutTensors: z.array(TensorSpecSchema),
   /** Wire bytes of the cut tensors for one sample, per codec. */
   bytesPerSample: perCodecSchema(byteCount),
@@ -176,6 +182,12 @@ export const BundleManifestSchema = z.object({
      */
     sessionOptions: z.object({ graphOptimizationLevel: z.enum(['disabled', 'basic', 'extended', 'all']) }).optional(),
   }),
+  /**
+   * The bundle's weights file, when its graphs store their weights externally (ONNX external data, by offset and
+   * length): each weight once, however many heads and tails read it. onnxruntime resolves the location relative to
+   * the graph's own directory, so graphs sit beside it.
+   */
+  weights: z.object({ file: relativePath, tensors: z.number().int().nonnegative() }).optional(),
   /** Every file in the bundle, by relative path. */
   // Keys are checked in crossFieldIssues: a zod key refinement reports only "Invalid key in record".
   files: z.record(z.string(), z.object({ sha256, bytes: byteCount })),
@@ -245,6 +257,7 @@ function crossFieldIssues(json: unknown): string[] {
   };
   const model = asRecord(root.model);
   requireListed(model?.file, 'model.file');
+  requireListed(asRecord(root.weights)?.file, 'weights.file');
   const modelInputs = specNames(model?.inputs);
 
   const candidateIds = new Set<string>();
@@ -259,6 +272,7 @@ function crossFieldIssues(json: unknown): string[] {
     }
     requireListed(candidate.head, `${at}.head`);
     requireListed(candidate.tail, `${at}.tail`);
+    stringList(candidate.files)?.forEach((f, k) => requireListed(f, `${at}.files.${k}`));
     issues.push(...kindIssues(candidate, at, modelInputs));
     const cut = stringList(candidate.cut);
     const cutTensorNames = specNames(candidate.cutTensors);

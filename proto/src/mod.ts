@@ -21,6 +21,7 @@ export {
 export {
   agentInferSubject,
   assertToken,
+  blobObjectName,
   bucketNames,
   bundleAnnounceSubject,
   bundleAnnounceWildcard,

@@ -17,6 +17,9 @@ export const MAX_TOKEN_LENGTH = 128;
 // part of an object-store name and, for the prefix, part of a bucket name, whose charset is [A-Za-z0-9_-].
 const TOKEN_PATTERN = /^[A-Za-z0-9_-]+$/;
 
+// A blob's object name is its content's sha256, lowercase hex as in a manifest's `files`.
+const SHA256_PATTERN = /^[0-9a-f]{64}$/;
+
 /** Where a tail request goes: one subject per (model, bundle version, split candidate). */
 export interface TailAddress {
   readonly model: string;
@@ -32,7 +35,7 @@ export interface TailSubjectOptions extends TailAddress {
 
 /** NATS bucket names derived from a prefix. */
 export interface BucketNames {
-  /** Object store holding bundle files, named by {@link bundleObjectName}. */
+  /** Object store holding bundle files: blobs by {@link blobObjectName}, manifests by {@link bundleObjectName}. */
   readonly bundles: string;
   /** KV: model id → current bundle version (the atomic rollout switch). */
   readonly current: string;
@@ -135,6 +138,22 @@ export function bundleObjectName(model: string, version: string, path: string): 
     );
   }
   return `${assertToken(model, 'model')}/${assertToken(version, 'version')}/${path}`;
+}
+
+/**
+ * Name of a content-addressed bundle file in the bundles object store: `blobs/${sha256}`, where `sha256` is the
+ * file's lowercase hex digest (as listed in a manifest's `files`). A file shared by several versions (the weights
+ * of a re-calibrated model) is stored once. Object names are opaque to NATS (the store base64-encodes them into
+ * subjects); the digest is checked so a name can never carry a path or a wildcard.
+ */
+export function blobObjectName(sha256: string): string {
+  if (typeof sha256 !== 'string' || !SHA256_PATTERN.test(sha256)) {
+    throw new ProtocolError(
+      ProtocolErrorCode.BadToken,
+      `blob sha256 ${describe(sha256)} is invalid: must be 64 lowercase hex digits`,
+    );
+  }
+  return `blobs/${sha256}`;
 }
 
 function tokenRule(value: unknown): string {

@@ -14,7 +14,7 @@ import {
   readBundleFile,
   watchCurrent,
 } from '@cleave/node-runtime';
-import { bucketNames, bundleAnnounceSubject, bundleObjectName, decodeMessage } from '@cleave/proto';
+import { blobObjectName, bucketNames, bundleAnnounceSubject, bundleObjectName, decodeMessage } from '@cleave/proto';
 import { buildExampleBundle, runCleave, type TestBundle, useTestNats } from '../harness/mod.js';
 
 const nats = useTestNats();
@@ -126,7 +126,8 @@ describe('bundle store: expected failure', () => {
     const original = await readFile(join(bundle.dir, tail));
     const tampered = new Uint8Array(original);
     tampered[tampered.length - 1]! ^= 0xff;
-    await store.putBlob({ name: bundleObjectName('fmnist', bundle.version, tail) }, tampered);
+    // Files live once, under their content name: overwriting that object is what a tampering writer would do.
+    await store.putBlob({ name: blobObjectName(sha(original)) }, tampered);
 
     await expectStoreError(
       readBundleFile(nc, 'fmnist', bundle.version, tail, { prefix }),

@@ -58,6 +58,13 @@ export const CloudConfigSchema = z.strictObject({
     })
     .prefault({}),
   drain: z.strictObject({ timeoutMs: positiveInt.default(30_000) }).prefault({}),
+  /**
+   * Where the replica keeps its copy of the tail graphs and weights files of shared-weights bundles: one directory
+   * per replica under `dir` (default: the system's temporary directory), created at start and removed on stop.
+   */
+  cache: z.strictObject({ dir: z.string().min(1).optional() }).prefault({}),
+  /** Load and warm the cloud tails of each version as it becomes current, and of every current version at start. */
+  prewarm: z.strictObject({ enabled: z.boolean().default(true) }).prefault({}),
 });
 
 /** A problem found across fields: where, and what. */

@@ -17,6 +17,7 @@ export const CONFIG_ENV: Readonly<Record<string, ConfigEnvSpec>> = Object.freeze
   CLEAVE_MAX_IN_FLIGHT_BYTES: { path: 'limits.maxInFlightBytes', kind: 'string' },
   CLEAVE_TAIL_MEMORY: { path: 'limits.tailMemory', kind: 'string' },
   CLEAVE_ORT_INTRA_OP_THREADS: { path: 'onnx.intraOpThreads', kind: 'number' },
+  CLEAVE_CACHE_DIR: { path: 'cache.dir', kind: 'string' },
   CLEAVE_HTTP_HOST: { path: 'http.host', kind: 'string' },
   CLEAVE_HTTP_PORT: { path: 'http.port', kind: 'number' },
   OTEL_SERVICE_NAME: { path: 'telemetry.serviceName', kind: 'string' },

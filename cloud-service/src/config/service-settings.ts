@@ -19,5 +19,7 @@ export function tailServiceSettings(config: CloudConfig, serviceVersion: string)
       allowSpinning: config.onnx.allowSpinning,
     },
     drainTimeoutMs: config.drain.timeoutMs,
+    prewarm: config.prewarm.enabled,
+    ...(config.cache.dir === undefined ? {} : { cacheDir: config.cache.dir }),
   });
 }

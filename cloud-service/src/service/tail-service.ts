@@ -13,10 +13,13 @@ import { type BundleReader, createBundleReader } from '@cleave/node-runtime';
 import type { OrtSessionSettings } from '../tail/executor-protocol.js';
 import { createOrtExecutor, type TailExecutor } from '../tail/ort-executor.js';
 import type { BatchPolicy } from '../tail/tail-batcher.js';
+import { createTailFiles } from '../tail/tail-files.js';
+import type { WeightsContent } from '../tail/tail-files.js';
 import { createTailRegistry, type TailRegistry } from '../tail/tail-registry.js';
 import { createServiceTelemetry, type TelemetryCounts } from '../telemetry/service-telemetry.js';
 import { createAdmission } from './admission.js';
 import { createRequestHandler } from './request-handler.js';
+import { createTailPrewarm, type PrewarmReport } from './tail-prewarm.js';
 
 // @nats-io/services 3.0.0-25 pins an older @nats-io/nats-core whose types differ from ours only in a header-match
 // enum; the objects are the same at run time, so the connection and messages are cast at this one boundary.
@@ -35,8 +38,18 @@ export interface TailServiceSettings {
   readonly maxInFlight: number;
   /** Bytes of the requests admitted at once; past it, `overloaded`. Bounds the memory pinned by received messages. */
   readonly maxInFlightBytes: number;
-  /** Sum of tail ONNX bytes kept loaded (LRU). */
+  /** Sum of tail ONNX bytes kept loaded (LRU), each shared weights file counted once. */
   readonly maxTailBytes: number;
+  /**
+   * Load and warm the tails a version's plan sends to the cloud as soon as it becomes current (and, at start, those
+   * of every current version). @default true
+   */
+  readonly prewarm?: boolean;
+  /**
+   * Directory under which the replica keeps its own copy of the files of shared-weights bundles (one directory per
+   * replica, removed on close). @default os.tmpdir()
+   */
+  readonly cacheDir?: string;
   /** How long an unknown model or unpublished version is remembered, in ms. */
   readonly negativeCacheMs: number;
   readonly decodeLimits: DecodeLimits;
@@ -85,6 +98,16 @@ export interface TailServiceStats extends TelemetryCounts {
   readonly loadedTailBytes: number;
 }
 
+/** What the replica holds loaded, for status and tests. */
+export interface TailServiceStatus {
+  /** Loaded tails, `model/version/split`. */
+  readonly tails: readonly string[];
+  /** Shared weights files the loaded tails read, each counted once in the budget. */
+  readonly weights: readonly WeightsContent[];
+  /** The last prewarm of each model. */
+  readonly prewarmed: readonly PrewarmReport[];
+}
+
 /** One replica of the tail micro-service. */
 export interface TailService extends AsyncDisposable {
   /** Registers the `@nats-io/services` service and its endpoint (queue group `cleave-tail`). */
@@ -95,6 +118,9 @@ export interface TailService extends AsyncDisposable {
   close(): Promise<void>;
   health(): ServiceHealth;
   stats(): TailServiceStats;
+  status(): TailServiceStatus;
+  /** Resolves when no prewarm is queued or running. */
+  prewarmed(): Promise<void>;
   /** The $SRV id, once started. */
   readonly id: string | undefined;
 }
@@ -117,15 +143,35 @@ export function createTailService(deps: TailServiceDeps): TailService {
       loadedTailBytes: () => tails.loadedBytes,
     },
   });
+  const onEvent = (event: string, fields: Record<string, unknown>): void =>
+    logger.info({ replica: settings.replica, ...fields }, event);
+  const files = createTailFiles({
+    reader,
+    ...(settings.cacheDir === undefined ? {} : { cacheDir: settings.cacheDir }),
+    onEvent,
+  });
   const tails: TailRegistry = createTailRegistry({
     reader,
     executor,
     policy: settings.batching,
     limits: { maxTailBytes: settings.maxTailBytes, negativeCacheMs: settings.negativeCacheMs },
+    files,
     now,
     onBatch: (tail, batch) => telemetry.batch(tail, batch),
-    onEvent: (event, fields) => logger.info({ replica: settings.replica, ...fields }, event),
+    onEvent,
   });
+  const prewarm = createTailPrewarm({
+    nc,
+    prefix: settings.prefix,
+    registry: tails,
+    // One line per version; a warning when a tail was left to load on demand.
+    onReport: (report) =>
+      report.skipped.length === 0
+        ? logger.info({ replica: settings.replica, ...report }, 'tails prewarmed')
+        : logger.warn({ replica: settings.replica, ...report }, 'tails prewarmed'),
+    onWarn: (fields, message) => logger.warn({ replica: settings.replica, ...fields }, message),
+  });
+  const prewarming = settings.prewarm ?? true;
 
   let service: Service | undefined;
   let announcements: Subscription | undefined;
@@ -156,13 +202,17 @@ export function createTailService(deps: TailServiceDeps): TailService {
 
   async function start(): Promise<void> {
     if (service !== undefined) throw new Error('the tail service is already started');
+    await files.start();
     void watchConnection().catch(() => undefined);
     // Every replica hears every announcement: a new version clears what was remembered as missing.
     announcements = nc.subscribe(bundleAnnounceWildcard(settings.prefix), {
       callback: (_err, msg) => {
         try {
           const message = decodeMessage(msg.data);
-          if (message.kind === 'bundle') tails.forgetFailures(message.model);
+          if (message.kind === 'bundle') {
+            tails.forgetFailures(message.model);
+            if (prewarming) prewarm.request(message.model, message.version);
+          }
         } catch {
           // an announcement nobody can read is ignored; publishers validate their own
         }
@@ -194,6 +244,7 @@ export function createTailService(deps: TailServiceDeps): TailService {
       { replica: settings.replica, id: service.info().id, subject: tailWildcard(settings.prefix) },
       'tail service started',
     );
+    if (prewarming) prewarm.start();
   }
 
   function drain(): Promise<void> {
@@ -243,6 +294,7 @@ export function createTailService(deps: TailServiceDeps): TailService {
 
   async function close(): Promise<void> {
     closing ??= (async () => {
+      await prewarm.close();
       await drain();
       announcements?.unsubscribe();
       await tails.close();
@@ -257,6 +309,11 @@ export function createTailService(deps: TailServiceDeps): TailService {
     close,
     health,
     stats,
+    status() {
+      const loaded = tails.loaded();
+      return { tails: loaded.tails, weights: loaded.weights, prewarmed: prewarm.reports };
+    },
+    prewarmed: () => prewarm.idle(),
     get id() {
       return service?.info().id;
     },

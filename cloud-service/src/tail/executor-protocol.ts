@@ -25,7 +25,17 @@ export interface LoadOptions {
 
 /** Service → worker. */
 export type ExecutorRequest =
-  | { readonly op: 'load'; readonly id: number; readonly model: Uint8Array; readonly options?: LoadOptions }
+  | {
+      readonly op: 'load';
+      readonly id: number;
+      /**
+       * The graph's bytes, or the path of its file. A graph that keeps its weights in a separate file (ONNX external
+       * data) is loaded by path: onnxruntime resolves the weights' location against the graph's directory and maps
+       * the file, so the sessions of every tail reading it share its pages.
+       */
+      readonly model: Uint8Array | string;
+      readonly options?: LoadOptions;
+    }
   | {
       readonly op: 'run';
       readonly id: number;

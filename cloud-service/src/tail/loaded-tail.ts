@@ -1,4 +1,4 @@
-import { type TailAddress, WireErrorCode } from '@cleave/proto';
+import { allocateArray, isTensorDtype, type TailAddress, WireErrorCode } from '@cleave/proto';
 import { ServeError } from '../service/serve-error.js';
 import type { TailExecutor } from './ort-executor.js';
 import { type BatchPolicy, createTailBatcher, type QueuedEntry } from './tail-batcher.js';
@@ -37,6 +37,11 @@ export interface LoadedTail {
   readonly busy: boolean;
   flush(): void;
   idle(): Promise<void>;
+  /**
+   * Runs the session once on zeros (one sample; symbolic dims taken as 1), outside the batcher, so that the first
+   * request does not pay for onnxruntime's lazy allocations. Throws when an input is not a wire tensor type.
+   */
+  warm(): Promise<void>;
   /** Fails queued requests (`unavailable`), waits for a running batch, then unloads the session. */
   close(): Promise<void>;
 }
@@ -135,6 +140,18 @@ export function createLoadedTail(deps: LoadedTailDeps): LoadedTail {
     },
     flush: () => batcher.flush(),
     idle: () => batcher.idle(),
+    async warm() {
+      const feeds = signature.inputs.map((input): NamedTensor => {
+        if (!isTensorDtype(input.dtype)) throw new Error(`input ${input.name} has dtype ${input.dtype}`);
+        const dims = input.shape.map((d) => (typeof d === 'number' && d > 0 ? d : 1));
+        const data = allocateArray(
+          input.dtype,
+          dims.reduce((a, b) => a * b, 1),
+        );
+        return { name: input.name, dtype: input.dtype, dims, data };
+      });
+      await executor.run(deps.session, feeds, deps.fetches);
+    },
     async close() {
       batcher.close();
       await batcher.idle();

@@ -11,10 +11,10 @@ import type { NamedTensor } from './tensor-batch.js';
 /** Runs tail sessions somewhere other than the service's event loop. */
 export interface TailExecutor {
   /**
-   * Loads an ONNX model (the bytes are transferred, do not reuse them) with the bundle's session options and returns
-   * its session.
+   * Loads an ONNX model, from its bytes (transferred, do not reuse them) or from the path of its file (when its
+   * weights are in a file beside it), with the bundle's session options, and returns its session.
    */
-  load(model: Uint8Array, options?: LoadOptions): Promise<LoadedSession>;
+  load(model: Uint8Array | string, options?: LoadOptions): Promise<LoadedSession>;
   /**
    * Runs a session on stacked inputs (their buffers are transferred) and returns the `fetches` outputs in that order
    * (every output of the session, in its order, when `fetches` is left out).
@@ -89,7 +89,10 @@ export function createOrtExecutor(settings: OrtSessionSettings): TailExecutor {
 
   return {
     async load(model, options) {
-      const buffer = model.byteOffset === 0 && model.byteLength === model.buffer.byteLength ? model.buffer : undefined;
+      const buffer =
+        typeof model !== 'string' && model.byteOffset === 0 && model.byteLength === model.buffer.byteLength
+          ? model.buffer
+          : undefined;
       const reply = await call(
         { op: 'load', id: nextId++, model, ...(options === undefined ? {} : { options }) },
         buffer instanceof ArrayBuffer ? [buffer] : [],

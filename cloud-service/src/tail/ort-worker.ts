@@ -33,13 +33,18 @@ port.on('message', (request: ExecutorRequest) => {
 async function handle(request: ExecutorRequest): Promise<ExecutorReply> {
   switch (request.op) {
     case 'load': {
-      const session = await ort.InferenceSession.create(request.model, {
+      const options: ort.InferenceSession.SessionOptions = {
         intraOpNumThreads: settings.intraOpNumThreads,
         interOpNumThreads: settings.interOpNumThreads,
         // The bundle's level, so the tail computes what the same tail computes on the edge.
         graphOptimizationLevel: request.options?.graphOptimizationLevel ?? 'all',
         extra: { session: { intra_op: { allow_spinning: settings.allowSpinning ? '1' : '0' } } },
-      });
+      };
+      // By path, onnxruntime finds external weights beside the graph file (see ExecutorRequest).
+      const session =
+        typeof request.model === 'string'
+          ? await ort.InferenceSession.create(request.model, options)
+          : await ort.InferenceSession.create(request.model, options);
       const id = nextSession++;
       sessions.set(id, session);
       const loaded = {

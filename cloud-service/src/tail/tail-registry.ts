@@ -1,6 +1,8 @@
 // Which tails are loaded. Tails load on demand from the bundle store and stay in an LRU bounded by the bytes of
-// their ONNX files; a tail is only evicted when idle. Lookups that fail (unknown model, unpublished version) are
-// remembered briefly, so a flood of bad requests does not become a flood of JetStream reads.
+// their ONNX files; a tail is only evicted when idle. A bundle that keeps its weights in one shared file counts
+// each tail's graph plus that file once per content, for as long as any loaded tail reads it (the sessions map
+// the same file, see tail-files.ts). Lookups that fail (unknown model, unpublished version) are remembered
+// briefly, so a flood of bad requests does not become a flood of JetStream reads.
 import { type BundleManifest, type SplitCandidate, type TailAddress, WireErrorCode } from '@cleave/proto';
 import type { BundleReader, ManifestWithBytes } from '@cleave/node-runtime';
 import { isBundleStoreError } from '@cleave/node-runtime';
@@ -8,11 +10,12 @@ import { ServeError } from '../service/serve-error.js';
 import { type BatchObserver, createLoadedTail, type LoadedTail } from './loaded-tail.js';
 import type { TailExecutor } from './ort-executor.js';
 import type { BatchPolicy } from './tail-batcher.js';
+import { createTailFiles, type TailFiles, type TailSource, tailWeights, type WeightsContent } from './tail-files.js';
 import { type TensorSlot, tailSignature } from './tensor-batch.js';
 
 /** Limits of the registry. */
 export interface TailRegistryLimits {
-  /** Sum of the tail ONNX sizes kept loaded. */
+  /** Sum of the tail ONNX sizes kept loaded, each shared weights file counted once. */
   readonly maxTailBytes: number;
   /** How long a failed lookup or load is remembered, in ms. */
   readonly negativeCacheMs: number;
@@ -24,6 +27,11 @@ export interface TailRegistryDeps {
   readonly executor: TailExecutor;
   readonly policy: BatchPolicy;
   readonly limits: TailRegistryLimits;
+  /**
+   * Where tails of shared-weights bundles are written for onnxruntime to load; closed with the registry.
+   * @default a store in a temporary directory
+   */
+  readonly files?: TailFiles;
   readonly now: () => number;
   readonly onBatch?: BatchObserver;
   readonly onEvent?: (event: string, fields: Record<string, unknown>) => void;
@@ -41,8 +49,13 @@ export interface TailRegistry {
   acquire(address: TailAddress): Promise<TailLease>;
   /** Forgets failed lookups of a model, e.g. when a new version of it is announced. */
   forgetFailures(model: string): void;
+  /** The manifest of (model, version), read once and cached. Throws ServeError with the wire code. */
+  manifest(model: string, version: string): Promise<BundleManifest>;
+  /** Bytes held against the budget: loaded and loading tails, plus each weights content they read, once. */
   readonly loadedBytes: number;
   readonly loadedCount: number;
+  /** The loaded tails (`model/version/split`), and the weights contents they hold. */
+  loaded(): { tails: string[]; weights: WeightsContent[] };
   /** Requests queued across tails. */
   readonly queueDepth: number;
   /** Tells every tail to dispatch without waiting for its queue delay. */
@@ -55,8 +68,12 @@ export interface TailRegistry {
 
 interface Entry {
   readonly key: string;
+  /** The tail graph's bytes (its weights included when it embeds them). */
   readonly bytes: number;
+  /** The shared weights file the tail reads, counted once across the entries reading it. */
+  readonly weights: WeightsContent | undefined;
   tail: LoadedTail | undefined;
+  source: TailSource | undefined;
   ready: Promise<LoadedTail>;
   leases: number;
   lastUsed: number;
@@ -68,10 +85,37 @@ const MAX_CACHED_MANIFESTS = 64;
 /** Creates the registry of loaded tails. */
 export function createTailRegistry(deps: TailRegistryDeps): TailRegistry {
   const { reader, executor, limits, now } = deps;
+  const files =
+    deps.files ?? createTailFiles({ reader, ...(deps.onEvent === undefined ? {} : { onEvent: deps.onEvent }) });
   const entries = new Map<string, Entry>();
+  /** Weights contents held by entries: their size and how many entries read them. */
+  const resident = new Map<string, { bytes: number; entries: number }>();
   const failures = new Map<string, { error: ServeError; until: number }>();
   const manifests = new Map<string, Promise<ManifestWithBytes>>();
   let reservedBytes = 0;
+
+  // What loading a tail adds to the budget: its graph, and its weights unless a loaded tail already reads them.
+  function costOf(bytes: number, weights: WeightsContent | undefined): number {
+    return bytes + (weights === undefined || resident.has(weights.sha256) ? 0 : weights.bytes);
+  }
+
+  function hold(entry: Entry): void {
+    reservedBytes += costOf(entry.bytes, entry.weights);
+    if (entry.weights === undefined) return;
+    const held = resident.get(entry.weights.sha256);
+    if (held === undefined) resident.set(entry.weights.sha256, { bytes: entry.weights.bytes, entries: 1 });
+    else held.entries += 1;
+  }
+
+  function drop(entry: Entry): void {
+    reservedBytes -= entry.bytes;
+    if (entry.weights === undefined) return;
+    const held = resident.get(entry.weights.sha256)!;
+    held.entries -= 1;
+    if (held.entries > 0) return;
+    resident.delete(entry.weights.sha256);
+    reservedBytes -= held.bytes;
+  }
 
   executor.onReset((error) => {
     deps.onEvent?.('executor reset', { err: error.message, tails: entries.size });
@@ -144,62 +188,87 @@ export function createTailRegistry(deps: TailRegistryDeps): TailRegistry {
     return { candidate, path: candidate.tail };
   }
 
-  // Picks idle tails, least recently used first, whose eviction makes `bytes` more fit the budget; undefined when
-  // even evicting every idle tail is not enough. Synchronous, so no other load can interleave with the choice.
-  function chooseVictims(bytes: number): Entry[] | undefined {
+  // Picks idle tails, least recently used first, whose eviction makes a load costing `cost` fit the budget;
+  // undefined when even evicting every idle tail is not enough. Evicting the last reader of a weights content frees
+  // it too, unless the new tail reads it. Synchronous, so no other load can interleave with the choice.
+  function chooseVictims(cost: number, weights: WeightsContent | undefined): Entry[] | undefined {
     const idle = [...entries.values()]
       .filter((e) => e.tail !== undefined && e.leases === 0 && e.tail.depth === 0 && !e.tail.busy)
       .sort((a, b) => a.lastUsed - b.lastUsed);
     const victims: Entry[] = [];
+    const readers = new Map([...resident].map(([sha, held]) => [sha, held.entries]));
     let free = limits.maxTailBytes - reservedBytes;
     for (const entry of idle) {
-      if (free >= bytes) break;
+      if (free >= cost) break;
       victims.push(entry);
       free += entry.bytes;
+      const sha = entry.weights?.sha256;
+      if (sha === undefined) continue;
+      const left = readers.get(sha)! - 1;
+      readers.set(sha, left);
+      if (left === 0 && sha !== weights?.sha256) free += entry.weights!.bytes;
     }
-    return free >= bytes ? victims : undefined;
+    return free >= cost ? victims : undefined;
   }
 
   async function unload(entry: Entry): Promise<void> {
     if (entries.get(entry.key) !== entry) return;
     entries.delete(entry.key);
-    reservedBytes -= entry.bytes;
+    drop(entry);
     await entry.tail?.close();
+    await entry.source?.release();
   }
 
   async function load(key: string, address: TailAddress): Promise<Entry> {
     const manifest = await manifestFor(address.model, address.version);
-    const { path } = tailOf(manifest, address);
+    const { candidate, path } = tailOf(manifest, address);
     const bytes = manifest.manifest.files[path]!.bytes;
-    if (bytes > limits.maxTailBytes) {
+    const weights = tailWeights(manifest.manifest, candidate);
+    const needs = bytes + (weights?.bytes ?? 0);
+    if (needs > limits.maxTailBytes) {
+      const parts = weights === undefined ? '' : ` (graph ${bytes}, weights ${weights.bytes})`;
       throw new ServeError(
         WireErrorCode.Unavailable,
-        `tail ${key} needs ${bytes} bytes; the tail memory budget is ${limits.maxTailBytes}`,
+        `tail ${key} needs ${needs} bytes${parts}; the tail memory budget is ${limits.maxTailBytes}`,
       );
     }
     // From here to entries.set nothing awaits: two requests that read the manifest together load the tail once.
     const existing = entries.get(key);
     if (existing !== undefined) return existing;
-    const victims = chooseVictims(bytes);
+    const victims = chooseVictims(costOf(bytes, weights), weights);
     if (victims === undefined) {
       throw new ServeError(
         WireErrorCode.Overloaded,
         `tail memory budget (${limits.maxTailBytes} bytes) is held by busy tails; retry`,
       );
     }
+    const entry: Entry = {
+      key,
+      bytes,
+      weights: weights === undefined ? undefined : { sha256: weights.sha256, bytes: weights.bytes },
+      tail: undefined,
+      source: undefined,
+      ready: undefined as never,
+      leases: 0,
+      lastUsed: now(),
+    };
+    // Held before the victims go, so weights the new tail shares with a victim stay counted, and on disk: opening
+    // the files takes its hold on them at once.
+    hold(entry);
+    entries.set(key, entry);
+    const opening = files.open(manifest.manifest, candidate);
+    void opening.catch(() => undefined); // awaited below, after the evictions
     const evicted = victims.map((victim) => {
       deps.onEvent?.('tail evicted', { tail: victim.key, bytes: victim.bytes });
       return unload(victim);
     });
-    const entry: Entry = { key, bytes, tail: undefined, ready: undefined as never, leases: 0, lastUsed: now() };
-    reservedBytes += bytes;
-    entries.set(key, entry);
     entry.ready = (async () => {
+      let source: TailSource | undefined;
       try {
         await Promise.all(evicted);
-        const model = await reader.readFile(address.model, address.version, path, manifest.manifest);
+        source = await opening;
         const { sessionOptions } = manifest.manifest.model;
-        const session = await executor.load(model, sessionOptions);
+        const session = await executor.load(source.model, sessionOptions);
         const tail = createLoadedTail({
           address,
           signature: tailSignature(session.inputs, session.outputs),
@@ -216,13 +285,21 @@ export function createTailRegistry(deps: TailRegistryDeps): TailRegistry {
           throw new ServeError(WireErrorCode.Unavailable, `tail ${key} was unloaded while loading; retry`);
         }
         entry.tail = tail;
-        deps.onEvent?.('tail loaded', { tail: key, bytes, batchable: tail.signature.batchable });
+        entry.source = source;
+        deps.onEvent?.('tail loaded', {
+          tail: key,
+          bytes,
+          batchable: tail.signature.batchable,
+          ...(weights === undefined ? {} : { weights: weights.sha256.slice(0, 12), weightsBytes: weights.bytes }),
+        });
         return tail;
       } catch (error) {
         if (entries.get(key) === entry) {
           entries.delete(key);
-          reservedBytes -= bytes;
+          drop(entry);
         }
+        const opened = source ?? (await opening.catch(() => undefined));
+        if (opened !== undefined && entry.source !== opened) await opened.release();
         throw error instanceof ServeError
           ? error
           : new ServeError(WireErrorCode.Unavailable, `tail ${key} cannot be loaded: ${(error as Error).message}`, {
@@ -278,6 +355,15 @@ export function createTailRegistry(deps: TailRegistryDeps): TailRegistry {
       for (const key of [...failures.keys()]) if (key.startsWith(`${model}/`)) failures.delete(key);
       for (const key of [...manifests.keys()]) if (key.startsWith(`${model}/`)) manifests.delete(key);
     },
+    async manifest(model, version) {
+      return (await manifestFor(model, version)).manifest;
+    },
+    loaded() {
+      return {
+        tails: [...entries.values()].filter((e) => e.tail !== undefined).map((e) => e.key),
+        weights: [...resident].map(([sha256, held]) => ({ sha256, bytes: held.bytes })),
+      };
+    },
     get loadedBytes() {
       return reservedBytes;
     },
@@ -295,6 +381,7 @@ export function createTailRegistry(deps: TailRegistryDeps): TailRegistry {
     },
     async close() {
       await Promise.all([...entries.values()].map((e) => unload(e)));
+      await files.close();
     },
   };
 }

@@ -3,8 +3,24 @@
 // A swap is atomic from a request's point of view: the new version is fetched, verified, loaded and warmed while
 // the old one keeps serving; then one assignment makes new requests lease the new version. Requests already
 // running hold leases on the old one, which releases its sessions when the last of them finishes.
+//
+// An agent fetches only what it may run: the candidates its plan ranges name, edge-only (where every request
+// can end), and any it is told to keep (a pin) — when the bundle lists each candidate's files; older bundles are
+// fetched whole. A candidate outside that set (a split pinned later by a live policy) has its files fetched the
+// first time it is prepared or a session of it is asked for, while NATS is reachable; offline, the loader refuses
+// it with an error naming the missing files.
+import { access } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { currentVersion, type CurrentVersionWatch, watchCurrent } from '@cleave/node-runtime';
+import type { BundleManifest } from '@cleave/proto';
+import {
+  candidateFiles,
+  currentVersion,
+  type CurrentVersionWatch,
+  filesOfCandidates,
+  listsCandidateFiles,
+  watchCurrent,
+} from '@cleave/node-runtime';
 import { EdgeAgentError, EdgeErrorCode } from '../edge-agent-error.js';
 import type { BundleCache, CachedBundle } from './bundle-cache.js';
 import { type BundleLease, type LoadedBundle, loadBundle } from './loaded-bundle.js';
@@ -32,6 +48,25 @@ export interface BundleManagerDeps {
   readonly onError: (message: string) => void;
   /** Pause before a failed fetch or a broken watch is tried again. @default 2000 */
   readonly retryMs?: number;
+  /**
+   * Candidates of `model` to fetch besides the plan's and edge-only, e.g. its configured pin. Others are fetched
+   * when first prepared. @default none
+   */
+  readonly keepCandidates?: (model: string) => readonly string[];
+}
+
+/**
+ * The files an agent fetches of a bundle: those of the candidates the plan ranges name (every objective's),
+ * of edge-only and of `keep`, when every candidate lists its files; otherwise (older bundles) every file.
+ */
+export function agentBundleFiles(manifest: BundleManifest, keep: readonly string[] = []): string[] {
+  if (!listsCandidateFiles(manifest)) return Object.keys(manifest.files);
+  const ids = [
+    ...manifest.plan.ranges.map((r) => r.candidate),
+    ...manifest.candidates.filter((c) => c.kind === 'edge-only').map((c) => c.id),
+    ...keep,
+  ];
+  return filesOfCandidates(manifest, ids);
 }
 
 /** The bundles of every served model. */
@@ -63,13 +98,93 @@ export function createBundleManager(deps: BundleManagerDeps): BundleManager {
   let nc: NatsConnection | undefined;
   let closed = false;
 
+  const selectFor = (model: string) => (manifest: BundleManifest) =>
+    agentBundleFiles(manifest, deps.keepCandidates?.(model) ?? []);
+
   function install(cached: CachedBundle): LoadedBundle {
-    return loadBundle({
+    const loaded = loadBundle({
       dir: cached.dir,
       manifest: cached.manifest,
       intraOpThreads: deps.intraOpThreads,
       now: deps.now,
     });
+    return withFilesOnDemand(loaded, cached);
+  }
+
+  // The same bundle, whose prepare() and session() first fetch the files they need when they are not on disk
+  // (and NATS is there). Leases hand out this wrapper too, so a request's sessions take the same path.
+  function withFilesOnDemand(inner: LoadedBundle, cached: CachedBundle): LoadedBundle {
+    const { manifest } = cached;
+    const present = new Set<string>();
+    const adding = new Map<string, Promise<void>>();
+
+    async function ensure(files: readonly string[]): Promise<void> {
+      const missing: string[] = [];
+      for (const file of files) {
+        if (present.has(file)) continue;
+        if (await exists(join(cached.dir, file))) present.add(file);
+        else missing.push(file);
+      }
+      const connection = nc;
+      if (missing.length === 0 || connection === undefined || closed) return;
+      const key = missing.join('\0');
+      let job = adding.get(key);
+      if (job === undefined) {
+        job = cache
+          .addFiles(connection, cached, deps.prefix, missing)
+          .then((stats) => {
+            for (const file of missing) present.add(file);
+            logger.info(
+              { event: 'bundle_files_added', model: inner.model, version: inner.version, files: missing, ...stats },
+              'fetched more files of the bundle',
+            );
+          })
+          .catch((error: unknown) => {
+            const reason = (error as Error).message;
+            logger.warn(
+              { model: inner.model, version: inner.version, files: missing, err: reason },
+              'could not fetch more files of the bundle',
+            );
+            deps.onError(`cannot fetch ${missing.join(', ')} of ${inner.model}@${inner.version}: ${reason}`);
+          })
+          .finally(() => adding.delete(key));
+        adding.set(key, job);
+      }
+      await job; // on failure the loader reports the missing files itself
+    }
+
+    // A graph file's own candidates say what else it needs (the shared weights file).
+    const needsOf = (file: string): string[] => {
+      const ids = manifest.candidates.filter((c) => c.head === file || c.tail === file).map((c) => c.id);
+      return ids.length === 0 ? [file] : [...new Set([file, ...filesOfCandidates(manifest, ids)])];
+    };
+    const filesOf = (candidateId: string): string[] =>
+      manifest.candidates.some((c) => c.id === candidateId) ? candidateFiles(manifest, candidateId) : [];
+
+    const wrapper: LoadedBundle = new Proxy(inner, {
+      get(target, property) {
+        if (property === 'session') {
+          return async (file: string) => {
+            await ensure(needsOf(file));
+            return target.session(file);
+          };
+        }
+        if (property === 'prepare') {
+          return async (candidateId: string) => {
+            await ensure(filesOf(candidateId));
+            return target.prepare(candidateId);
+          };
+        }
+        if (property === 'acquire') {
+          return () => {
+            const lease = target.acquire();
+            return lease === undefined ? undefined : { bundle: wrapper, release: () => lease.release() };
+          };
+        }
+        return Reflect.get(target, property, target) as unknown;
+      },
+    });
+    return wrapper;
   }
 
   function swapIn(model: string, next: LoadedBundle, cached: CachedBundle): void {
@@ -97,7 +212,16 @@ export function createBundleManager(deps: BundleManagerDeps): BundleManager {
   async function loadFromCache(): Promise<void> {
     await Promise.all(
       deps.models.map(async (model) => {
-        const cached = await cache.readCurrent(model);
+        let cached: CachedBundle | undefined;
+        try {
+          cached = await cache.readCurrent(model, selectFor(model));
+        } catch (error) {
+          // Damaged files were removed: the version is fetched again (only what is missing) once NATS is there.
+          const message = `cached bundle of ${model} is not served: ${(error as Error).message}`;
+          logger.warn({ model, err: (error as Error).message }, 'cached bundle is not served');
+          deps.onError(message);
+          return;
+        }
         if (cached === undefined || current.has(model)) return;
         const bundle = install(cached);
         try {
@@ -122,7 +246,20 @@ export function createBundleManager(deps: BundleManagerDeps): BundleManager {
         if (closed || nc === undefined || version === undefined || current.get(model)?.version === version) return;
         let bundle: LoadedBundle | undefined;
         try {
-          const cached = await cache.fetch(nc, model, version, deps.prefix);
+          const cached = await cache.fetch(nc, model, version, deps.prefix, selectFor(model));
+          logger.info(
+            {
+              event: 'bundle_fetched',
+              model,
+              version,
+              files: cached.files.length,
+              bytesDownloaded: cached.bytesDownloaded,
+              bytesWritten: cached.bytesWritten,
+              filesDownloaded: cached.filesDownloaded,
+              filesReused: cached.filesReused,
+            },
+            'bundle fetched',
+          );
           bundle = install(cached);
           await deps.warm(bundle);
           if (closed) {
@@ -220,4 +357,13 @@ export function createBundleManager(deps: BundleManagerDeps): BundleManager {
     close,
     [Symbol.asyncDispose]: close,
   };
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await access(path);
+    return true;
+  } catch {
+    return false;
+  }
 }

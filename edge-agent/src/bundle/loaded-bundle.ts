@@ -1,8 +1,8 @@
 // One bundle version of one model, with its onnxruntime sessions. Requests hold a lease for their whole life, so
 // the head and the tail of a request always come from the same version; a retired bundle releases its sessions
 // only when its last lease ends.
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { access, readFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
 import ort from 'onnxruntime-node';
 import type { BundleManifest, SplitCandidate, TensorSpec } from '@cleave/proto';
 import { sha256Hex } from '@cleave/node-runtime';
@@ -160,20 +160,37 @@ async function createSession(
   if (entry === undefined) {
     throw new EdgeAgentError(EdgeErrorCode.Internal, `bundle ${manifest.version} does not list ${file}`);
   }
-  const bytes = await readFile(join(dir, file));
+  const path = join(dir, file);
+  const bytes = await readFile(path).catch((error: unknown) => {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw missingFile(manifest, file, file, dir);
+    throw error;
+  });
   // Checked again at load: the cache directory may have been touched since the bundle was fetched.
   const actual = sha256Hex(bytes);
   if (actual !== entry.sha256) {
     throw new EdgeAgentError(
       EdgeErrorCode.Internal,
-      `${join(dir, file)} has sha256 ${actual}, not ${entry.sha256}: the cached bundle is corrupted`,
+      `${path} has sha256 ${actual}, not ${entry.sha256}: the cached bundle is corrupted`,
     );
+  }
+  // The graph reads its weights from the bundle's weights file (ONNX external data). The cache layer verified it
+  // when it was fetched; hashing it for every session would read the whole file each time, so only its presence
+  // is checked here, for a clear error instead of onnxruntime's when an agent fetched a subset of the files.
+  const weights = weightsFileOf(manifest, file);
+  if (weights !== undefined) {
+    await access(join(dir, weights)).catch(() => {
+      throw missingFile(manifest, file, weights, dir);
+    });
   }
   const ortSession = await ort.InferenceSession.create(bytes, {
     intraOpNumThreads: intraOpThreads,
     // The bundle's level for every session (onnxruntime's default, 'all', when it names none): some optimisations
     // change a model's numbers, and the edge must compute what the cloud and the partitioner computed.
     graphOptimizationLevel: manifest.model.sessionOptions?.graphOptimizationLevel ?? 'all',
+    // A graph loaded from bytes has no directory of its own: external data locations resolve against the one the
+    // graph sits in, as they would had it been loaded by path. onnxruntime maps the weights file, so the sessions of
+    // a bundle share its pages. Harmless for graphs that embed their weights.
+    extra: { session: { model_external_initializers_file_folder_path: resolve(dirname(path)) } },
   });
   let typicalMs: number | undefined;
   return {
@@ -196,4 +213,26 @@ async function createSession(
     },
     release: () => ortSession.release(),
   };
+}
+
+/**
+ * The weights file `file` reads, when the bundle stores its weights externally: the manifest's `weights.file`,
+ * unless every candidate running `file` lists its files and none of them names it.
+ */
+function weightsFileOf(manifest: BundleManifest, file: string): string | undefined {
+  const weights = manifest.weights?.file;
+  if (weights === undefined) return undefined;
+  const users = manifest.candidates.filter((c) => c.head === file || c.tail === file);
+  const listed = users.length > 0 && users.every((c) => c.files !== undefined);
+  return !listed || users.some((c) => c.files!.includes(weights)) ? weights : undefined;
+}
+
+/** The candidates that run `graph` need `missing`, which is not in `dir` (the agent fetched only some files). */
+function missingFile(manifest: BundleManifest, graph: string, missing: string, dir: string): EdgeAgentError {
+  const users = manifest.candidates.filter((c) => c.head === graph || c.tail === graph).map((c) => c.id);
+  const who = users.length === 0 ? `${graph}` : `candidate ${users.join(', ')} (${graph})`;
+  return new EdgeAgentError(
+    EdgeErrorCode.NotReady,
+    `bundle ${manifest.model.id}@${manifest.version}: ${who} needs ${missing}, which is not in ${dir}; fetch the candidate's files first`,
+  );
 }

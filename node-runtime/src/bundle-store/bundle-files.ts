@@ -1,4 +1,6 @@
-import { readFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { access, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type BundleManifest, isProtocolError, parseBundleManifest } from '@cleave/proto';
 import { sha256Hex } from '../hashing.js';
@@ -109,5 +111,133 @@ async function readLocal(path: string): Promise<Uint8Array> {
       `cannot read ${path}: ${(error as Error).message}`,
       { cause: error },
     );
+  }
+}
+
+/**
+ * The files candidate `candidateId` needs besides the manifest, in the manifest's order: its `files` when the
+ * manifest lists them (graphs and the shared weights file), else (bundles written before weights were shared,
+ * whose graphs embed their weights) its head and tail, plus the bundle's weights file when it has one. Throws
+ * `not_found` when the manifest has no such candidate.
+ */
+export function candidateFiles(manifest: BundleManifest, candidateId: string): string[] {
+  const candidate = manifest.candidates.find((c) => c.id === candidateId);
+  if (candidate === undefined) {
+    throw new BundleStoreError(
+      BundleStoreErrorCode.NotFound,
+      `bundle ${manifest.model.id}@${manifest.version} has no candidate ${candidateId}`,
+    );
+  }
+  const wanted = new Set(
+    candidate.files ?? [candidate.head, candidate.tail, manifest.weights?.file].filter((f) => f != null),
+  );
+  return Object.keys(manifest.files).filter((path) => wanted.has(path));
+}
+
+/** True when every candidate lists its files, so an agent can fetch some candidates and not others. */
+export function listsCandidateFiles(manifest: BundleManifest): boolean {
+  return manifest.candidates.every((c) => c.files !== undefined);
+}
+
+/** The union of {@link candidateFiles} over `candidateIds` (unknown ids are skipped), in the manifest's order. */
+export function filesOfCandidates(manifest: BundleManifest, candidateIds: Iterable<string>): string[] {
+  const known = new Set(manifest.candidates.map((c) => c.id));
+  const wanted = new Set<string>();
+  for (const id of new Set(candidateIds)) {
+    if (known.has(id)) for (const path of candidateFiles(manifest, id)) wanted.add(path);
+  }
+  return Object.keys(manifest.files).filter((path) => wanted.has(path));
+}
+
+/** The files among `files` that are not in `dir` (not fetched, or removed as corrupted). */
+export async function missingFiles(dir: string, files: Iterable<string>): Promise<string[]> {
+  const missing: string[] = [];
+  for (const path of new Set(files)) {
+    if (!(await exists(join(dir, path)))) missing.push(path);
+  }
+  return missing;
+}
+
+/**
+ * Throws `not_fetched` naming the candidate and every missing file unless `dir` holds all of
+ * {@link candidateFiles}: an agent that fetched only some candidates refuses the others with this, instead of
+ * letting onnxruntime fail on a missing weights file. Checks presence only; bytes are verified when fetched and
+ * when a cached bundle is loaded.
+ */
+export async function assertCandidateFetched(
+  dir: string,
+  manifest: BundleManifest,
+  candidateId: string,
+): Promise<void> {
+  const missing = await missingFiles(dir, candidateFiles(manifest, candidateId));
+  if (missing.length === 0) return;
+  throw new BundleStoreError(
+    BundleStoreErrorCode.NotFetched,
+    `bundle ${manifest.model.id}@${manifest.version}: candidate ${candidateId} needs ${missing.join(', ')}, ` +
+      `which ${missing.length === 1 ? 'is' : 'are'} not in ${dir}: this copy holds only some candidates' files`,
+  );
+}
+
+/** sha256 and size of a file, streamed (a weights file need not fit in memory twice). */
+export async function hashLocalFile(path: string): Promise<{ sha256: string; bytes: number }> {
+  const hash = createHash('sha256');
+  let bytes = 0;
+  try {
+    for await (const chunk of createReadStream(path)) {
+      hash.update(chunk as Buffer);
+      bytes += (chunk as Buffer).byteLength;
+    }
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new BundleStoreError(
+      code === 'ENOENT' ? BundleStoreErrorCode.NotFound : BundleStoreErrorCode.Io,
+      `cannot read ${path}: ${(error as Error).message}`,
+      { cause: error },
+    );
+  }
+  return { sha256: hash.digest('hex'), bytes };
+}
+
+/** What {@link checkLocalFile} found. */
+export type LocalFileState =
+  | { readonly state: 'intact' }
+  | { readonly state: 'missing' }
+  | { readonly state: 'corrupted'; readonly reason: string };
+
+/** Checks one local file against its manifest entry without throwing: intact, missing, or corrupted and why. */
+export async function checkLocalFile(
+  path: string,
+  expected: { sha256: string; bytes: number },
+): Promise<LocalFileState> {
+  let size: number;
+  try {
+    const info = await stat(path);
+    if (!info.isFile()) return { state: 'corrupted', reason: `${path} is not a regular file` };
+    size = info.size;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { state: 'missing' };
+    throw new BundleStoreError(BundleStoreErrorCode.Io, `cannot read ${path}: ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
+  if (size !== expected.bytes) {
+    return {
+      state: 'corrupted',
+      reason: `${path} has ${size} bytes but the manifest lists ${expected.bytes}`,
+    };
+  }
+  const actual = await hashLocalFile(path);
+  if (actual.sha256 !== expected.sha256) {
+    return { state: 'corrupted', reason: `${path} has sha256 ${actual.sha256} but ${expected.sha256} was expected` };
+  }
+  return { state: 'intact' };
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await access(path);
+    return true;
+  } catch {
+    return false;
   }
 }

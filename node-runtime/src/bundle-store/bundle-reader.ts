@@ -1,7 +1,13 @@
 import type { KV } from '@nats-io/kv';
 import type { ObjectStore } from '@nats-io/obj';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { assertToken, type BundleManifest, bundleObjectName, DEFAULT_SUBJECT_PREFIX } from '@cleave/proto';
+import {
+  assertToken,
+  blobObjectName,
+  type BundleManifest,
+  bundleObjectName,
+  DEFAULT_SUBJECT_PREFIX,
+} from '@cleave/proto';
 import {
   assertManifestIdentity,
   MANIFEST_FILE,
@@ -33,7 +39,10 @@ export interface BundleReader {
   readonly prefix: string;
   /** The manifest of (model, version); checks its stored sha256 and that it describes exactly that pair. */
   readManifest(model: string, version: string, options?: ReadManifestOptions): Promise<ManifestWithBytes>;
-  /** One bundle file (e.g. a tail ONNX), checked against the manifest's sha256 and size. */
+  /**
+   * One bundle file (e.g. a tail ONNX), checked against the manifest's sha256 and size: the blob `blobs/<sha256>`,
+   * or, for a bundle published by an earlier release, `<model>/<version>/<path>`.
+   */
   readFile(model: string, version: string, path: string, manifest?: BundleManifest): Promise<Uint8Array>;
   /** The version the KV marks current for `model`, or undefined when the model was never published. */
   currentVersion(model: string): Promise<string | undefined>;
@@ -89,12 +98,29 @@ export function createBundleReader(nc: NatsConnection, options: BundleStoreOptio
     if (entry === undefined) {
       throw new BundleStoreError(BundleStoreErrorCode.NotFound, `bundle ${model}@${version} has no file ${path}`);
     }
+    // Content-addressed first (every bundle this release publishes), then the per-version name older releases
+    // published under. Either way only bytes with the manifest's sha256 and size are returned.
+    const os = await store(`bundle ${model}@${version}`);
+    const blobName = blobObjectName(entry.sha256);
+    const blob = await readObject(os, blobName);
+    let rejected: BundleStoreError | undefined;
+    if (blob !== undefined) {
+      try {
+        verifyBytes(`stored object ${blobName} for ${model}@${version} ${path}`, blob.bytes, entry);
+        return blob.bytes;
+      } catch (error) {
+        if (!(error instanceof BundleStoreError)) throw error;
+        rejected = error; // a damaged blob: the per-version copy, when there is one, may still be intact
+      }
+    }
     const name = bundleObjectName(model, version, path);
-    const stored = await readObject(await store(name), name);
+    const stored = await readObject(os, name);
     if (stored === undefined) {
+      if (rejected !== undefined) throw rejected;
       throw new BundleStoreError(
         BundleStoreErrorCode.NotFound,
-        `bundle ${model}@${version} lists ${path} but the store has no object ${name}: the upload is incomplete`,
+        `bundle ${model}@${version} lists ${path} but the store has neither ${blobName} nor ${name}: ` +
+          'the upload is incomplete',
       );
     }
     verifyBytes(`stored object ${name}`, stored.bytes, entry);

@@ -12,6 +12,8 @@ export const BundleStoreErrorCode = {
   ManifestMismatch: 'manifest_mismatch',
   /** The version is already published with different content; versions are immutable. */
   VersionConflict: 'version_conflict',
+  /** A candidate needs files this copy of the bundle does not hold: the agent fetched only some of its files. */
+  NotFetched: 'not_fetched',
   /** A local file could not be read or written, or NATS failed. */
   Io: 'io',
 } as const;

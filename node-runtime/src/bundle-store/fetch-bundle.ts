@@ -3,32 +3,59 @@ import { access, mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { BundleManifest } from '@cleave/proto';
-import { MANIFEST_FILE, verifyLocalBundle } from './bundle-files.js';
-import { type BundleStoreOptions, createBundleReader } from './bundle-reader.js';
+import { MANIFEST_FILE, readLocalManifest } from './bundle-files.js';
+import { type BundleReader, type BundleStoreOptions, createBundleReader } from './bundle-reader.js';
 import { BundleStoreError, BundleStoreErrorCode, isBundleStoreError } from './bundle-store-error.js';
+import { checkBundleDir, hasIntactBlob, linkOrCopy, localBlobPath, writeBlob } from './local-blobs.js';
+
+/** Chooses the files to fetch from a bundle's manifest: bundle-relative paths it lists. */
+export type BundleFileSelector = (manifest: BundleManifest) => readonly string[];
 
 /** Options of {@link fetchBundle}. */
 export interface FetchBundleOptions extends BundleStoreOptions {
   /** sha256 the manifest must have, e.g. from a bundle announcement. */
   readonly expectedManifestSha256?: string;
+  /**
+   * The files to fetch (see `candidateFiles` and `filesOfCandidates`); the manifest always comes too. Files not
+   * selected are absent from the directory. @default every file the manifest lists
+   */
+  readonly files?: BundleFileSelector;
+  /**
+   * A content-addressed directory of files, `<blobDir>/<sha256>`, shared by every bundle fetched with it: files
+   * already there (checked) are hard-linked into the bundle instead of downloaded, downloads are kept there.
+   */
+  readonly blobDir?: string;
+}
+
+/** Byte counts of a fetch. */
+export interface FetchStats {
+  /** Bytes read from the object store, the manifest included. */
+  readonly bytesDownloaded: number;
+  /** Bytes written to disk: new blobs, the manifest, copies where a hard link was not possible. */
+  readonly bytesWritten: number;
+  /** Files read from the object store, the manifest included. */
+  readonly filesDownloaded: number;
+  /** Files taken from disk (a blob, or the intact copy already in the directory) instead of downloaded. */
+  readonly filesReused: number;
 }
 
 /** A bundle fetched to disk. */
-export interface FetchedBundle {
+export interface FetchedBundle extends FetchStats {
   readonly dir: string;
   readonly manifest: BundleManifest;
   readonly manifestSha256: string;
-  /** Bytes written (0 when an identical, intact copy was already there). */
-  readonly bytesWritten: number;
-  /** True when `dir` already held this exact bundle, intact, and nothing was downloaded. */
+  /** The files now in `dir` besides the manifest: the selected ones, and any intact one it already held. */
+  readonly files: readonly string[];
+  /** True when `dir` already held this bundle with every selected file intact, and only the manifest was read. */
   readonly reused: boolean;
 }
 
 /**
- * Downloads (model, version) into `destDir`, verifying the manifest and every file's sha256 first. Files go to a
- * hidden sibling directory that is renamed into place only when complete, so `destDir` is never partial. An
- * intact copy already in `destDir` is kept. Throws BundleStoreError (`not_found`, `hash_mismatch`,
- * `bad_manifest`, `manifest_mismatch`, `io`).
+ * Fetches (model, version) into `destDir`, verifying the manifest and every file's sha256 and size. Only the
+ * selected files (`files`, default all) are fetched, and only those not already on disk intact (in `blobDir`, or
+ * in `destDir` from an earlier fetch). The directory is built as a hidden sibling and renamed into place when
+ * complete, so `destDir` is never partial: a directory with a manifest holds every selected file. Throws
+ * BundleStoreError (`not_found`, `hash_mismatch`, `bad_manifest`, `manifest_mismatch`, `io`).
  */
 export async function fetchBundle(
   nc: NatsConnection,
@@ -47,46 +74,165 @@ export async function fetchBundle(
     version,
     options.expectedManifestSha256 === undefined ? {} : { expectedSha256: options.expectedManifestSha256 },
   );
-  if (await isIntactCopy(destDir, sha256)) {
-    return { dir: destDir, manifest, manifestSha256: sha256, bytesWritten: 0, reused: true };
+  const selected = selectFiles(manifest, options.files);
+  const copy = new FileCopier(reader, manifest, options.blobDir);
+  copy.stats.bytesDownloaded += manifestBytes.byteLength;
+  copy.stats.filesDownloaded += 1;
+
+  // What destDir already holds of this very bundle is reused; a damaged file there is removed and fetched again.
+  let present: readonly string[] = [];
+  if ((await localManifestSha256(destDir)) === sha256) {
+    const check = await wrapIo(destDir, model, version, () =>
+      checkBundleDir(destDir, manifest, { required: selected, blobDir: options.blobDir }),
+    );
+    present = check.intact;
+    for (const path of check.intact) copy.knownAt(path, join(destDir, path));
+    if (check.missing.length === 0 && check.corrupted.length === 0) {
+      return {
+        dir: destDir,
+        manifest,
+        manifestSha256: sha256,
+        files: check.intact,
+        reused: true,
+        ...copy.stats,
+        filesReused: check.intact.length,
+      };
+    }
   }
+  const files = union(manifest, selected, present);
   const staging = join(dirname(destDir), `.${basename(destDir)}.partial-${randomBytes(4).toString('hex')}`);
-  let bytesWritten = 0;
   try {
     await mkdir(staging, { recursive: true });
-    for (const path of Object.keys(manifest.files)) {
-      const bytes = await reader.readFile(model, version, path, manifest);
-      await mkdir(dirname(join(staging, path)), { recursive: true });
-      await writeFile(join(staging, path), bytes);
-      bytesWritten += bytes.byteLength;
-    }
-    // The manifest goes last: a directory with a manifest is a directory with every file.
+    for (const path of files) await copy.into(staging, path);
+    // The manifest goes last: a directory with a manifest is a directory with every selected file.
     await writeFile(join(staging, MANIFEST_FILE), manifestBytes);
-    bytesWritten += manifestBytes.byteLength;
+    copy.stats.bytesWritten += manifestBytes.byteLength;
     await replaceDir(staging, destDir);
   } catch (error) {
     await rm(staging, { recursive: true, force: true });
-    if (isBundleStoreError(error)) throw error;
-    throw new BundleStoreError(
-      BundleStoreErrorCode.Io,
-      `cannot write bundle ${model}@${version} to ${destDir}: ${(error as Error).message}`,
-      { cause: error },
-    );
+    throw asStoreError(error, `cannot write bundle ${model}@${version} to ${destDir}`);
   }
-  return { dir: destDir, manifest, manifestSha256: sha256, bytesWritten, reused: false };
+  return { dir: destDir, manifest, manifestSha256: sha256, files, reused: false, ...copy.stats };
 }
 
-async function isIntactCopy(dir: string, manifestSha256: string): Promise<boolean> {
+/**
+ * Adds `files` of an already fetched bundle to its directory `dir` (e.g. the files of a candidate an agent did
+ * not fetch at first), each verified and renamed into place on its own, so sessions already reading `dir` are
+ * never disturbed. Files already there intact are kept. Throws like {@link fetchBundle}.
+ */
+export async function addBundleFiles(
+  nc: NatsConnection,
+  dir: string,
+  manifest: BundleManifest,
+  files: readonly string[],
+  options: BundleStoreOptions & { readonly blobDir?: string } = {},
+): Promise<FetchStats> {
+  const wanted = selectFiles(manifest, () => files);
+  const local = await wrapIo(dir, manifest.model.id, manifest.version, () => readLocalManifest(dir));
+  if (local.manifest.model.id !== manifest.model.id || local.manifest.version !== manifest.version) {
+    throw new BundleStoreError(
+      BundleStoreErrorCode.ManifestMismatch,
+      `${dir} holds ${local.manifest.model.id}@${local.manifest.version}, not ` +
+        `${manifest.model.id}@${manifest.version}: refusing to mix versions`,
+    );
+  }
+  const reader = createBundleReader(nc, options);
+  const copy = new FileCopier(reader, manifest, options.blobDir);
+  const check = await wrapIo(dir, manifest.model.id, manifest.version, () =>
+    checkBundleDir(dir, manifest, { required: wanted, blobDir: options.blobDir }),
+  );
+  for (const path of check.intact) copy.knownAt(path, join(dir, path));
+  try {
+    for (const path of check.missing) await copy.into(dir, path);
+  } catch (error) {
+    throw asStoreError(error, `cannot add files to bundle ${manifest.model.id}@${manifest.version} in ${dir}`);
+  }
+  return { ...copy.stats, filesReused: copy.stats.filesReused + wanted.length - check.missing.length };
+}
+
+// Puts bundle files in place from the cheapest source: a file on disk already checked to hold the bytes, an
+// intact blob, or the object store (the download is kept as a blob when there is a blob directory).
+class FileCopier {
+  readonly stats = { bytesDownloaded: 0, bytesWritten: 0, filesDownloaded: 0, filesReused: 0 };
+  private readonly known = new Map<string, string>();
+
+  constructor(
+    private readonly reader: BundleReader,
+    private readonly manifest: BundleManifest,
+    private readonly blobDir: string | undefined,
+  ) {}
+
+  knownAt(path: string, file: string): void {
+    this.known.set(this.manifest.files[path]!.sha256, file);
+  }
+
+  async into(dir: string, path: string): Promise<void> {
+    const entry = this.manifest.files[path]!;
+    const target = join(dir, path);
+    let source = this.known.get(entry.sha256);
+    if (source === undefined && this.blobDir !== undefined && (await hasIntactBlob(this.blobDir, entry))) {
+      source = localBlobPath(this.blobDir, entry.sha256);
+    }
+    if (source !== undefined) {
+      this.stats.bytesWritten += await linkOrCopy(source, target);
+      this.stats.filesReused += 1;
+    } else {
+      const { manifest } = this;
+      const bytes = await this.reader.readFile(manifest.model.id, manifest.version, path, manifest);
+      this.stats.bytesDownloaded += bytes.byteLength;
+      this.stats.filesDownloaded += 1;
+      this.stats.bytesWritten += bytes.byteLength;
+      if (this.blobDir === undefined) {
+        await mkdir(dirname(target), { recursive: true });
+        await writeFile(target, bytes);
+      } else {
+        const blob = await writeBlob(this.blobDir, entry.sha256, bytes);
+        this.stats.bytesWritten += await linkOrCopy(blob, target);
+      }
+    }
+    this.known.set(entry.sha256, target);
+  }
+}
+
+function selectFiles(manifest: BundleManifest, select: BundleFileSelector | undefined): string[] {
+  const chosen = new Set(select === undefined ? Object.keys(manifest.files) : select(manifest));
+  for (const path of chosen) {
+    if (path === MANIFEST_FILE) continue;
+    if (!Object.hasOwn(manifest.files, path)) {
+      throw new BundleStoreError(
+        BundleStoreErrorCode.NotFound,
+        `bundle ${manifest.model.id}@${manifest.version} has no file ${path}`,
+      );
+    }
+  }
+  return Object.keys(manifest.files).filter((path) => chosen.has(path));
+}
+
+function union(manifest: BundleManifest, a: readonly string[], b: readonly string[]): string[] {
+  const all = new Set([...a, ...b]);
+  return Object.keys(manifest.files).filter((path) => all.has(path));
+}
+
+async function localManifestSha256(dir: string): Promise<string | undefined> {
   try {
     await access(join(dir, MANIFEST_FILE));
+    return (await readLocalManifest(dir)).sha256;
   } catch {
-    return false;
+    return undefined; // no copy, or a damaged one: it is replaced
   }
+}
+
+async function wrapIo<T>(dir: string, model: string, version: string, fn: () => Promise<T>): Promise<T> {
   try {
-    return (await verifyLocalBundle(dir)).sha256 === manifestSha256;
-  } catch {
-    return false; // a damaged or different copy is replaced
+    return await fn();
+  } catch (error) {
+    throw asStoreError(error, `cannot check bundle ${model}@${version} in ${dir}`);
   }
+}
+
+function asStoreError(error: unknown, what: string): BundleStoreError {
+  if (isBundleStoreError(error)) return error;
+  return new BundleStoreError(BundleStoreErrorCode.Io, `${what}: ${(error as Error).message}`, { cause: error });
 }
 
 async function replaceDir(staging: string, destDir: string): Promise<void> {

@@ -1,6 +1,8 @@
+import type { ObjectStore } from '@nats-io/obj';
 import type { NatsConnection } from '@nats-io/transport-node';
 import {
   assertToken,
+  blobObjectName,
   type BundleAnnouncement,
   bundleAnnounceSubject,
   bundleObjectName,
@@ -21,7 +23,7 @@ export interface PublishBundleOptions extends BundleStoreOptions {
    * @default true
    */
   readonly makeCurrent?: boolean;
-  /** Called after each file is uploaded, for progress output. */
+  /** Called after each file is uploaded, for progress output (not for files the store already holds). */
   readonly onFile?: (path: string, bytes: number) => void;
   /** Clock for `publishedAt`. @default Date.now */
   readonly now?: () => number;
@@ -32,18 +34,27 @@ export interface PublishedBundle {
   readonly model: string;
   readonly version: string;
   readonly manifestSha256: string;
-  /** Files uploaded, manifest included. */
+  /** Files in the bundle, manifest included. */
   readonly files: number;
+  /** Bytes uploaded: the manifest and the blobs the store did not hold yet. */
   readonly bytes: number;
+  /** Objects uploaded: blobs the store did not hold yet, and the manifest unless it was already published. */
+  readonly uploaded: number;
+  /** Distinct files the store already held under `blobs/<sha256>` (e.g. weights shared with an earlier version). */
+  readonly reused: number;
+  /** Bytes of those files, which were not uploaded again. */
+  readonly bytesReused: number;
   /** The announcement published on `${prefix}.bundle.${model}`, or undefined when `makeCurrent` was false. */
   readonly announcement: BundleAnnouncement | undefined;
 }
 
 /**
  * Publishes a bundle directory: verifies every file against the manifest before uploading anything (a corrupted
- * local bundle is rejected whole), uploads the files and then the manifest to the `${prefix}_bundles` object
- * store, sets `${prefix}_current[model] = version` and announces it. Versions are immutable: republishing the same
- * content is a no-op upload, other content under a published version is `version_conflict`.
+ * local bundle is rejected whole), uploads each file as the content-addressed object `blobs/<sha256>` unless the
+ * store already holds it (a version that changes only its manifest uploads only the manifest), then the manifest
+ * as `<model>/<version>/manifest.json`, sets `${prefix}_current[model] = version` and announces it. Versions are
+ * immutable: republishing the same content uploads nothing new, other content under a published version is
+ * `version_conflict`.
  */
 export async function publishBundle(
   nc: NatsConnection,
@@ -69,22 +80,34 @@ export async function publishBundle(
   }
 
   let bytes = 0;
-  const upload = async (path: string, data: Uint8Array): Promise<void> => {
-    const name = bundleObjectName(model, version, path);
+  let uploaded = 0;
+  let reused = 0;
+  let bytesReused = 0;
+  const upload = async (name: string, path: string, data: Uint8Array): Promise<void> => {
     try {
       await store.putBlob({ name, metadata: { [SHA256_METADATA_KEY]: sha256Hex(data) } }, data);
     } catch (error) {
       throw ioError(`cannot upload ${name}`, error);
     }
     bytes += data.byteLength;
+    uploaded += 1;
     options.onFile?.(path, data.byteLength);
   };
-  for (const path of Object.keys(manifest.files)) {
+  const seen = new Set<string>();
+  for (const [path, entry] of Object.entries(manifest.files)) {
+    if (seen.has(entry.sha256)) continue; // two paths with the same bytes are one blob
+    seen.add(entry.sha256);
+    const name = blobObjectName(entry.sha256);
+    if (await holdsBlob(store, name, entry)) {
+      reused += 1;
+      bytesReused += entry.bytes;
+      continue;
+    }
     // Read and verified again: what is uploaded is exactly what was checked, even if the directory changed.
-    await upload(path, await readVerifiedLocalFile(dir, manifest, path));
+    await upload(name, path, await readVerifiedLocalFile(dir, manifest, path));
   }
   // The manifest goes last, so a reader that finds it finds every file it lists.
-  await upload(MANIFEST_FILE, local.bytes);
+  if (existing === undefined) await upload(manifestName, MANIFEST_FILE, local.bytes);
 
   let announcement: BundleAnnouncement | undefined;
   if (options.makeCurrent ?? true) {
@@ -111,6 +134,34 @@ export async function publishBundle(
     manifestSha256: local.sha256,
     files: Object.keys(manifest.files).length + 1,
     bytes,
+    uploaded,
+    reused,
+    bytesReused,
     announcement,
   };
+}
+
+/**
+ * True when the store holds `name` with exactly these bytes, as recorded when it was put: its size, and the
+ * sha256 the object store computed while uploading (its `digest`), or the one the publisher recorded beside it.
+ * Readers check every byte again, so a blob that lies about itself is rejected there, never served.
+ */
+async function holdsBlob(store: ObjectStore, name: string, entry: { sha256: string; bytes: number }): Promise<boolean> {
+  let info;
+  try {
+    info = await store.info(name);
+  } catch (error) {
+    throw ioError(`cannot read object info of ${name}`, error);
+  }
+  if (info === null || info.deleted || info.size !== entry.bytes) return false;
+  const digest = digestHex(info.digest);
+  return (digest ?? info.metadata?.[SHA256_METADATA_KEY]) === entry.sha256;
+}
+
+// The object store's digest is `SHA-256=<base64url>`; undefined when it is absent or in another form.
+function digestHex(digest: string | undefined): string | undefined {
+  const match = /^SHA-256=([A-Za-z0-9_\-+/]+=*)$/i.exec(digest ?? '');
+  if (match === null) return undefined;
+  const hex = Buffer.from(match[1]!, 'base64url').toString('hex');
+  return hex.length === 64 ? hex : undefined;
 }

@@ -20,6 +20,11 @@ export interface ManifestInputs {
   readonly replyBytes: ReadonlyMap<string, CodecBytes>;
   readonly candidates: readonly Candidate[];
   readonly paths: ReadonlyMap<string, { head: string | null; tail: string | null }>;
+  /**
+   * The weights file every graph reads its weights from (ONNX external data), and how many distinct tensors it
+   * holds; absent when the graphs embed their weights. Each candidate then needs its graphs and this file.
+   */
+  readonly weights?: { readonly file: string; readonly tensors: number };
   readonly exitRates: ReadonlyMap<string, number>;
   readonly edgeProfile: ModelProfile;
   readonly cloudProfile: ModelProfile;
@@ -28,6 +33,11 @@ export interface ManifestInputs {
   readonly posthoc: readonly PosthocExit[];
   readonly calibration: ExitCalibration | undefined;
   readonly calibrationSource: string | undefined;
+}
+
+/** Every file a candidate needs besides the manifest: its graphs (once, in head-then-tail order), then the weights. */
+function candidateFiles(paths: { head: string | null; tail: string | null }, weights: string): string[] {
+  return [...new Set([paths.head, paths.tail].filter((p): p is string => p !== null)), weights];
 }
 
 /**
@@ -53,6 +63,7 @@ export function buildManifest(
       task: m.task,
       ...(m.sessionOptions ? { sessionOptions: m.sessionOptions } : {}),
     },
+    ...(m.weights ? { weights: { file: m.weights.file, tensors: m.weights.tensors } } : {}),
     files,
     candidates: m.candidates.map((c) => ({
       id: c.id,
@@ -61,6 +72,7 @@ export function buildManifest(
       cut: c.wire.map((w) => w.name),
       head: m.paths.get(c.id)!.head,
       tail: m.paths.get(c.id)!.tail,
+      ...(m.weights ? { files: candidateFiles(m.paths.get(c.id)!, m.weights.file) } : {}),
       cutTensors: c.wire,
       bytesPerSample: c.bytesPerSample,
       ...(m.replyBytes.has(c.id) ? { replyBytesPerSample: m.replyBytes.get(c.id) } : {}),
