@@ -104,6 +104,9 @@ export function createEdgeAgent(deps: EdgeAgentDeps): EdgeAgent {
     warm: (bundle) => bundle.prepare(control.previewSplit(bundle)),
     onSwap: (bundle) => control.onBundle(bundle),
     onError: noteError,
+    // A download takes a share of the live uplink (bytes/s), re-read for every chunk; a floor before any estimate.
+    maxDownloadBytesPerSecond: () =>
+      Math.max(64 * 1024, ((estimator.estimate(now()).mbps ?? 0) * 1e6 * config.bundles.downloadShare) / 8),
   });
   const cloud = createCloudHealth({
     config,
@@ -236,6 +239,7 @@ export function createEdgeAgent(deps: EdgeAgentDeps): EdgeAgent {
         window: stats.get(model)!.takeWindow(),
       })),
       lastError,
+      downloads: bundles.downloads(),
     });
   }
 

@@ -122,6 +122,17 @@ export const HeartbeatModelStatsSchema = z.object({
 /** Per-model statistics in a heartbeat. */
 export type HeartbeatModelStats = z.infer<typeof HeartbeatModelStatsSchema>;
 
+/** A bundle version an agent is downloading, in a heartbeat. */
+const HeartbeatDownloadSchema = z.object({
+  model: token('model'),
+  version: token('version'),
+  /** Bytes of the version's selected files in place so far. */
+  bytes: count,
+  /** Bytes of the version's selected files. */
+  totalBytes: count,
+  /** 0..100. */
+  percent: z.number().min(0).max(100),
+});
 /** Edge → console: an agent's health, link estimates and per-model statistics. */
 export const HeartbeatSchema = z.object({
   kind: z.literal(MessageKind.Heartbeat),
@@ -135,6 +146,8 @@ export const HeartbeatSchema = z.object({
   rttMs: nonNegative.optional(),
   battery: z.object({ level: fraction, charging: z.boolean() }).optional(),
   lastError: z.string().max(4096).optional(),
+  /** Bundle downloads in progress (absent when idle): how far each rollout has come on this agent's link. */
+  downloads: z.array(HeartbeatDownloadSchema).max(1024).optional(),
 });
 /** Edge → console: an agent's health, link estimates and per-model statistics. */
 export type Heartbeat = z.infer<typeof HeartbeatSchema>;

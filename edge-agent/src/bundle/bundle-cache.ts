@@ -20,6 +20,7 @@ import {
   BundleStoreErrorCode,
   checkBundleDir,
   fetchBundle,
+  type FetchBundleOptions,
   type FetchStats,
   pruneBlobs,
   readLocalManifest,
@@ -45,6 +46,9 @@ export interface FetchedCachedBundle extends CachedBundle, FetchStats {
   readonly files: readonly string[];
 }
 
+/** How a cache fetch downloads: its cancellation, pacing and progress (see {@link FetchBundleOptions}). */
+export type CacheFetchOptions = Pick<FetchBundleOptions, 'signal' | 'maxBytesPerSecond' | 'onProgress'>;
+
 /** The cache directory of one agent. */
 export interface BundleCache {
   readonly root: string;
@@ -62,7 +66,7 @@ export interface BundleCache {
   writeCurrent(model: string, bundle: CachedBundle): Promise<void>;
   /**
    * Fetches (model, version) from the object store into the cache: the `select`ed files (default all), each
-   * downloaded only when no intact blob holds it yet.
+   * downloaded only when no intact blob holds it yet. `transfer` cancels, paces and reports the download.
    */
   fetch(
     nc: NatsConnection,
@@ -70,6 +74,7 @@ export interface BundleCache {
     version: string,
     prefix: string,
     select?: BundleFileSelector,
+    transfer?: CacheFetchOptions,
   ): Promise<FetchedCachedBundle>;
   /** Adds files of a cached bundle that were not fetched with it (e.g. a newly pinned candidate's). */
   addFiles(nc: NatsConnection, bundle: CachedBundle, prefix: string, files: readonly string[]): Promise<FetchStats>;
@@ -153,7 +158,7 @@ export function createBundleCache(root: string): BundleCache {
       await writeFile(temp, `${JSON.stringify(pointer, null, 2)}\n`);
       await rename(temp, pointerPath(model));
     },
-    fetch(nc, model, version, prefix, select) {
+    fetch(nc, model, version, prefix, select, transfer = {}) {
       return exclusive(async () => {
         const dir = bundleDir(model, version);
         await mkdir(join(root, 'bundles', model), { recursive: true });
@@ -161,6 +166,7 @@ export function createBundleCache(root: string): BundleCache {
           prefix,
           blobDir,
           ...(select === undefined ? {} : { files: select }),
+          ...transfer,
         });
         return {
           dir,

@@ -18,6 +18,7 @@ import {
   currentVersion,
   type CurrentVersionWatch,
   filesOfCandidates,
+  isBundleStoreError,
   listsCandidateFiles,
   watchCurrent,
 } from '@cleave/node-runtime';
@@ -53,6 +54,27 @@ export interface BundleManagerDeps {
    * when first prepared. @default none
    */
   readonly keepCandidates?: (model: string) => readonly string[];
+  /**
+   * Most bytes per second a bundle download may take, read again before each chunk (e.g. a share of the live
+   * uplink estimate), so heartbeats and offloads keep headroom on a slow link. @default no limit
+   */
+  readonly maxDownloadBytesPerSecond?: () => number;
+  /** Wall clock for a download's `startedAt`. @default Date.now */
+  readonly wallClock?: () => number;
+}
+
+/** A bundle download in progress. */
+export interface BundleDownload {
+  readonly model: string;
+  readonly version: string;
+  /** Bytes of the selected files in place so far. */
+  readonly bytesDone: number;
+  /** Bytes of the selected files. */
+  readonly bytesTotal: number;
+  /** 0..100. */
+  readonly percent: number;
+  /** Epoch ms. */
+  readonly startedAt: number;
 }
 
 /**
@@ -80,6 +102,8 @@ export interface BundleManager extends AsyncDisposable {
   current(model: string): LoadedBundle | undefined;
   /** Asks the KV again, e.g. after the cloud answered `version_mismatch`. */
   refresh(model: string): void;
+  /** The downloads in progress, one per model at most (empty when idle). */
+  downloads(): BundleDownload[];
   /** Resolves when `model` serves `version` (tests and tools). */
   whenServing(model: string, version: string): Promise<void>;
   close(): Promise<void>;
@@ -95,6 +119,11 @@ export function createBundleManager(deps: BundleManagerDeps): BundleManager {
   const waiters = new Map<string, { version: string; resolve: () => void }[]>();
   const watches = new Set<CurrentVersionWatch>();
   const timers = new Set<NodeJS.Timeout>();
+  const inFlight = new Map<
+    string,
+    { version: string; controller: AbortController; bytesDone: number; bytesTotal: number; startedAt: number }
+  >();
+  const wallClock = deps.wallClock ?? Date.now;
   let nc: NatsConnection | undefined;
   let closed = false;
 
@@ -236,6 +265,20 @@ export function createBundleManager(deps: BundleManagerDeps): BundleManager {
     );
   }
 
+  // A new wanted version cancels the download of another one: a rollback, or a newer promotion, starts at once
+  // instead of after a slow link finished a version nobody wants any more.
+  function want(model: string, version: string): void {
+    wanted.set(model, version);
+    const download = inFlight.get(model);
+    if (download !== undefined && download.version !== version && !download.controller.signal.aborted) {
+      logger.info(
+        { event: 'bundle_download_cancelled', model, version: download.version, wanted: version },
+        'download cancelled',
+      );
+      download.controller.abort(new Error(`${model}@${version} is wanted instead of ${download.version}`));
+    }
+  }
+
   // Brings `model` to the version last wanted, one fetch at a time; a version that arrives meanwhile is next.
   function converge(model: string): Promise<void> {
     const running = applying.get(model);
@@ -245,8 +288,24 @@ export function createBundleManager(deps: BundleManagerDeps): BundleManager {
         const version = wanted.get(model);
         if (closed || nc === undefined || version === undefined || current.get(model)?.version === version) return;
         let bundle: LoadedBundle | undefined;
+        const controller = new AbortController();
+        const download = { version, controller, bytesDone: 0, bytesTotal: 0, startedAt: wallClock() };
+        inFlight.set(model, download);
         try {
-          const cached = await cache.fetch(nc, model, version, deps.prefix, selectFor(model));
+          const limit = deps.maxDownloadBytesPerSecond;
+          let cached;
+          try {
+            cached = await cache.fetch(nc, model, version, deps.prefix, selectFor(model), {
+              signal: controller.signal,
+              ...(limit === undefined ? {} : { maxBytesPerSecond: limit }),
+              onProgress: ({ bytesDone, bytesTotal }) => {
+                download.bytesDone = bytesDone;
+                download.bytesTotal = bytesTotal;
+              },
+            });
+          } finally {
+            if (inFlight.get(model) === download) inFlight.delete(model);
+          }
           logger.info(
             {
               event: 'bundle_fetched',
@@ -269,6 +328,11 @@ export function createBundleManager(deps: BundleManagerDeps): BundleManager {
           if (wanted.get(model) === version) swapIn(model, bundle, cached);
           else await bundle.retire();
         } catch (error) {
+          if (isBundleStoreError(error) && error.code === 'cancelled') {
+            await bundle?.retire();
+            if (closed) return;
+            continue; // the version wanted now is next
+          }
           const message = `cannot load bundle ${model}@${version}: ${(error as Error).message}`;
           logger.warn({ model, version, err: (error as Error).message }, 'bundle update failed; retrying');
           deps.onError(message);
@@ -299,7 +363,7 @@ export function createBundleManager(deps: BundleManagerDeps): BundleManager {
       watches.add(watch);
       for await (const update of watch) {
         if (update.version === undefined) continue;
-        wanted.set(model, update.version);
+        want(model, update.version);
         void converge(model);
       }
     } catch (error) {
@@ -314,7 +378,7 @@ export function createBundleManager(deps: BundleManagerDeps): BundleManager {
     if (nc === undefined || closed) return;
     const version = await currentVersion(nc, model, { prefix: deps.prefix }).catch(() => undefined);
     if (version !== undefined) {
-      wanted.set(model, version);
+      want(model, version);
       await converge(model);
     }
   }
@@ -323,6 +387,7 @@ export function createBundleManager(deps: BundleManagerDeps): BundleManager {
     closed = true;
     for (const timer of timers) clearTimeout(timer);
     for (const watch of watches) watch.stop();
+    for (const download of inFlight.values()) download.controller.abort(new Error('the agent is closing'));
     await Promise.allSettled([...applying.values()]);
     await Promise.allSettled([...current.values()].map((b) => b.retire()));
   };
@@ -347,6 +412,15 @@ export function createBundleManager(deps: BundleManagerDeps): BundleManager {
       return lease;
     },
     current: (model) => current.get(model),
+    downloads: () =>
+      [...inFlight.entries()].map(([model, d]) => ({
+        model,
+        version: d.version,
+        bytesDone: d.bytesDone,
+        bytesTotal: d.bytesTotal,
+        percent: d.bytesTotal === 0 ? 0 : Math.min(100, Math.round((d.bytesDone / d.bytesTotal) * 1000) / 10),
+        startedAt: d.startedAt,
+      })),
     refresh(model) {
       void refresh(model).catch(() => undefined);
     },

@@ -44,6 +44,15 @@ export const EdgeConfigSchema = z.strictObject({
   models: z.array(ModelConfigSchema).min(1, 'list at least one model to serve'),
   /** Fetched bundles and the last known current version of each model, so a restart offline still serves. */
   cacheDir: path.default('/var/lib/cleave/edge'),
+  bundles: z
+    .strictObject({
+      /**
+       * Share of the live uplink estimate a bundle download may use (at least 64 KiB/s, the floor also used before
+       * the first estimate), so heartbeats and offloads keep headroom while a new version rolls out.
+       */
+      downloadShare: z.number().gt(0).max(1).default(0.5),
+    })
+    .prefault({}),
   http: z
     .strictObject({
       enabled: z.boolean().default(true),

@@ -13,6 +13,17 @@ export interface HeartbeatInputs {
   /** Per model: its current decision (null before its first bundle) and the statistics of the last interval. */
   readonly models: readonly { readonly decision: Decision | null; readonly window: StatsSnapshot }[];
   readonly lastError: string | undefined;
+  /** Bundle downloads in progress; the heartbeat carries them when there is any. */
+  readonly downloads?: readonly HeartbeatDownloadInput[];
+}
+
+/** A bundle download in progress, as the bundle manager reports it. */
+export interface HeartbeatDownloadInput {
+  readonly model: string;
+  readonly version: string;
+  readonly bytesDone: number;
+  readonly bytesTotal: number;
+  readonly percent: number;
 }
 
 /** The heartbeat message for the console: versions, split, codec, operating point, link, battery, counts. */
@@ -50,5 +61,16 @@ export function buildHeartbeat(inputs: HeartbeatInputs): Heartbeat {
     ...(link.rttMs === undefined ? {} : { rttMs: link.rttMs }),
     ...(power.level === undefined ? {} : { battery: { level: power.level, charging: power.charging } }),
     ...(inputs.lastError === undefined ? {} : { lastError: inputs.lastError.slice(0, 4096) }),
+    ...(inputs.downloads === undefined || inputs.downloads.length === 0
+      ? {}
+      : {
+          downloads: inputs.downloads.map((d) => ({
+            model: d.model,
+            version: d.version,
+            bytes: Math.max(0, Math.round(d.bytesDone)),
+            totalBytes: Math.max(0, Math.round(d.bytesTotal)),
+            percent: Math.min(100, Math.max(0, d.percent)),
+          })),
+        }),
   };
 }

@@ -5,6 +5,7 @@ import {
   assertToken,
   blobObjectName,
   type BundleManifest,
+  bucketNames,
   bundleObjectName,
   DEFAULT_SUBJECT_PREFIX,
 } from '@cleave/proto';
@@ -17,7 +18,21 @@ import {
   verifyBytes,
 } from './bundle-files.js';
 import { BundleStoreError, BundleStoreErrorCode } from './bundle-store-error.js';
-import { ioError, isStreamNotFound, openCurrentKv, openObjectStore, readObject } from './store-buckets.js';
+import {
+  ioError,
+  isStreamNotFound,
+  openCurrentKv,
+  openObjectStore,
+  readObject,
+  type ReadObjectOptions,
+  readObjectPulled,
+} from './store-buckets.js';
+
+/**
+ * Options of {@link BundleReader.readFile}: `signal` cancels the read; with `onChunk` each chunk is pulled from
+ * the store only after `onChunk` returned for the previous one, so a pacer that waits there paces the link.
+ */
+export type ReadFileOptions = ReadObjectOptions;
 
 /** Options shared by every bundle-store call. */
 export interface BundleStoreOptions {
@@ -43,7 +58,13 @@ export interface BundleReader {
    * One bundle file (e.g. a tail ONNX), checked against the manifest's sha256 and size: the blob `blobs/<sha256>`,
    * or, for a bundle published by an earlier release, `<model>/<version>/<path>`.
    */
-  readFile(model: string, version: string, path: string, manifest?: BundleManifest): Promise<Uint8Array>;
+  readFile(
+    model: string,
+    version: string,
+    path: string,
+    manifest?: BundleManifest,
+    options?: ReadFileOptions,
+  ): Promise<Uint8Array>;
   /** The version the KV marks current for `model`, or undefined when the model was never published. */
   currentVersion(model: string): Promise<string | undefined>;
 }
@@ -91,7 +112,13 @@ export function createBundleReader(nc: NatsConnection, options: BundleStoreOptio
     version: string,
     path: string,
     manifest?: BundleManifest,
+    readOptions: ReadFileOptions = {},
   ): Promise<Uint8Array> {
+    const bucket = bucketNames(prefix).bundles;
+    const read = (os: ObjectStore, name: string) =>
+      readOptions.onChunk === undefined
+        ? readObject(os, name, readOptions)
+        : readObjectPulled(nc, os, bucket, name, readOptions);
     const m = manifest ?? (await readManifest(model, version)).manifest;
     assertManifestIdentity(m, model, version, `manifest passed for ${path}`);
     const entry = m.files[path];
@@ -102,7 +129,7 @@ export function createBundleReader(nc: NatsConnection, options: BundleStoreOptio
     // published under. Either way only bytes with the manifest's sha256 and size are returned.
     const os = await store(`bundle ${model}@${version}`);
     const blobName = blobObjectName(entry.sha256);
-    const blob = await readObject(os, blobName);
+    const blob = await read(os, blobName);
     let rejected: BundleStoreError | undefined;
     if (blob !== undefined) {
       try {
@@ -114,7 +141,7 @@ export function createBundleReader(nc: NatsConnection, options: BundleStoreOptio
       }
     }
     const name = bundleObjectName(model, version, path);
-    const stored = await readObject(os, name);
+    const stored = await read(os, name);
     if (stored === undefined) {
       if (rejected !== undefined) throw rejected;
       throw new BundleStoreError(

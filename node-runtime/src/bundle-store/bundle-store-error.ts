@@ -14,6 +14,8 @@ export const BundleStoreErrorCode = {
   VersionConflict: 'version_conflict',
   /** A candidate needs files this copy of the bundle does not hold: the agent fetched only some of its files. */
   NotFetched: 'not_fetched',
+  /** The fetch was aborted by its signal (e.g. the wanted version changed); nothing partial was kept. */
+  Cancelled: 'cancelled',
   /** A local file could not be read or written, or NATS failed. */
   Io: 'io',
 } as const;

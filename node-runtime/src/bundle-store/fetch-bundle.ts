@@ -6,6 +6,7 @@ import type { BundleManifest } from '@cleave/proto';
 import { MANIFEST_FILE, readLocalManifest } from './bundle-files.js';
 import { type BundleReader, type BundleStoreOptions, createBundleReader } from './bundle-reader.js';
 import { BundleStoreError, BundleStoreErrorCode, isBundleStoreError } from './bundle-store-error.js';
+import { cancelledError, createDownloadPacer, type PacerClock, type RateLimit } from './download-pacer.js';
 import { checkBundleDir, hasIntactBlob, linkOrCopy, localBlobPath, writeBlob } from './local-blobs.js';
 
 /** Chooses the files to fetch from a bundle's manifest: bundle-relative paths it lists. */
@@ -25,6 +26,28 @@ export interface FetchBundleOptions extends BundleStoreOptions {
    * already there (checked) are hard-linked into the bundle instead of downloaded, downloads are kept there.
    */
   readonly blobDir?: string;
+  /**
+   * Aborts the fetch: the chunk being read is the last, the partial directory is removed, and the fetch rejects
+   * with `cancelled`. `destDir` keeps whatever it held before.
+   */
+  readonly signal?: AbortSignal;
+  /**
+   * Most bytes per second to read from the store, averaged (a token bucket over the store's ~128 KiB chunks); a
+   * function is read again before each chunk, e.g. a share of a live uplink estimate. @default no limit
+   */
+  readonly maxBytesPerSecond?: RateLimit;
+  /** Called as the selected files arrive: bytes in place so far (reused files count at once) of `bytesTotal`. */
+  readonly onProgress?: (progress: FetchProgress) => void;
+  /** Clock of the pacer (tests). */
+  readonly pacerClock?: PacerClock;
+}
+
+/** How far a fetch is. */
+export interface FetchProgress {
+  /** Bytes of the selected files in place: downloaded so far, or taken from disk. */
+  readonly bytesDone: number;
+  /** Bytes of the selected files (each distinct file once), the manifest aside. */
+  readonly bytesTotal: number;
 }
 
 /** Byte counts of a fetch. */
@@ -55,7 +78,7 @@ export interface FetchedBundle extends FetchStats {
  * selected files (`files`, default all) are fetched, and only those not already on disk intact (in `blobDir`, or
  * in `destDir` from an earlier fetch). The directory is built as a hidden sibling and renamed into place when
  * complete, so `destDir` is never partial: a directory with a manifest holds every selected file. Throws
- * BundleStoreError (`not_found`, `hash_mismatch`, `bad_manifest`, `manifest_mismatch`, `io`).
+ * BundleStoreError (`not_found`, `hash_mismatch`, `bad_manifest`, `manifest_mismatch`, `io`, `cancelled`).
  */
 export async function fetchBundle(
   nc: NatsConnection,
@@ -74,8 +97,11 @@ export async function fetchBundle(
     version,
     options.expectedManifestSha256 === undefined ? {} : { expectedSha256: options.expectedManifestSha256 },
   );
+  const { signal } = options;
+  if (signal?.aborted) throw cancelledError(signal, `fetch of ${model}@${version}`);
   const selected = selectFiles(manifest, options.files);
-  const copy = new FileCopier(reader, manifest, options.blobDir);
+  const transfer = new Transfer(manifest, selected, options);
+  const copy = new FileCopier(reader, manifest, options.blobDir, transfer);
   copy.stats.bytesDownloaded += manifestBytes.byteLength;
   copy.stats.filesDownloaded += 1;
 
@@ -103,7 +129,11 @@ export async function fetchBundle(
   const staging = join(dirname(destDir), `.${basename(destDir)}.partial-${randomBytes(4).toString('hex')}`);
   try {
     await mkdir(staging, { recursive: true });
-    for (const path of files) await copy.into(staging, path);
+    for (const path of files) {
+      if (signal?.aborted) throw cancelledError(signal, `fetch of ${model}@${version}`);
+      await copy.into(staging, path);
+    }
+    if (signal?.aborted) throw cancelledError(signal, `fetch of ${model}@${version}`);
     // The manifest goes last: a directory with a manifest is a directory with every selected file.
     await writeFile(join(staging, MANIFEST_FILE), manifestBytes);
     copy.stats.bytesWritten += manifestBytes.byteLength;
@@ -150,6 +180,56 @@ export async function addBundleFiles(
   return { ...copy.stats, filesReused: copy.stats.filesReused + wanted.length - check.missing.length };
 }
 
+// Paces the chunks of a fetch and counts its progress.
+class Transfer {
+  private done = 0;
+  private readonly total: number;
+  private readonly counted = new Set<string>();
+  private readonly pacer;
+
+  constructor(
+    private readonly manifest: BundleManifest,
+    selected: readonly string[],
+    private readonly options: Pick<FetchBundleOptions, 'signal' | 'maxBytesPerSecond' | 'onProgress' | 'pacerClock'>,
+  ) {
+    const sizes = new Map(selected.map((path) => [manifest.files[path]!.sha256, manifest.files[path]!.bytes]));
+    this.total = [...sizes.values()].reduce((n, x) => n + x, 0);
+    this.pacer = createDownloadPacer(options.maxBytesPerSecond, options.pacerClock);
+  }
+
+  get signal(): AbortSignal | undefined {
+    return this.options.signal;
+  }
+
+  get paced(): boolean {
+    return this.options.maxBytesPerSecond !== undefined || this.options.onProgress !== undefined;
+  }
+
+  /** A file taken from disk. */
+  reused(path: string): void {
+    const { sha256, bytes } = this.manifest.files[path]!;
+    if (this.counted.has(sha256)) return;
+    this.counted.add(sha256);
+    this.add(bytes);
+  }
+
+  /** A chunk of `path` arrived: report it, then wait until the next fits under the limit. */
+  async chunk(bytes: number): Promise<void> {
+    this.add(bytes);
+    await this.pacer.take(bytes, this.options.signal);
+  }
+
+  /** A downloaded file is complete (its chunks were already counted). */
+  downloaded(path: string): void {
+    this.counted.add(this.manifest.files[path]!.sha256);
+  }
+
+  private add(bytes: number): void {
+    this.done = Math.min(this.total, this.done + bytes);
+    this.options.onProgress?.({ bytesDone: this.done, bytesTotal: this.total });
+  }
+}
+
 // Puts bundle files in place from the cheapest source: a file on disk already checked to hold the bytes, an
 // intact blob, or the object store (the download is kept as a blob when there is a blob directory).
 class FileCopier {
@@ -160,6 +240,7 @@ class FileCopier {
     private readonly reader: BundleReader,
     private readonly manifest: BundleManifest,
     private readonly blobDir: string | undefined,
+    private readonly transfer?: Transfer,
   ) {}
 
   knownAt(path: string, file: string): void {
@@ -176,9 +257,22 @@ class FileCopier {
     if (source !== undefined) {
       this.stats.bytesWritten += await linkOrCopy(source, target);
       this.stats.filesReused += 1;
+      this.transfer?.reused(path);
     } else {
-      const { manifest } = this;
-      const bytes = await this.reader.readFile(manifest.model.id, manifest.version, path, manifest);
+      const { manifest, transfer } = this;
+      const bytes = await this.reader.readFile(
+        manifest.model.id,
+        manifest.version,
+        path,
+        manifest,
+        transfer === undefined
+          ? {}
+          : {
+              signal: transfer.signal,
+              ...(transfer.paced ? { onChunk: (n: number) => transfer.chunk(n) } : {}),
+            },
+      );
+      transfer?.downloaded(path);
       this.stats.bytesDownloaded += bytes.byteLength;
       this.stats.filesDownloaded += 1;
       this.stats.bytesWritten += bytes.byteLength;

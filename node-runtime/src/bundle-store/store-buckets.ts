@@ -1,11 +1,13 @@
 // Opening the object store and the KV bucket, and reading one object whole. Buckets are created only by the
 // publisher; readers treat a missing bucket as "nothing published yet" and try again on the next call.
-import { JetStreamApiCodes, JetStreamApiError, jetstreamManager } from '@nats-io/jetstream';
+import { createHash } from 'node:crypto';
+import { JetStreamApiCodes, JetStreamApiError, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { type KV, Kvm } from '@nats-io/kv';
 import { type ObjectStore, Objm, StorageType } from '@nats-io/obj';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { bucketNames } from '@cleave/proto';
-import { BundleStoreError, BundleStoreErrorCode } from './bundle-store-error.js';
+import { BundleStoreError, BundleStoreErrorCode, isBundleStoreError } from './bundle-store-error.js';
+import { cancelledError } from './download-pacer.js';
 
 /** Versions of a model's current-version key kept in KV, so a rollback can see what was live before. */
 const CURRENT_HISTORY = 16;
@@ -74,8 +76,22 @@ export interface StoredObject {
   readonly metadata: Readonly<Record<string, string>>;
 }
 
+/** Options of {@link readObject}. */
+export interface ReadObjectOptions {
+  /** Stops reading (the stream is cancelled) and rejects `cancelled`. */
+  readonly signal?: AbortSignal | undefined;
+  /** Called after each chunk arrives, before the next is read: pacing waits here, progress is counted here. */
+  readonly onChunk?: ((bytes: number) => Promise<void> | void) | undefined;
+}
+
 /** Reads an object whole (the store checks its own chunk digest); undefined when it does not exist. */
-export async function readObject(os: ObjectStore, name: string): Promise<StoredObject | undefined> {
+export async function readObject(
+  os: ObjectStore,
+  name: string,
+  options: ReadObjectOptions = {},
+): Promise<StoredObject | undefined> {
+  const { signal, onChunk } = options;
+  if (signal?.aborted) throw cancelledError(signal, `read of ${name}`);
   let result;
   try {
     result = await os.get(name);
@@ -85,27 +101,106 @@ export async function readObject(os: ObjectStore, name: string): Promise<StoredO
   if (result === null) return undefined;
   const chunks: Uint8Array[] = [];
   let size = 0;
+  const reader = result.data.getReader();
+  const onAbort = () => void reader.cancel(signal?.reason).catch(() => undefined);
+  signal?.addEventListener('abort', onAbort, { once: true });
   try {
-    for await (const chunk of result.data) {
-      chunks.push(chunk);
-      size += chunk.byteLength;
+    for (;;) {
+      if (signal?.aborted) throw cancelledError(signal, `read of ${name}`);
+      const { done, value } = await reader.read();
+      if (signal?.aborted) throw cancelledError(signal, `read of ${name}`);
+      if (done) break;
+      chunks.push(value);
+      size += value.byteLength;
+      await onChunk?.(value.byteLength);
     }
   } catch (error) {
+    if (isBundleStoreError(error)) {
+      void reader.cancel(error.message).catch(() => undefined);
+      throw error;
+    }
     throw ioError(`cannot read object ${name}`, error);
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+    reader.releaseLock();
   }
   const failure = await result.error;
   if (failure) throw ioError(`cannot read object ${name}`, failure);
-  const bytes = new Uint8Array(size);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.byteLength;
+  return { bytes: concat(chunks, size), metadata: result.info.metadata ?? {} };
+}
+
+/**
+ * Reads an object whole one chunk at a time, each chunk pulled only after `onChunk` returned: unlike `get`, whose
+ * push consumer lets the server send the whole object as fast as the link takes it, a paced reader really keeps
+ * the link free between chunks. Checks the store's digest; undefined when the object does not exist (or is a link).
+ */
+export async function readObjectPulled(
+  nc: NatsConnection,
+  os: ObjectStore,
+  bucket: string,
+  name: string,
+  options: ReadObjectOptions = {},
+): Promise<StoredObject | undefined> {
+  const { signal, onChunk } = options;
+  const what = `read of ${name}`;
+  if (signal?.aborted) throw cancelledError(signal, what);
+  let info;
+  try {
+    info = await os.info(name);
+  } catch (error) {
+    throw ioError(`cannot read object ${name}`, error);
   }
-  return { bytes, metadata: result.info.metadata ?? {} };
+  if (info === null || info.deleted || info.options?.link !== undefined) return undefined;
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  const sha = createHash('sha256');
+  let consumer;
+  try {
+    consumer = await jetstream(nc).consumers.get(`OBJ_${bucket}`, {
+      filter_subjects: `$O.${bucket}.C.${info.nuid}`, // one subject: a string works on servers before 2.10
+    });
+    for (let i = 0; i < info.chunks; i++) {
+      if (signal?.aborted) throw cancelledError(signal, what);
+      const message = await consumer.next({ expires: 30_000 });
+      if (signal?.aborted) throw cancelledError(signal, what);
+      if (message === null) throw new Error(`chunk ${i + 1} of ${info.chunks} did not arrive`);
+      chunks.push(message.data);
+      sha.update(message.data);
+      size += message.data.byteLength;
+      await onChunk?.(message.data.byteLength);
+    }
+  } catch (error) {
+    if (isBundleStoreError(error)) throw error;
+    throw ioError(`cannot read object ${name}`, error);
+  } finally {
+    await consumer?.delete().catch(() => undefined);
+  }
+  if (size !== info.size || !digestMatches(info.digest, sha.digest())) {
+    throw ioError(`cannot read object ${name}`, new Error(`received a corrupt object, expected ${info.digest}`));
+  }
+  return { bytes: concat(chunks, size), metadata: info.metadata ?? {} };
 }
 
 /** Wraps a NATS or JetStream failure as an `io` BundleStoreError. */
 export function ioError(what: string, cause: unknown): BundleStoreError {
   const reason = cause instanceof Error ? cause.message : String(cause);
   return new BundleStoreError(BundleStoreErrorCode.Io, `${what}: ${reason}`, { cause });
+}
+
+// The store writes `SHA-256=<base64url>`; older clients wrote hex or standard base64.
+function digestMatches(recorded: string, actual: Buffer): boolean {
+  const encoded = recorded.replace(/^SHA-256=/i, '').replace(/=+$/, '');
+  const hex = actual.toString('hex');
+  if (/^[0-9a-f]+$/i.test(encoded) && encoded.length === hex.length) return encoded.toLowerCase() === hex;
+  return [actual.toString('base64url'), actual.toString('base64')].some((c) => c.replace(/=+$/, '') === encoded);
+}
+
+function concat(chunks: readonly Uint8Array[], size: number): Uint8Array {
+  const bytes = new Uint8Array(size);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return bytes;
 }
