@@ -4,6 +4,7 @@
  * the edge agent and the cloud service depend on it and on `@cleave/proto`, never on each other.
  */
 export { sha256Hex } from './hashing.js';
+export { pathExists } from './path-exists.js';
 
 // The bundle store: publish, fetch and verify bundles with a NATS Object Store and KV.
 export { BundleStoreError, BundleStoreErrorCode, isBundleStoreError } from './bundle-store/bundle-store-error.js';

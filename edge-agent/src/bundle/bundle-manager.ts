@@ -9,7 +9,6 @@
 // fetched whole. A candidate outside that set (a split pinned later by a live policy) has its files fetched the
 // first time it is prepared or a session of it is asked for, while NATS is reachable; offline, the loader refuses
 // it with an error naming the missing files.
-import { access } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { BundleManifest } from '@cleave/proto';
@@ -25,6 +24,7 @@ import {
 import { EdgeAgentError, EdgeErrorCode } from '../edge-agent-error.js';
 import type { BundleCache, CachedBundle } from './bundle-cache.js';
 import { type BundleLease, type LoadedBundle, loadBundle } from './loaded-bundle.js';
+import { pathExists } from '@cleave/node-runtime';
 
 /** Minimal structured logger (pino's shape). */
 export interface AgentLogger {
@@ -151,7 +151,7 @@ export function createBundleManager(deps: BundleManagerDeps): BundleManager {
       const missing: string[] = [];
       for (const file of files) {
         if (present.has(file)) continue;
-        if (await exists(join(cached.dir, file))) present.add(file);
+        if (await pathExists(join(cached.dir, file))) present.add(file);
         else missing.push(file);
       }
       const connection = nc;
@@ -431,13 +431,4 @@ export function createBundleManager(deps: BundleManagerDeps): BundleManager {
     close,
     [Symbol.asyncDispose]: close,
   };
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await access(path);
-    return true;
-  } catch {
-    return false;
-  }
 }

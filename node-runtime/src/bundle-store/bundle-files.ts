@@ -1,10 +1,11 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { access, readFile, stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type BundleManifest, isProtocolError, parseBundleManifest } from '@cleave/proto';
 import { sha256Hex } from '../hashing.js';
 import { BundleStoreError, BundleStoreErrorCode } from './bundle-store-error.js';
+import { pathExists } from '../path-exists.js';
 
 /** File name of the manifest inside a bundle, on disk and in the object store. */
 export const MANIFEST_FILE = 'manifest.json';
@@ -153,7 +154,7 @@ export function filesOfCandidates(manifest: BundleManifest, candidateIds: Iterab
 export async function missingFiles(dir: string, files: Iterable<string>): Promise<string[]> {
   const missing: string[] = [];
   for (const path of new Set(files)) {
-    if (!(await exists(join(dir, path)))) missing.push(path);
+    if (!(await pathExists(join(dir, path)))) missing.push(path);
   }
   return missing;
 }
@@ -231,13 +232,4 @@ export async function checkLocalFile(
     return { state: 'corrupted', reason: `${path} has sha256 ${actual.sha256} but ${expected.sha256} was expected` };
   }
   return { state: 'intact' };
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await access(path);
-    return true;
-  } catch {
-    return false;
-  }
 }

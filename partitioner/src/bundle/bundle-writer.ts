@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { access, mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { CodedError } from '@cleave/proto';
 import { sha256Hex } from '@cleave/node-runtime';
+import { pathExists } from '@cleave/node-runtime';
 
 /** A bundle before it is written: its files by relative path, and a manifest builder that receives their hashes. */
 export interface BundleContents {
@@ -27,18 +28,9 @@ export class BundleWriteError extends CodedError<BundleWriteErrorCode> {
   override readonly name = 'BundleWriteError';
 }
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await access(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** Fails early, before any expensive work, when `outDir` exists and may not be replaced. */
 export async function assertBundleTarget(outDir: string, force: boolean): Promise<void> {
-  if (!force && (await exists(outDir))) {
+  if (!force && (await pathExists(outDir))) {
     throw new BundleWriteError(
       BundleWriteErrorCode.Exists,
       `${outDir} already exists; choose another --out or pass --force to replace it`,
@@ -80,7 +72,7 @@ export async function writeBundle(
     }
     const version = contentVersion(hashes);
     await writeFile(join(staging, 'manifest.json'), JSON.stringify(contents.manifest(version, hashes), null, 2) + '\n');
-    if (await exists(outDir)) {
+    if (await pathExists(outDir)) {
       const old = `${staging}.old`;
       await rename(outDir, old);
       await rename(staging, outDir);
