@@ -61,6 +61,7 @@ export {
   fullModelOutputs,
   partitionForServing,
   relativeDifference,
+  relativeTensorError,
   serveAndCompare,
   servingInputs,
   type ServingBundleOptions,

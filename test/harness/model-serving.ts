@@ -197,3 +197,17 @@ export async function serveAndCompare(
     await Promise.allSettled([edgeOnly.close(), offloading.close(), cloudOnly.close(), replica.close()]);
   }
 }
+
+/** max |a − b| / max |a| of one onnxruntime output; Infinity when the dims differ or a NaN appears. */
+export function relativeTensorError(ref: ort.Tensor, got: ort.Tensor): number {
+  if (ref.dims.join('x') !== got.dims.join('x')) return Number.POSITIVE_INFINITY;
+  const a = ref.data as ArrayLike<number | bigint>;
+  const b = got.data as ArrayLike<number | bigint>;
+  let diff = 0;
+  let scale = 1e-12;
+  for (let i = 0; i < a.length; i++) {
+    diff = Math.max(diff, Math.abs(Number(a[i]) - Number(b[i])));
+    scale = Math.max(scale, Math.abs(Number(a[i])));
+  }
+  return Number.isNaN(diff) ? Number.POSITIVE_INFINITY : diff / scale;
+}

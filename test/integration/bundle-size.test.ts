@@ -7,7 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { EXAMPLE_MODEL_WITH_EXITS } from '@cleave/cli';
 import { partitionModel } from '@cleave/partitioner';
 import { type BundleManifest, parseBundleManifest } from '@cleave/proto';
-import { ensureFamilyModel, ensureZooModel } from '../harness/mod.js';
+import { ensureFamilyModel, ensureZooModel, relativeTensorError } from '../harness/mod.js';
 
 /**
  * Lean bundles: every weight is stored once, in weights.bin, and the graphs (model.onnx and each split's head and
@@ -137,20 +137,6 @@ function inputsFor(manifest: BundleManifest): Record<string, ort.Tensor> {
   );
 }
 
-/** max |a − b| / max |a|; Infinity when the dims differ. */
-function relativeError(ref: ort.Tensor, got: ort.Tensor): number {
-  if (JSON.stringify(ref.dims) !== JSON.stringify(got.dims)) return Number.POSITIVE_INFINITY;
-  const a = ref.data as Float32Array;
-  const b = got.data as Float32Array;
-  let diff = 0;
-  let scale = 1e-12;
-  for (let i = 0; i < a.length; i++) {
-    diff = Math.max(diff, Math.abs(Number(a[i]) - Number(b[i])));
-    scale = Math.max(scale, Math.abs(Number(a[i])));
-  }
-  return diff / scale;
-}
-
 async function runFile(
   path: string,
   level: Level,
@@ -188,7 +174,9 @@ describe('lean bundles: every candidate, opened from disk, reproduces the full m
         const outputs = c.kind === 'split' ? [...finals, ...(c.exits ?? [])] : [...finals, ...exits];
         for (const output of new Set(outputs)) {
           expect(produced[output], `${c.id}: ${output}`).toBeDefined();
-          expect(relativeError(reference[output]!, produced[output]!), `${c.id}: ${output}`).toBeLessThan(TOLERANCE);
+          expect(relativeTensorError(reference[output]!, produced[output]!), `${c.id}: ${output}`).toBeLessThan(
+            TOLERANCE,
+          );
           checked += 1;
         }
       }

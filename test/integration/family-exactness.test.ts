@@ -2,7 +2,7 @@ import { writeFileSync } from 'node:fs';
 import ort from 'onnxruntime-node';
 import { afterAll, describe, expect, it } from 'vitest';
 import { prepareModel, type Candidate, type PreparedModel } from '@cleave/partitioner';
-import { ensureFamilyModel } from '../harness/mod.js';
+import { ensureFamilyModel, relativeTensorError } from '../harness/mod.js';
 
 /**
  * Split exactness on the six product-brief families (models/zoo/export_families.py): for every split
@@ -68,20 +68,6 @@ function inputsFor(model: PreparedModel): Record<string, ort.Tensor> {
       return [spec.name, new ort.Tensor('float32', data, dims)];
     }),
   );
-}
-
-/** max |a − b| / max |a| of one output; Infinity when the dims differ. */
-function relativeError(ref: ort.Tensor, got: ort.Tensor): number {
-  if (JSON.stringify(ref.dims) !== JSON.stringify(got.dims)) return Number.POSITIVE_INFINITY;
-  const a = ref.data as Float32Array;
-  const b = got.data as Float32Array;
-  let diff = 0;
-  let scale = 1e-12;
-  for (let i = 0; i < a.length; i++) {
-    diff = Math.max(diff, Math.abs(a[i]! - b[i]!));
-    scale = Math.max(scale, Math.abs(a[i]!));
-  }
-  return Number.isNaN(diff) ? Number.POSITIVE_INFINITY : diff / scale;
 }
 
 const splits = (model: PreparedModel): Candidate[] => model.candidates.filter((c) => c.kind === 'split');
@@ -230,7 +216,7 @@ describe('family exactness: head then tail equals the full model on every output
           const got = await tail.run(Object.fromEntries(c.wire.map((w) => [w.name, mid[w.name]!])));
           await head.release();
           await tail.release();
-          row.maxRelError = Object.fromEntries(finals.map((o) => [o, relativeError(ref[o]!, got[o]!)]));
+          row.maxRelError = Object.fromEntries(finals.map((o) => [o, relativeTensorError(ref[o]!, got[o]!)]));
           for (const [o, err] of Object.entries(row.maxRelError)) {
             if (!(err <= TOLERANCE)) failures.push(`${label} ${o}: ${err.toExponential(2)}`);
           }
