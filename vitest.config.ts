@@ -44,6 +44,19 @@ export default defineConfig({
       {
         extends: true,
         test: {
+          // Timing acceptance on shaped links (rollouts): run alone, after the others, so the suite's own CPU load
+          // does not count against the agents (`npm run test:timing`).
+          name: 'timing',
+          include: ['test/timing/**/*.test.ts'],
+          // One file at a time: each measures the machine, so none may run beside another.
+          fileParallelism: false,
+          testTimeout: 300_000,
+          hookTimeout: 300_000,
+        },
+      },
+      {
+        extends: true,
+        test: {
           name: 'browser',
           include: ['test/browser/**/*.test.ts'],
           testTimeout: 120_000,

@@ -17,6 +17,7 @@ import { connect } from '@nats-io/transport-node';
 import { startEmbeddedNats } from '@cleave/cli';
 import { publishBundle } from '@cleave/node-runtime';
 import { median, quantileOrNaN } from '@cleave/proto';
+import { testPublisher } from '../test/harness/bundle-signing.js';
 import { startCloudProcess } from '../test/harness/cloud-process.js';
 import {
   benchSubject,
@@ -107,7 +108,7 @@ async function bareOrt(batch: number): Promise<Trial> {
 /** A replica process with max batch `batch`, on its own prefix, alive for the whole bench. */
 async function startReplica(batch: number) {
   const replicaPrefix = `${prefix}${batch}`;
-  await publishBundle(nc, tail.dir, { prefix: replicaPrefix });
+  await publishBundle(nc, tail.dir, { prefix: replicaPrefix, signingKey: testPublisher().seed });
   const replica = await startCloudProcess(
     [
       '--nats-url',

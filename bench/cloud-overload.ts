@@ -12,6 +12,7 @@ import { connect } from '@nats-io/transport-node';
 import { startEmbeddedNats } from '@cleave/cli';
 import { publishBundle } from '@cleave/node-runtime';
 import { quantileOrNaN as quantile } from '@cleave/proto';
+import { testPublisher } from '../test/harness/bundle-signing.js';
 import { startCloudProcess } from '../test/harness/cloud-process.js';
 import {
   benchSubject,
@@ -41,7 +42,7 @@ const prefix = 'overload';
 await using nats = await startEmbeddedNats();
 const nc = await connect({ servers: nats.url });
 const tail = await prepareMobilenetTail(args.split);
-await publishBundle(nc, tail.dir, { prefix });
+await publishBundle(nc, tail.dir, { prefix, signingKey: testPublisher().seed });
 const payload = requestPayload(tail, await cutTensors(tail));
 const subject = benchSubject(tail, prefix);
 const replica = await startCloudProcess(

@@ -26,6 +26,7 @@ import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { median } from '@cleave/proto';
+import { testPublisher } from '../test/harness/bundle-signing.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -304,7 +305,9 @@ async function measureRss() {
   try {
     await until('nats-server listened', nats, () => tcpOpen(port), 10_000);
     const natsUrl = `nats://127.0.0.1:${port}`;
-    await run([...cli, 'publish', bundle, '--nats-url', natsUrl]);
+    // Signed with the test publisher key, which the agents started below trust (they inherit this environment).
+    await run([...cli, 'publish', bundle, '--nats-url', natsUrl, '--sign-key', testPublisher().seedFile]);
+    process.env['CLEAVE_TRUSTED_PUBLISHERS'] = testPublisher().publicKey;
     const bare = start([process.execPath, '-e', 'setInterval(() => {}, 1 << 30)']);
     await sleep(1000);
     const bareNodeMiB = median(await sampleRss(bare.child.pid!));

@@ -24,6 +24,7 @@ import {
 } from '@cleave/cli';
 import { publishBundle } from '@cleave/node-runtime';
 import { lookupPlan, type BundleManifest } from '@cleave/proto';
+import { testPublisher } from '../../test/harness/bundle-signing.js';
 import { startTestReplica, testServiceSettings } from '../../test/harness/cloud-fixtures.js';
 import { startLinkEmulator, type LinkEmulator } from '../../test/harness/link-emulator.js';
 import { ensureZooModel } from '../../test/harness/zoo-models.js';
@@ -93,7 +94,7 @@ for (const name of opts.models) {
     },
     dir,
   );
-  await publishBundle(admin, dir, { prefix });
+  await publishBundle(admin, dir, { prefix, signingKey: testPublisher().seed });
   const input = manifest.model.inputs[0]!;
   const finals = benchFinals(manifest);
   log(`[${name}] task ${finals.task}; final outputs ${finals.names.join(', ')} (primary ${finals.primary})`);

@@ -44,6 +44,14 @@ const COMMANDS: Readonly<Record<string, { readonly summary: string; readonly loa
     summary: 'verify a bundle, upload it to the NATS object store and make it current',
     load: async () => (await import('./commands/publish-command.js')).registerPublishCommand,
   },
+  keys: {
+    summary: 'make a bundle publisher key pair (cleave keys new --out <file>)',
+    load: async () => (await import('./commands/keys-command.js')).registerKeysCommand,
+  },
+  fleet: {
+    summary: 'operator/JWT mode: create a fleet, issue agent and service creds, revoke them',
+    load: async () => (await import('./commands/fleet-command.js')).registerFleetCommand,
+  },
   cloud: {
     summary: 'run a cloud replica of the tail service (also: cleave-cloud)',
     load: async () => subcommand('cloud', (await import('@cleave/cloud-service/cli')).defineCloudCommand),

@@ -14,6 +14,13 @@ export { EXAMPLE_MODEL_BACKBONE, EXAMPLE_MODEL_WITH_EXITS, REPO_ROOT } from './e
 export { createCpuQuotaGroup, type CpuQuotaGroup } from './cpu-quota.js';
 export { startLinkEmulator, type LinkEmulator, type LinkEmulatorOptions } from './link/userspace-link.js';
 export { type KernelLinkOptions } from './link/kernel-link.js';
-export { createEmulatedLink, type EmulatedLinkOptions, type ResolvedLinkMode } from './link/emulated-link.js';
-export { type EmulatedLink, type LinkKind, type LinkShape } from './link/link-types.js';
+export {
+  createEmulatedLink,
+  resolveLinkMode,
+  type EmulatedLinkOptions,
+  type ResolvedLinkMode,
+} from './link/emulated-link.js';
+export { type EmulatedLink, type LinkKind, type LinkShape, type LinkTraffic } from './link/link-types.js';
+export { startDemoAgent, type DemoAgent, type StartDemoAgentOptions } from './demo/demo-agents.js';
+export { type DemoAgentSpec } from './demo/demo-agents-spec.js';
 export { kernelLinkUnavailableReason } from './link/netns.js';

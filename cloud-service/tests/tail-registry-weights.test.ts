@@ -97,6 +97,7 @@ async function setup(bundles: BundleManifest[], maxTailBytes: number) {
   let clock = 0;
   const tails = createTailRegistry({
     reader: store.reader,
+    verify: () => undefined, // signatures are tested against real bundles (threat-bundle-swap)
     executor: exec.executor,
     policy: { maxBatchSize: 8, maxQueueDelayUs: 0, maxQueueRequests: 8 },
     limits: { maxTailBytes, negativeCacheMs: 1000 },

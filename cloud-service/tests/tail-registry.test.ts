@@ -95,6 +95,7 @@ function registry(maxTailBytes = 250) {
   let clock = 0;
   const tails = createTailRegistry({
     reader: store.reader,
+    verify: () => undefined, // signatures are tested against real bundles (threat-bundle-swap)
     executor: exec.executor,
     policy: { maxBatchSize: 8, maxQueueDelayUs: 0, maxQueueRequests: 8 },
     limits: { maxTailBytes, negativeCacheMs: 1000 },

@@ -24,7 +24,9 @@
   function flattenFleet(agents) {
     return agents.flatMap((a) =>
       (a.heartbeat.models.length ? a.heartbeat.models : [{}]).map((m) => ({
-        agentId: a.heartbeat.agentId,
+        // The key the heartbeat was written under (who NATS let write it), never the id inside the body.
+        agentId: a.agentId,
+        claimedAgentId: a.spoofed ? a.claimedAgentId : undefined,
         stale: a.stale,
         model: m.model ? `${m.model}@${m.version}` : '–',
         split: m.tailOn === 'edge' ? `${m.split} (edge tail)` : m.split,
@@ -55,9 +57,9 @@
       ...rows.map((r) => {
         const tr = document.createElement('tr');
         tr.dataset.agent = r.agentId;
-        if (r.stale) tr.className = 'stale';
+        tr.className = [r.stale ? 'stale' : '', r.claimedAgentId !== undefined ? 'spoofed' : ''].join(' ').trim();
         const cells = [
-          r.agentId,
+          r.claimedAgentId !== undefined ? `${r.agentId} ⚠ claims to be ${r.claimedAgentId}` : r.agentId,
           r.model,
           r.split,
           r.codec,
@@ -77,6 +79,10 @@
           ...cells.map((c, i) => {
             const td = document.createElement('td');
             td.textContent = c;
+            if (i === 0 && r.claimedAgentId !== undefined) {
+              td.className = 'identity-warning';
+              td.title = `This heartbeat was written by ${r.agentId} but names ${r.claimedAgentId}: a misconfigured or compromised agent.`;
+            }
             if (i === 2) td.className = 'split';
             if (i === 7) td.className = 'exit';
             return td;
@@ -335,6 +341,13 @@
     renderCloud(replicas);
   }
   const events = new EventSource('/api/events');
+  // Log out with the CSRF header, as every other write: the server revokes the session, then shows the login form.
+  $('form.who').addEventListener('submit', async (event) => {
+    event.preventDefault();
+    events.close();
+    await fetch('/logout', { method: 'POST', headers: { 'x-cleave-csrf': csrf } }).catch(() => undefined);
+    location.assign('/login');
+  });
   events.addEventListener('snapshot', (e) => applySnapshot(JSON.parse(e.data)));
   events.onerror = () => ($('#fleet-live').textContent = 'reconnecting…');
   events.onopen = () => ($('#fleet-live').textContent = 'live');

@@ -1,7 +1,14 @@
 // What the console's model view shows of a bundle beyond its raw manifest: the task, every final output, how its
 // exit curve is read (accuracy against labels, pixel accuracy, or agreement with the full model) or why it has
 // none, and the request and reply sizes of its candidates. Pure, so the page and the API read the same rules.
-import { type BundleManifest, type CodecBytes, type Task, taskHasConfidence, type TensorSpec } from '@cleave/proto';
+import {
+  type BundleManifest,
+  type CodecBytes,
+  type Task,
+  taskHasConfidence,
+  type TensorSpec,
+  type TrustedPublisher,
+} from '@cleave/proto';
 
 /** One final output of a model: every output that is not an exit comes back on every path. */
 export interface FinalOutputView {
@@ -33,6 +40,18 @@ export interface CandidateSizeView {
   readonly replyBytesPerSample: CodecBytes | null;
 }
 
+/**
+ * Who signed a version: the public key its manifest names, and that key's name when the console is told the trusted
+ * publishers. The console shows the claim; agents and replicas verify the signature before loading anything.
+ */
+export interface SignerView {
+  readonly publicKey: string;
+  /** The name given to the key in the trusted publishers; null when it has none or is not listed. */
+  readonly name: string | null;
+  /** Whether the key is among the trusted publishers the console was given (false when it was given none). */
+  readonly trusted: boolean;
+}
+
 /** The console's summary of one bundle version. */
 export interface BundleView {
   readonly model: string;
@@ -47,6 +66,8 @@ export interface BundleView {
   readonly candidates: readonly CandidateSizeView[];
   /** Downlink ÷ uplink bandwidth the plan assumed (1 when the manifest does not say). */
   readonly downlinkRatio: number;
+  /** The publisher that signed the manifest; null for an unsigned bundle (which agents and replicas refuse). */
+  readonly signedBy: SignerView | null;
 }
 
 /** The task of a bundle: `model.task`, or classification for bundles written before tasks. */
@@ -91,8 +112,8 @@ function exitCurveView(manifest: BundleManifest, finals: readonly string[]): Exi
   return { available: true, note: null, metric, reference };
 }
 
-/** Summarises a bundle for the model view. */
-export function bundleView(manifest: BundleManifest): BundleView {
+/** Summarises a bundle for the model view; `trusted` names the keys of the signers it knows. */
+export function bundleView(manifest: BundleManifest, trusted: readonly TrustedPublisher[] = []): BundleView {
   const names = finalOutputNames(manifest);
   const primary = manifest.model.final ?? names[0];
   const finals = names.map((name): FinalOutputView => {
@@ -114,5 +135,13 @@ export function bundleView(manifest: BundleManifest): BundleView {
       replyBytesPerSample: c.replyBytesPerSample ?? null,
     })),
     downlinkRatio: manifest.plan.downlinkRatio ?? 1,
+    signedBy: signerView(manifest, trusted),
   };
+}
+
+function signerView(manifest: BundleManifest, trusted: readonly TrustedPublisher[]): SignerView | null {
+  const publicKey = manifest.signature?.publicKey;
+  if (publicKey === undefined) return null;
+  const known = trusted.find((p) => p.publicKey === publicKey);
+  return { publicKey, name: known?.name ?? null, trusted: known !== undefined };
 }

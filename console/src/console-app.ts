@@ -2,22 +2,49 @@ import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Hono } from 'hono';
+import { Hono, type Context } from 'hono';
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
+import { secureHeaders } from 'hono/secure-headers';
+import type { CookieOptions } from 'hono/utils/cookie';
 import { isBundleStoreError } from '@cleave/node-runtime';
 import { CSRF_HEADER, SESSION_COOKIE, type ConsoleAuth, type Principal } from './console-auth.js';
 import { createConsoleApi, type ConsoleEnv } from './console-api.js';
 import type { ConsoleData } from './console-data.js';
 import { consolePage, loginPage } from './console-page.js';
+import { createLoginRateLimiter, type LoginRateLimitOptions } from './login-rate-limit.js';
+import { clientAddress, servedOverHttps } from './request-origin.js';
 
 /** What the console app needs; everything else (sockets, env, signals) stays in the CLI. */
 export interface ConsoleAppDeps {
   readonly data: ConsoleData;
   readonly auth: ConsoleAuth;
-  /** Set the Secure flag on the session cookie (behind TLS). @default false */
+  /** Always set the Secure flag on the session cookie (TLS terminated somewhere the console cannot see). @default false */
   readonly secureCookies?: boolean;
+  /**
+   * A reverse proxy fronts the console: read the client address from X-Forwarded-For (for the login rate limit) and
+   * HTTPS from X-Forwarded-Proto (for the Secure cookie). Off by default, since any client can send those headers.
+   * @default false
+   */
+  readonly trustProxy?: boolean;
+  /** Failed logins (or bearer tokens) allowed per client address. @default 5 per minute */
+  readonly loginRateLimit?: LoginRateLimitOptions;
   readonly eventIntervalMs?: number;
 }
+
+/**
+ * The page loads only its own script, style and data: no inline code, nothing from other origins, no framing.
+ * Chart.js draws on canvases and styles them through the CSSOM, which `style-src 'self'` allows.
+ */
+const CONTENT_SECURITY_POLICY = {
+  defaultSrc: ["'none'"],
+  scriptSrc: ["'self'"],
+  styleSrc: ["'self'"],
+  imgSrc: ["'self'", 'data:'],
+  connectSrc: ["'self'"],
+  formAction: ["'self'"],
+  frameAncestors: ["'none'"],
+  baseUri: ["'none'"],
+};
 
 const ASSET_DIR = fileURLToPath(new URL('../console-assets/', import.meta.url));
 const require = createRequire(import.meta.url);
@@ -35,39 +62,79 @@ async function loadAssets(): Promise<Map<string, { body: string; type: string }>
 
 /**
  * The operator console as a Hono app: login, the single-page UI, its assets and the JSON API.
- * Every route except `/healthz` and the login form requires a bearer token or a session cookie;
- * cookie-authenticated writes must also carry the CSRF header.
+ * Every route except `/healthz`, the login form and the static assets requires a bearer token or a session cookie;
+ * cookie-authenticated writes must also carry the CSRF header. Every response carries a Content-Security-Policy.
  */
 export async function createConsoleApp(deps: ConsoleAppDeps): Promise<Hono<ConsoleEnv>> {
   const assets = await loadAssets();
   const app = new Hono<ConsoleEnv>();
+  const origin = { trustProxy: deps.trustProxy ?? false };
+  const limiter = createLoginRateLimiter(deps.loginRateLimit);
+  // Logouts recorded by any console sharing the secret (and by this one before a restart) stay revoked.
+  await deps.data.followLogouts((logout) => deps.auth.markRevoked(logout.sessionId, logout.expiresAt));
+  const cookieOptions = (c: Context<ConsoleEnv>): CookieOptions => ({
+    httpOnly: true,
+    sameSite: 'Strict',
+    secure: deps.secureCookies === true || servedOverHttps(c, origin),
+    path: '/',
+  });
+  // A plain Response, so the login route and the auth middleware (whose context types differ) share it.
+  const tooManyFailures = (path: string, retryAfterS: number): Response => {
+    const headers = { 'retry-after': String(retryAfterS) };
+    return path === '/login'
+      ? new Response(loginPage(`Too many failed logins. Try again in ${retryAfterS} s.`), {
+          status: 429,
+          headers: { ...headers, 'content-type': 'text/html; charset=UTF-8' },
+        })
+      : Response.json(
+          { error: `too many failed logins from this address; retry in ${retryAfterS} s` },
+          {
+            status: 429,
+            headers,
+          },
+        );
+  };
 
+  app.use('*', secureHeaders({ contentSecurityPolicy: CONTENT_SECURITY_POLICY }));
   app.get('/healthz', (c) => c.json({ ok: true }));
   app.get('/login', (c) => c.html(loginPage()));
   app.post('/login', async (c) => {
+    const client = clientAddress(c, origin);
+    const allowance = limiter.allowance(client);
+    if (!allowance.allowed) return tooManyFailures(c.req.path, allowance.retryAfterS);
     const form = await c.req.parseBody();
     const token = typeof form['token'] === 'string' ? form['token'] : undefined;
     const name = typeof form['name'] === 'string' && form['name'].trim() ? form['name'].trim() : 'operator';
-    if (!deps.auth.tokenMatches(token)) return c.html(loginPage('Wrong token.'), 401);
-    setCookie(c, SESSION_COOKIE, deps.auth.issueSession(name), {
-      httpOnly: true,
-      sameSite: 'Strict',
-      secure: deps.secureCookies ?? false,
-      path: '/',
-    });
+    if (!deps.auth.tokenMatches(token)) {
+      limiter.recordFailure(client);
+      return c.html(loginPage('Wrong token.'), 401);
+    }
+    limiter.recordSuccess(client);
+    setCookie(c, SESSION_COOKIE, deps.auth.issueSession(name), cookieOptions(c));
     return c.redirect('/', 303);
+  });
+  // Public, so the login page is styled; they hold no data (the page's own code and Chart.js).
+  app.get('/assets/:name', (c) => {
+    const asset = assets.get(c.req.param('name'));
+    if (!asset) return c.notFound();
+    return c.body(asset.body, 200, { 'content-type': `${asset.type}; charset=utf-8`, 'cache-control': 'no-cache' });
   });
 
   app.use('*', async (c, next) => {
     const header = c.req.header('authorization');
     let principal: Principal | undefined;
     if (header?.startsWith('Bearer ')) {
+      // A wrong bearer token is a failed login too: otherwise the API would be the way to guess the token.
+      const client = clientAddress(c, origin);
+      const allowance = limiter.allowance(client);
+      if (!allowance.allowed) return tooManyFailures(c.req.path, allowance.retryAfterS);
       if (deps.auth.tokenMatches(header.slice(7))) principal = { name: 'api-token', via: 'bearer' };
+      else limiter.recordFailure(client);
     } else {
       // Hono types a middleware's context input as `any`; the value is a plain Context.
       // eslint-disable-next-line @typescript-eslint/no-unsafe-argument
       const cookie = getCookie(c, SESSION_COOKIE);
-      principal = deps.auth.verifySession(cookie);
+      principal = deps.auth.verifySession(cookie)?.principal;
       // SameSite=Strict already blocks cross-site cookies; the header check also stops same-site forgeries.
       if (principal && !['GET', 'HEAD', 'OPTIONS'].includes(c.req.method)) {
         if (c.req.header(CSRF_HEADER) !== deps.auth.csrfFor(cookie!)) {
@@ -84,16 +151,21 @@ export async function createConsoleApp(deps: ConsoleAppDeps): Promise<Hono<Conso
     await next();
   });
 
-  app.post('/logout', (c) => {
-    deleteCookie(c, SESSION_COOKIE, { path: '/' });
+  // The CSRF check above has run: a cross-site page cannot log an operator out. The session is revoked on the
+  // server (and recorded, so it stays revoked across restarts and consoles), not only deleted from the browser.
+  app.post('/logout', async (c) => {
+    const session = deps.auth.revokeSession(getCookie(c, SESSION_COOKIE));
+    if (session) {
+      await deps.data.recordLogout({
+        who: session.principal.name,
+        sessionId: session.id,
+        expiresAt: session.expiresAt,
+      });
+    }
+    deleteCookie(c, SESSION_COOKIE, cookieOptions(c));
     return c.redirect('/login', 303);
   });
   app.get('/', (c) => c.html(consolePage(deps.auth.csrfFor(getCookie(c, SESSION_COOKIE) ?? ''), c.var.principal.name)));
-  app.get('/assets/:name', (c) => {
-    const asset = assets.get(c.req.param('name'));
-    if (!asset) return c.notFound();
-    return c.body(asset.body, 200, { 'content-type': `${asset.type}; charset=utf-8`, 'cache-control': 'no-cache' });
-  });
   app.route('/api', createConsoleApi(deps.data, deps.eventIntervalMs ? { eventIntervalMs: deps.eventIntervalMs } : {}));
 
   app.onError((error, c) => {

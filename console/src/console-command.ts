@@ -13,6 +13,9 @@ interface ConsoleOptions {
   host: string;
   port: number;
   token?: string;
+  sessionSecretFile?: string;
+  trustProxy?: boolean;
+  secureCookies?: boolean;
 }
 
 /** Makes `command` the operator web console, served until SIGINT or SIGTERM. */
@@ -31,12 +34,26 @@ export function defineConsoleCommand(command: Command, ctx: CommandContext): Com
       '--token <token>',
       'operator token for login and the API (default: CLEAVE_CONSOLE_TOKEN, else a random one printed at start)',
     )
+    .option(
+      '--session-secret-file <file>',
+      'file holding the secret (32+ characters) that signs session cookies, so sessions survive a restart and work on every console that shares it (default: CLEAVE_CONSOLE_SESSION_SECRET_FILE, CLEAVE_CONSOLE_SESSION_SECRET; else a random one per process)',
+    )
+    .option(
+      '--trust-proxy',
+      'a reverse proxy fronts the console: take the client address from X-Forwarded-For and HTTPS from X-Forwarded-Proto',
+    )
+    .option('--secure-cookies', 'always mark the session cookie Secure (TLS terminated in front of the console)')
     .action(async (opts: ConsoleOptions) => {
-      const [{ assertToken }, { connectNats, resolveNatsSettings }, web] = await Promise.all([
-        import('@cleave/proto'),
-        import('@cleave/node-runtime'),
-        import('./mod.js'),
-      ]);
+      const [{ assertToken }, { ConfigError, connectNats, resolveNatsSettings }, web, { resolveConsoleWebSettings }] =
+        await Promise.all([
+          import('@cleave/proto'),
+          import('@cleave/node-runtime'),
+          import('./mod.js'),
+          import('./console-settings.js'),
+        ]);
+      const webSettings = await resolveConsoleWebSettings(opts, env);
+      if (!webSettings.ok) throw new ConfigError(webSettings.problems);
+      const settings = webSettings.settings;
       if (!(opts.natsUrl ?? env['NATS_URL'])) throw new Error('no NATS server: pass --nats-url or set NATS_URL');
       // The same credentials env as `cleave cloud` (CLEAVE_NATS_USER/PASS/TOKEN/CREDS/...), flags over env.
       const flags = [
@@ -47,16 +64,31 @@ export function defineConsoleCommand(command: Command, ctx: CommandContext): Com
       ].flatMap(([path, value, flag]) => (value === undefined ? [] : [{ path: path!, value, flag: flag! }]));
       const nats = resolveNatsSettings(env, flags, 'cleave-console');
       const prefix = assertToken(opts.prefix, 'prefix');
-      const token = opts.token ?? env['CLEAVE_CONSOLE_TOKEN'] ?? randomBytes(18).toString('base64url');
+      const token = settings.token ?? randomBytes(18).toString('base64url');
       const nc = await connectNats(nats, 'cleave-console');
       const app = await web.createConsoleApp({
         data: web.createConsoleData(nc, { prefix }),
-        // A per-process signing secret: restarting the console logs operators out, which is acceptable.
-        auth: web.createConsoleAuth({ token, secret: randomBytes(32).toString('hex') }),
+        // Without a configured secret, a per-process one: a restart logs every operator out.
+        auth: web.createConsoleAuth({
+          token,
+          ...(settings.sessionSecret === undefined ? {} : { secret: settings.sessionSecret }),
+        }),
+        trustProxy: settings.trustProxy,
+        secureCookies: settings.secureCookies,
       });
       const server = await web.startConsoleServer(app, { host: opts.host, port: opts.port });
-      ctx.log.info({ url: server.url, nats: nats.servers.join(','), prefix }, 'console ready');
-      if (!opts.token && !env['CLEAVE_CONSOLE_TOKEN']) process.stderr.write(`console login token: ${token}\n`);
+      ctx.log.info(
+        {
+          url: server.url,
+          nats: nats.servers.join(','),
+          prefix,
+          sessionSecret: settings.sessionSecretSource ?? 'random per process (sessions end at restart)',
+          trustProxy: settings.trustProxy,
+          secureCookies: settings.secureCookies,
+        },
+        'console ready',
+      );
+      if (settings.token === undefined) process.stderr.write(`console login token: ${token}\n`);
       const signal = await ctx.shutdownSignal;
       ctx.log.info({ signal }, 'console stopping');
       await server.close();

@@ -16,7 +16,17 @@ import { createBundleReader, openHeartbeatKv } from '@cleave/node-runtime';
 
 /** One agent as the fleet page shows it. */
 export interface FleetAgent {
+  /**
+   * The authenticated writer: the KV key the heartbeat was written under. NATS lets agent X write only
+   * `$KV.<prefix>_heartbeats.X`, so the key is who wrote it; the id inside the body is only a claim.
+   */
+  readonly agentId: string;
+  /** The heartbeat as written, except that its `agentId` is the key (so no reader can take the claim for the writer). */
   readonly heartbeat: Heartbeat;
+  /** The body named another agent than the key it was written under: flagged, and shown only under the key. */
+  readonly spoofed: boolean;
+  /** The agent id the body claimed, when `spoofed`. */
+  readonly claimedAgentId?: string;
   /** Milliseconds since its last heartbeat. */
   readonly ageMs: number;
   /** True when more than three heartbeat intervals have passed. */
@@ -66,6 +76,39 @@ export interface ConsoleData {
   putPolicy(scope: { agentId?: string }, policy: AgentPolicy): Promise<void>;
   audit(limit: number): Promise<AuditEntry[]>;
   record(entry: Omit<AuditEntry, 'at'>): Promise<void>;
+  /** Records a logout in the audit log, where every console (and this one after a restart) learns of it. */
+  recordLogout(logout: SessionLogout): Promise<void>;
+  /**
+   * Calls `onLogout` for every logout recorded so far (before resolving) and then for each new one, for as long as
+   * the connection lives.
+   */
+  followLogouts(onLogout: (logout: SessionLogout) => void): Promise<void>;
+}
+
+/** A revoked console session, as recorded in the audit log. */
+export interface SessionLogout {
+  readonly who: string;
+  readonly sessionId: string;
+  readonly expiresAt: number;
+}
+
+/** Audit keys of logouts: `logout.<session id>`, so they can be listed and watched apart from other entries. */
+const LOGOUT_KEY_PREFIX = 'logout.';
+const SESSION_ID = /^[\w-]{8,64}$/;
+
+/** A logout read back from the audit log, or undefined when the entry is not one (never trusted blindly). */
+function parseLogout(bytes: Uint8Array): SessionLogout | undefined {
+  try {
+    const entry = JSON.parse(decoder.decode(bytes)) as Partial<AuditEntry>;
+    const detail = entry.detail as Partial<SessionLogout> | undefined;
+    if (entry.action !== 'logout' || typeof detail?.sessionId !== 'string' || !SESSION_ID.test(detail.sessionId)) {
+      return undefined;
+    }
+    if (typeof detail.expiresAt !== 'number') return undefined;
+    return { who: String(entry.who), sessionId: detail.sessionId, expiresAt: detail.expiresAt };
+  } catch {
+    return undefined;
+  }
 }
 
 const decoder = new TextDecoder();
@@ -108,17 +151,25 @@ export function createConsoleData(nc: NatsConnection, options: { prefix: string;
   return {
     async fleet() {
       const agents: FleetAgent[] = [];
-      for (const [, value] of await readAll(await heartbeats())) {
+      for (const [key, value] of await readAll(await heartbeats())) {
         try {
           const hb = decodeMessage(value);
           if (hb.kind !== 'heartbeat') continue;
           const ageMs = Math.max(0, now() - hb.sentAt);
-          agents.push({ heartbeat: hb, ageMs, stale: ageMs > 3 * (hb.intervalMs ?? 5000) });
+          const spoofed = hb.agentId !== key;
+          agents.push({
+            agentId: key,
+            heartbeat: { ...hb, agentId: key },
+            spoofed,
+            ...(spoofed ? { claimedAgentId: hb.agentId } : {}),
+            ageMs,
+            stale: ageMs > 3 * (hb.intervalMs ?? 5000),
+          });
         } catch {
           // A malformed heartbeat is skipped; the agent shows up again with its next valid one.
         }
       }
-      return agents.sort((a, b) => a.heartbeat.agentId.localeCompare(b.heartbeat.agentId));
+      return agents.sort((a, b) => a.agentId.localeCompare(b.agentId));
     },
 
     async cloud() {
@@ -212,6 +263,35 @@ export function createConsoleData(nc: NatsConnection, options: { prefix: string;
       const at = new Date(now()).toISOString();
       const key = `${at.replace(/[^0-9]/g, '')}-${Math.random().toString(36).slice(2, 8)}`;
       await (await bucket(auditBucket)).put(key, encoder.encode(JSON.stringify({ at, ...entry })));
+    },
+
+    async recordLogout({ who, sessionId, expiresAt }) {
+      if (!SESSION_ID.test(sessionId)) throw new RangeError(`'sessionId' is not a session id: ${sessionId}`);
+      const entry: AuditEntry = {
+        at: new Date(now()).toISOString(),
+        who,
+        action: 'logout',
+        target: 'session',
+        detail: { sessionId, expiresAt },
+      };
+      await (await bucket(auditBucket)).put(`${LOGOUT_KEY_PREFIX}${sessionId}`, encoder.encode(JSON.stringify(entry)));
+    },
+
+    async followLogouts(onLogout) {
+      const kv = await bucket(auditBucket);
+      // The live watch starts first, so a logout recorded while the old ones are read is not missed (at worst seen twice).
+      const updates = await kv.watch({ key: `${LOGOUT_KEY_PREFIX}>`, include: 'updates', ignoreDeletes: true });
+      void (async () => {
+        for await (const entry of updates) {
+          const logout = entry.operation === 'PUT' ? parseLogout(entry.value) : undefined;
+          if (logout) onLogout(logout);
+        }
+      })();
+      for await (const key of await kv.keys(`${LOGOUT_KEY_PREFIX}>`)) {
+        const entry = await kv.get(key);
+        const logout = entry?.operation === 'PUT' ? parseLogout(entry.value) : undefined;
+        if (logout) onLogout(logout);
+      }
     },
   };
 }

@@ -97,7 +97,7 @@ export function createEdgeAgent(deps: EdgeAgentDeps): EdgeAgent {
   const bundles = createBundleManager({
     models,
     prefix: config.prefix,
-    cache: createBundleCache(config.cacheDir),
+    cache: createBundleCache(config.cacheDir, config.bundles),
     intraOpThreads: config.onnx.intraOpThreads,
     logger,
     now,

@@ -37,6 +37,18 @@ export {
 export { checkBundleDir, localBlobPath, pruneBlobs, type BundleDirCheck } from './bundle-store/local-blobs.js';
 export { publishBundle, type PublishBundleOptions, type PublishedBundle } from './bundle-store/publish-bundle.js';
 export {
+  bundleTrustNotice,
+  createPublisherKey,
+  isBundleRefusal,
+  publisherPublicKey,
+  readPublisherSeed,
+  signBundleDir,
+  signManifest,
+  verifyManifest,
+  type BundleTrust,
+  type ManifestSigner,
+} from './bundle-store/bundle-signature.js';
+export {
   watchCurrent,
   type CurrentVersionUpdate,
   type CurrentVersionWatch,
@@ -46,6 +58,8 @@ export {
 // NATS connections and configuration shared by every program.
 export { ConfigError, readConfigText, type ConfigFileText } from './config/config-error.js';
 export { connectNats, natsConnectOptions, type NatsClientSettings } from './nats/nats-connect-options.js';
+export { inboxPrefixFor } from './nats/client-inbox.js';
+export { FLEET_ROLES, parseFleetState, type FleetRole, type FleetState } from './nats/fleet-state.js';
 export { resolveNatsSettings } from './nats/resolve-nats-settings.js';
 
 // HTTP: probes, /metrics and the listener.

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { BundleSignatureSchema } from './bundle-integrity.js';
 import { CodecSchema, perCodecSchema } from './codecs.js';
 import { ObjectiveSchema } from './objectives.js';
 import { ProtocolError, ProtocolErrorCode } from './protocol-error.js';
@@ -160,7 +161,7 @@ export type ExitPolicy = z.infer<typeof ExitPolicySchema>;
 /** The manifest of a bundle: the model, every file with its hash, the split candidates and the plan. */
 export const BundleManifestSchema = z.object({
   format: z.literal(BUNDLE_FORMAT),
-  /** Bundle version: a subject token, since it names the tail subject. */
+  /** Bundle version, derived from the content (see `contentVersion`); a subject token, since it names the tail subject. */
   version: token,
   createdAt: z.iso.datetime({ offset: true }),
   model: z.object({
@@ -207,6 +208,11 @@ export const BundleManifestSchema = z.object({
   plan: BundlePlanSchema,
   /** Descriptors of the devices profiled on; free-form. */
   profiles: z.looseObject({ edge: z.looseObject({}).optional(), cloud: z.looseObject({}).optional() }).optional(),
+  /**
+   * The publisher's Ed25519 signature of the rest of the manifest (see `manifestSigningBytes`); absent in unsigned
+   * bundles, which agents and replicas refuse unless configured with `bundles.allowUnsigned`.
+   */
+  signature: BundleSignatureSchema.optional(),
 });
 /** onnxruntime session options a bundle prescribes for all of its sessions. */
 export type SessionOptions = NonNullable<z.infer<typeof BundleManifestSchema>['model']['sessionOptions']>;

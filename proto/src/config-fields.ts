@@ -55,6 +55,12 @@ export function natsSettingsObject(clientName: string) {
     token: z.string().min(1).optional(),
     nkeySeedFile: filePath.optional(),
     credsFile: filePath.optional(),
+    // Where replies to this client go. Unset: `_INBOX.<identity>`, the prefix deploy/nats/accounts.conf grants each
+    // user, so no client can subscribe to another's replies (see inboxPrefixFor in node-runtime).
+    inboxPrefix: z
+      .string()
+      .regex(/^[A-Za-z0-9_$-]+(\.[A-Za-z0-9_$-]+)*$/, 'must be a subject without wildcards, e.g. _INBOX.gw-wifi')
+      .optional(),
     tls: z
       .strictObject({
         caFile: filePath.optional(),
@@ -74,6 +80,7 @@ export const NATS_CONFIG_ENV: Readonly<Record<string, ConfigEnvSpec>> = Object.f
   CLEAVE_NATS_TOKEN: { path: 'nats.token', kind: 'string' },
   CLEAVE_NATS_CREDS: { path: 'nats.credsFile', kind: 'string' },
   CLEAVE_NATS_NKEY_SEED_FILE: { path: 'nats.nkeySeedFile', kind: 'string' },
+  CLEAVE_NATS_INBOX_PREFIX: { path: 'nats.inboxPrefix', kind: 'string' },
   CLEAVE_NATS_TLS_CA: { path: 'nats.tls.caFile', kind: 'string' },
   CLEAVE_NATS_TLS_CERT: { path: 'nats.tls.certFile', kind: 'string' },
   CLEAVE_NATS_TLS_KEY: { path: 'nats.tls.keyFile', kind: 'string' },

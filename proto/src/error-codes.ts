@@ -28,6 +28,12 @@ export const WireErrorCode = {
    * retry the same request: run the tail locally, and send smaller batches or a codec with smaller replies.
    */
   ReplyTooLarge: 'reply_too_large',
+  /**
+   * The request is larger than the replica takes: a tensor or the request over an element limit, or inputs whose
+   * decoded size passes the replica's in-flight bound. Refused before decoding. Do not retry the same request: run
+   * the tail locally, or send smaller batches.
+   */
+  TooLarge: 'too_large',
 } as const;
 /** One of {@link WireErrorCode}. */
 export type WireErrorCode = (typeof WireErrorCode)[keyof typeof WireErrorCode];
@@ -42,6 +48,7 @@ export const WIRE_ERROR_RETRYABLE: Readonly<Record<WireErrorCode, boolean>> = Ob
   unavailable: true,
   internal: true,
   reply_too_large: false,
+  too_large: false,
 });
 
 /** Longest message a {@link wireError} keeps, so an error reply stays small whatever the cause. */
@@ -74,12 +81,17 @@ export function wireError(code: WireErrorCode, message: string): WireError {
 
 /**
  * Maps anything thrown while serving a request to a {@link WireError}: a protocol version clash becomes
- * `version_mismatch`, any other {@link ProtocolError} `bad_request`, anything else `internal`.
+ * `version_mismatch`, a decode limit `too_large`, any other {@link ProtocolError} `bad_request`, anything else
+ * `internal`.
  */
 export function toWireError(error: unknown): WireError {
   if (isProtocolError(error)) {
     const code =
-      error.code === ProtocolErrorCode.UnsupportedVersion ? WireErrorCode.VersionMismatch : WireErrorCode.BadRequest;
+      error.code === ProtocolErrorCode.UnsupportedVersion
+        ? WireErrorCode.VersionMismatch
+        : error.code === ProtocolErrorCode.TooLarge
+          ? WireErrorCode.TooLarge
+          : WireErrorCode.BadRequest;
     return wireError(code, error.message);
   }
   const message = error instanceof Error ? error.message : String(error);

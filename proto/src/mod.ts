@@ -194,6 +194,14 @@ export {
   type StageProfile,
   type TensorSpec,
 } from './bundle-manifest.js';
+export {
+  BUNDLE_TRUST_CONFIG_ENV,
+  bundleTrustFields,
+  canonicalJson,
+  contentVersion,
+  manifestSigningBytes,
+  type TrustedPublisher,
+} from './bundle-integrity.js';
 export { inferTask, isTask, TASKS, TASKS_WITH_CONFIDENCE, TaskSchema, taskHasConfidence, type Task } from './tasks.js';
 export {
   agentPolicyKey,

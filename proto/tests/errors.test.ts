@@ -43,6 +43,7 @@ describe('wire error codes', () => {
       unavailable: true,
       internal: true,
       reply_too_large: false,
+      too_large: false,
     });
     expect(Object.keys(WIRE_ERROR_RETRYABLE).sort()).toEqual(Object.values(WireErrorCode).sort());
   });
@@ -79,6 +80,7 @@ describe('wire error codes', () => {
       retryable: false,
     });
     expect(toWireError(new ProtocolError('unsupported_version', 'v2')).code).toBe('version_mismatch');
+    expect(toWireError(new ProtocolError('too_large', 'tensor "x": 2e9 elements')).code).toBe('too_large');
     expect(toWireError(new Error('onnx crashed'))).toEqual({
       code: 'internal',
       message: 'onnx crashed',

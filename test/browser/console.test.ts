@@ -8,7 +8,8 @@ import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { EXAMPLE_MODEL_WITH_EXITS, REPO_ROOT, startEmbeddedNats, type EmbeddedNats } from '@cleave/cli';
-import { publishBundle } from '@cleave/node-runtime';
+import { openHeartbeatKv, publishBundle } from '@cleave/node-runtime';
+import { encodeMessage, type Heartbeat, PROTOCOL_VERSION } from '@cleave/proto';
 import { loadMnistSplit, partitionModel } from '@cleave/partitioner';
 import { EdgeClient } from '@cleave/edge-agent';
 import {
@@ -17,6 +18,7 @@ import {
   startCloudProcess,
   startConsoleProcess,
   startEdgeProcess,
+  testPublisher,
   type CloudProcess,
   type ConsoleProcess,
   type EdgeProcess,
@@ -34,6 +36,8 @@ let consoleProc: ConsoleProcess;
 let browser: Browser;
 let version: string;
 let agents: EdgeProcess[] = [];
+/** Content-Security-Policy violations reported by every page the tests open. */
+const cspViolations: string[] = [];
 
 beforeAll(async () => {
   await mkdir(ARTIFACTS, { recursive: true });
@@ -49,7 +53,7 @@ beforeAll(async () => {
     calibration: { data: await loadMnistSplit('train'), source: 'train', holdoutSamples: 2000 },
   });
   version = result.version;
-  await publishBundle(nc, out);
+  await publishBundle(nc, out, { signingKey: testPublisher().seed });
   cloud = await startCloudProcess(['--nats-url', nats.url, '--http-port', '0']);
   consoleProc = await startConsoleProcess(nats.url, 'cleave', TOKEN);
   agents = await Promise.all(
@@ -74,8 +78,28 @@ afterAll(async () => {
   await nats?.stop();
 });
 
+/** Records CSP violations: Chromium's own console report, and the page's securitypolicyviolation events. */
+async function watchCsp(page: Page): Promise<void> {
+  page.on('console', (msg) => {
+    if (/Content Security Policy|csp-violation/i.test(msg.text())) cspViolations.push(msg.text());
+  });
+  await page.addInitScript(
+    "document.addEventListener('securitypolicyviolation', (e) => console.warn('csp-violation: ' + e.violatedDirective + ' ' + e.blockedURI))",
+  );
+}
+
+/**
+ * Waits until `expression` is true in the page. Not page.waitForFunction: its string predicates are evaluated
+ * with eval inside the page, which the console's CSP (no 'unsafe-eval') refuses; page.evaluate goes through the
+ * debugger protocol, which no CSP applies to.
+ */
+async function untilTrue(page: Page, expression: string, timeout = 5000): Promise<void> {
+  await expect.poll(() => page.evaluate<boolean>(`Boolean(${expression})`), { timeout }).toBe(true);
+}
+
 async function loggedInPage(width: number, height: number): Promise<Page> {
   const page = await browser.newPage({ viewport: { width, height } });
+  await watchCsp(page);
   await page.goto(consoleProc.url);
   await page.waitForURL(/\/login$/);
   await page.fill('input[name="name"]', 'browser-test');
@@ -88,6 +112,7 @@ async function loggedInPage(width: number, height: number): Promise<Page> {
 describe('operator console in headless Chromium', () => {
   it('rejects a wrong token, then logs in and shows the cloud replica', async () => {
     const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    await watchCsp(page);
     await page.goto(`${consoleProc.url}/login`);
     await page.fill('input[name="token"]', 'wrong-token-wrong-token');
     await page.click('button[type="submit"]');
@@ -96,9 +121,7 @@ describe('operator console in headless Chromium', () => {
     await page.close();
 
     const overview = await loggedInPage(1280, 800);
-    await overview.waitForFunction("document.querySelectorAll('#cloud-table tbody tr').length >= 1", null, {
-      timeout: 15_000,
-    });
+    await untilTrue(overview, "document.querySelectorAll('#cloud-table tbody tr').length >= 1", 15_000);
     expect(await overview.locator('#cloud-table tbody tr').first().textContent()).toContain('0.1.0');
     await overview.screenshot({ path: join(ARTIFACTS, 'overview-1280x800.png'), fullPage: true });
     await overview.close();
@@ -157,12 +180,13 @@ describe('operator console in headless Chromium', () => {
   it('opens a bundle split chart and moves the optimum by changing the bandwidth', async () => {
     const page = await loggedInPage(1280, 800);
     await page.click(`button[data-open="fmnist/${version}"]`);
-    await page.waitForFunction("document.querySelector('#split-best')?.dataset.best !== undefined");
+    await untilTrue(page, "document.querySelector('#split-best')?.dataset.best !== undefined");
     const setBandwidth = async (log10: number): Promise<string> => {
       await page.evaluate(
         `(() => { const i = document.querySelector('#bandwidth'); i.value = '${log10}'; i.dispatchEvent(new Event('input')); })()`,
       );
-      await page.waitForFunction(
+      await untilTrue(
+        page,
         `(document.querySelector('#bandwidth-value')?.textContent ?? '').startsWith('${(10 ** log10).toFixed(2)}')`,
       );
       await page.waitForTimeout(300);
@@ -209,17 +233,82 @@ describe('operator console in headless Chromium', () => {
     await page.close();
   });
 
+  it('flags a heartbeat written by one agent that names another, and shows that agent once', async () => {
+    // As a misconfigured or compromised gateway would: its own key, another agent's id in the body.
+    const kv = await openHeartbeatKv(nc, 'cleave');
+    const forged: Heartbeat = {
+      kind: 'heartbeat',
+      v: PROTOCOL_VERSION,
+      agentId: 'gw-a',
+      sentAt: Date.now(),
+      intervalMs: 60_000,
+      models: [],
+    };
+    await kv.put('gw-rogue', encodeMessage(forged));
+    try {
+      const page = await loggedInPage(1280, 800);
+      const rogue = page.locator('#fleet-table tbody tr[data-agent="gw-rogue"]');
+      await expect.poll(async () => rogue.count(), { timeout: 15_000 }).toBe(1);
+      expect(await rogue.getAttribute('class')).toContain('spoofed');
+      expect(await rogue.locator('td.identity-warning').textContent()).toBe('gw-rogue ⚠ claims to be gw-a');
+      expect(await page.locator('#fleet-table tbody tr[data-agent="gw-a"]').count()).toBe(1);
+      await page.screenshot({ path: join(ARTIFACTS, 'fleet-spoofed-heartbeat-1280x800.png'), fullPage: true });
+      await page.close();
+    } finally {
+      await kv.delete('gw-rogue');
+    }
+  });
+
+  it('logs out with the button: lands on the login page, and the old cookie is refused', async () => {
+    const page = await loggedInPage(1280, 800);
+    const [session] = (await page.context().cookies()).filter((c) => c.name === 'cleave_session');
+    expect(session).toBeDefined();
+    await page.click('form.who button');
+    await page.waitForURL(/\/login$/);
+    await page.waitForSelector('input[name="token"]');
+    // The login page is styled: its stylesheet loads without a session.
+    expect(await page.evaluate<string>("getComputedStyle(document.querySelector('body.login main')).maxWidth")).toBe(
+      '360px',
+    );
+    await page.goto(consoleProc.url);
+    await page.waitForURL(/\/login$/);
+    const replayed = await fetch(`${consoleProc.url}/api/fleet`, {
+      headers: { cookie: `cleave_session=${session!.value}` },
+    });
+    console.log(`after Log out: page at ${new URL(page.url()).pathname}, replayed cookie -> ${replayed.status}`);
+    expect(replayed.status).toBe(401);
+    await page.close();
+  });
+
   it('stays usable on a 390 px wide phone screen', async () => {
     const page = await loggedInPage(390, 844);
     await page.click(`button[data-open="fmnist/${version}"]`);
     await page.waitForSelector('#split-chart');
     const overflow = await page.evaluate<number>('document.documentElement.scrollWidth - window.innerWidth');
-    expect(overflow).toBeLessThanOrEqual(1);
+    // On failure, name the elements that stick out, so the layout bug is found without a debugger.
+    const offenders = await page.evaluate<string>(
+      "[...document.querySelectorAll('body *')].filter((e) => e.getBoundingClientRect().right > window.innerWidth + 1).slice(-5).map((e) => e.tagName + (e.id ? '#' + e.id : '') + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right)).join(', ')",
+    );
+    expect(overflow, offenders).toBeLessThanOrEqual(1);
     // Chart.js sizes the canvas from a ResizeObserver callback, after the first paint.
     await expect
       .poll(async () => (await page.locator('#split-chart').boundingBox())?.width ?? 0, { timeout: 5000 })
       .toBeGreaterThan(300);
     await page.screenshot({ path: join(ARTIFACTS, 'phone-390.png'), fullPage: true });
+    await page.close();
+  });
+
+  it('runs under its Content-Security-Policy without a single violation, and the policy blocks inline script', async () => {
+    const clean = cspViolations.length;
+    console.log(`CSP violations while using the console: ${clean}`);
+    expect(cspViolations).toEqual([]);
+    // The detector works, and the policy is enforced: an injected inline script is refused and reported.
+    const page = await loggedInPage(1280, 800);
+    await page.evaluate(
+      "(() => { const s = document.createElement('script'); s.textContent = 'window.injected = 1'; document.body.append(s); })()",
+    );
+    await expect.poll(() => cspViolations.length, { timeout: 5000 }).toBeGreaterThan(clean);
+    expect(await page.evaluate<unknown>('window.injected')).toBeUndefined();
     await page.close();
   });
 });

@@ -22,6 +22,7 @@ import {
   type TailAddress,
   tailSubject,
 } from '@cleave/proto';
+import { testBundleTrust, testPublisher } from './bundle-signing.js';
 import { runCleave } from './run-cli.js';
 
 /** A bundle on disk and the facts tests need from its manifest. */
@@ -36,6 +37,7 @@ export interface TestBundle {
 /** Partitions a model with `cleave partition` into `dir` (1 timed run per stage: profiles are not under test). */
 export async function buildExampleBundle(dir: string, modelPath = EXAMPLE_MODEL_BACKBONE): Promise<TestBundle> {
   const args = ['partition', modelPath, '--out', dir, '--model-id', 'fmnist', '--runs', '1', '--warmup', '1'];
+  args.push('--sign-key', testPublisher().seedFile);
   const result = await runCleave([...args, '--force'], { timeoutMs: 120_000 });
   if (result.code !== 0) throw new Error(`cleave partition failed (${result.code}): ${result.stderr}`);
   const manifest = parseBundleManifest(JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')));
@@ -172,6 +174,7 @@ export function testServiceSettings(
     decodeLimits: {},
     ort: { intraOpNumThreads: 1, interOpNumThreads: 1, allowSpinning: false },
     drainTimeoutMs: 10_000,
+    bundleTrust: testBundleTrust(),
     ...overrides,
   };
 }

@@ -8,15 +8,16 @@ export interface ConsoleProcess {
   stop(): Promise<number | null>;
 }
 
-/** Starts `cleave console` on a free port and resolves once it logs `console ready`. */
+/** Starts `cleave console` on a free port and resolves once it logs `console ready`. `args` are extra flags. */
 export async function startConsoleProcess(
   natsUrl: string,
   prefix: string,
   token: string,
   env?: NodeJS.ProcessEnv,
+  args: readonly string[] = [],
 ): Promise<ConsoleProcess> {
   const { child, value, exited } = await startCleaveUntil(
-    ['console', '--nats-url', natsUrl, '--prefix', prefix, '--port', '0', '--token', token],
+    ['console', '--nats-url', natsUrl, '--prefix', prefix, '--port', '0', '--token', token, ...args],
     (entry) => (entry['msg'] === 'console ready' && typeof entry['url'] === 'string' ? entry['url'] : undefined),
     env,
   );

@@ -15,6 +15,7 @@ import {
   toUnitFloatBatch,
 } from '@cleave/partitioner';
 import { type BundleManifest, parseBundleManifest, type SplitCandidate } from '@cleave/proto';
+import { testBundleTrust, testPublisher } from './bundle-signing.js';
 import { runCleave } from './run-cli.js';
 
 /** A bundle on disk with its parsed manifest. */
@@ -36,6 +37,8 @@ export interface EdgeBundleOptions {
   readonly runs?: number;
   /** Let the plan keep tails on the edge (staged execution). @default true */
   readonly edgeTails?: boolean;
+  /** Sign the manifest with the test publisher (`--sign-key`); false leaves it unsigned. @default true */
+  readonly sign?: boolean;
 }
 
 /** Partitions a model with `cleave partition` (profiles measured on this machine) into `dir`. */
@@ -53,6 +56,7 @@ export async function buildEdgeBundle(dir: string, options: EdgeBundleOptions = 
     String(options.rttMs ?? 1),
     '--force',
     ...(options.edgeTails === false ? ['--no-edge-tails'] : []),
+    ...((options.sign ?? true) ? ['--sign-key', testPublisher().seedFile] : []),
     ...((options.calibrate ?? true) ? ['--calib', '/usr/share/datasets/fashion-mnist'] : []),
   ];
   const result = await runCleave(args, { timeoutMs: 120_000 });
@@ -62,11 +66,26 @@ export async function buildEdgeBundle(dir: string, options: EdgeBundleOptions = 
 }
 
 /**
- * Writes a copy of the example model with exits whose final classifier bias is shifted: the same graph, so the
+ * Writes a copy of the example model with exits whose final classifier bias is shifted (and, `retrained`, every
+ * float weight scaled by 1 + shift/1000): the same graph, so the
  * same split points, but every tail computes different logits, so answers show which version produced them.
  */
-export async function writeExitsVariantModel(path: string, shift = 0.75): Promise<string> {
+export async function writeExitsVariantModel(
+  path: string,
+  shift = 0.75,
+  options: { retrained?: boolean } = {},
+): Promise<string> {
   const model = await loadOnnxModel(EXAMPLE_MODEL_WITH_EXITS);
+  // A retrained model: every float weight moves a little too, so the shared weights file changes, not only graphs.
+  if (options.retrained === true) {
+    for (const tensor of model.graph.initializer ?? []) {
+      if (tensor.dataType !== 1 || tensor.rawData === undefined || tensor.rawData === null) continue;
+      const copy = new Uint8Array(tensor.rawData);
+      const floats = new Float32Array(copy.buffer, copy.byteOffset, copy.byteLength / 4);
+      floats.forEach((v, i) => (floats[i] = v * (1 + 1e-3 * shift)));
+      tensor.rawData = copy;
+    }
+  }
   const bias = model.graph.initializer?.find((t) => t.name === 'classifier.3.bias');
   if (bias?.rawData === undefined || bias.rawData === null) throw new Error('example model has no classifier bias');
   const raw = new Uint8Array(bias.rawData);
@@ -140,6 +159,8 @@ export async function startTestAgent(options: {
       nats: { servers: [options.natsUrl ?? 'nats://127.0.0.1:1'], reconnectWaitMs: 200 },
       battery: { path: join(cacheDir, 'no-power-supply') },
       ...options.config,
+      // Trusts the test publisher, whatever else the test sets under `bundles`.
+      bundles: { ...testBundleTrust(), ...options.config.bundles },
     },
   });
   const nc =

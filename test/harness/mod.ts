@@ -1,5 +1,13 @@
 /** The Cleave test harness: real servers and real models for integration suites. */
 export { useTestNats, type TestNats } from './nats-harness.js';
+export {
+  otherPublisher,
+  rewriteManifest,
+  testBundleTrust,
+  testPublisher,
+  testTrustEnv,
+  type TestPublisher,
+} from './bundle-signing.js';
 export { ensureFamilyModel, ensureZooModel } from './zoo-models.js';
 export { runCleave, startCleave, type CliResult } from './run-cli.js';
 export { measureExitPolicy } from './exit-evaluation.js';
@@ -46,6 +54,7 @@ export {
 } from './edge-fixtures.js';
 export {
   DEPLOY_NATS_DIR,
+  deployUserSettings,
   devPassword,
   loggedViolations,
   readDeployStreams,
@@ -69,3 +78,4 @@ export {
 } from './model-serving.js';
 export { PRETRAINED_MODELS, pretrainedModelPath, type PretrainedModel } from './pretrained-models.js';
 export { encodeJpeg, encodeNpy, encodePng } from './data-files.js';
+export { measureSnooping, refusedSubscriptions, type SnoopingFigures, type SnoopingParties } from './snooping-probe.js';

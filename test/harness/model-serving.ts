@@ -7,9 +7,10 @@ import ort from 'onnxruntime-node';
 import { expect } from 'vitest';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { EdgeClient } from '@cleave/edge-agent';
-import { publishBundle } from '@cleave/node-runtime';
+import { publishBundle, signBundleDir } from '@cleave/node-runtime';
 import { partitionModel } from '@cleave/partitioner';
 import { type BundleManifest, parseBundleManifest, type TensorSpec } from '@cleave/proto';
+import { testPublisher } from './bundle-signing.js';
 import { startTestReplica, testServiceSettings } from './cloud-fixtures.js';
 import { type EdgeBundle, startTestAgent } from './edge-fixtures.js';
 
@@ -47,6 +48,7 @@ export async function partitionForServing(
     ...(options.maxPayloadBytes ? { maxPayloadBytes: options.maxPayloadBytes } : {}),
     profile: { runs: options.runs ?? 2, warmup: 1 },
   });
+  await signBundleDir(dir, testPublisher().seed);
   const manifest = parseBundleManifest(JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')));
   return { dir, manifest, version: manifest.version };
 }

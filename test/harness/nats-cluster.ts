@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { StreamConfig } from '@nats-io/jetstream';
 import { REPO_ROOT, resolveNatsServerBinary } from '@cleave/cli';
+import type { NatsClientSettings } from '@cleave/node-runtime';
 
 /** The committed NATS configs. */
 export const DEPLOY_NATS_DIR = join(REPO_ROOT, 'deploy', 'nats');
@@ -24,6 +25,14 @@ export async function readDevCredentials(): Promise<Readonly<Record<string, stri
     if (match) vars[match[1]!] = match[2]!.trim();
   }
   return Object.freeze(vars);
+}
+
+/**
+ * NATS settings of a user of deploy/nats/accounts.conf with its example password, for `connectNats`: the programs'
+ * own connection path, so the client takes the inbox prefix a Cleave program derives from its user name.
+ */
+export function deployUserSettings(nats: DeployNats, user: string): NatsClientSettings {
+  return { servers: [...nats.urls], name: `test:${user}`, user, pass: devPassword(nats.credentials, user) };
 }
 
 /** Password of a user of deploy/nats/accounts.conf in the example credentials (`gw-wifi` → CLEAVE_PASS_GW_WIFI). */
@@ -81,6 +90,11 @@ export interface StartDeployNatsOptions {
   readonly configs: readonly string[];
   /** How long to wait for every node to be healthy (JetStream included). @default 30000 */
   readonly readyTimeoutMs?: number;
+  /**
+   * Runs on the temp copy of deploy/nats before any server starts, e.g. to write the fragment a JWT-mode config
+   * includes (`cleave fleet init --dir <copy>/jwt/fleet`).
+   */
+  readonly prepare?: (copyDir: string) => Promise<void>;
 }
 
 const LOG_LIMIT = 256 * 1024;
@@ -92,6 +106,7 @@ export async function startDeployNats(options: StartDeployNatsOptions): Promise<
   const dir = await mkdtemp(join(tmpdir(), 'cleave-deploy-nats-'));
   const copy = join(dir, 'nats');
   await cp(DEPLOY_NATS_DIR, copy, { recursive: true });
+  await options.prepare?.(copy);
 
   const texts = await Promise.all(options.configs.map((c) => readFile(join(copy, c), 'utf8')));
   // The same committed port number means the same listener in every file (node-b's route to 6223 is node-b's

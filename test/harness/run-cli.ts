@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { REPO_ROOT } from '@cleave/cli';
+import { testTrustEnv } from './bundle-signing.js';
 
 /** Path of the built `cleave` entry point. */
 export const CLEAVE_BIN = join(REPO_ROOT, 'cli', 'dist', 'main.js');
@@ -36,7 +37,8 @@ export function runCleave(
 export function startCleave(args: string[], env?: NodeJS.ProcessEnv): ChildProcess {
   return spawn(process.execPath, [CLEAVE_BIN, ...args], {
     cwd: REPO_ROOT,
-    env: { ...process.env, ...env },
+    // Spawned agents and replicas trust the test publisher, unless the test says otherwise.
+    env: { ...process.env, ...testTrustEnv(), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
 }

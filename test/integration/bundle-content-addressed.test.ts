@@ -20,8 +20,15 @@ import {
   readBundleFile,
 } from '@cleave/node-runtime';
 import { EdgeClient } from '@cleave/edge-agent';
-import { blobObjectName, bucketNames, type BundleManifest, bundleObjectName, parseBundleManifest } from '@cleave/proto';
-import { buildEdgeBundle, type EdgeBundle, fashionSamples, startTestAgent, useTestNats } from '../harness/mod.js';
+import { blobObjectName, bucketNames, type BundleManifest, bundleObjectName } from '@cleave/proto';
+import {
+  buildEdgeBundle,
+  type EdgeBundle,
+  fashionSamples,
+  rewriteManifest,
+  startTestAgent,
+  useTestNats,
+} from '../harness/mod.js';
 
 const nats = useTestNats();
 let nc: NatsConnection;
@@ -47,22 +54,20 @@ function agentFiles(m: BundleManifest): string[] {
 }
 
 /**
- * Version B of a bundle: A's files byte for byte, and a manifest whose exit thresholds (and so version) differ,
- * as a re-calibration would write. The partitioner derives a version from the files only, so B gets its own.
+ * Version B of a bundle: A's files byte for byte, and a manifest whose exit thresholds differ, as a re-calibration
+ * would write. The version covers the whole manifest, so B gets its own; it is signed again, as a publisher would.
  */
 async function thresholdsOnlyVariant(from: EdgeBundle, dir: string): Promise<EdgeBundle> {
   await cp(from.dir, dir, { recursive: true });
-  const json = JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')) as BundleManifest;
-  const point = json.exitPolicy?.operatingPoint;
-  if (point === undefined) throw new Error('the bundle has no calibrated exits');
-  const thresholds = Object.fromEntries(
-    Object.entries(point.thresholds).map(([exit, t]) => [exit, t === null ? null : Math.min(1, t + 0.05)]),
-  );
-  const version = `v${sha(`${from.version}:${JSON.stringify(thresholds)}`).slice(0, 12)}`;
-  const next = { ...json, version, exitPolicy: { ...json.exitPolicy!, operatingPoint: { ...point, thresholds } } };
-  await writeFile(join(dir, 'manifest.json'), `${JSON.stringify(next, null, 2)}\n`);
-  const manifest = parseBundleManifest(next);
-  return { dir, manifest, version };
+  const { manifest } = await rewriteManifest(dir, (raw) => {
+    const json = raw as unknown as BundleManifest;
+    const point = json.exitPolicy?.operatingPoint;
+    if (point === undefined) throw new Error('the bundle has no calibrated exits');
+    point.thresholds = Object.fromEntries(
+      Object.entries(point.thresholds).map(([exit, t]) => [exit, t === null ? null : Math.min(1, t + 0.05)]),
+    );
+  });
+  return { dir, manifest, version: manifest.version };
 }
 
 async function listObjects(prefix: string): Promise<string[]> {

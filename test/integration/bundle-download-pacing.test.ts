@@ -13,7 +13,7 @@ import { BundleStoreError, fetchBundle, publishBundle } from '@cleave/node-runti
 import { createBundleCache } from '../../edge-agent/src/bundle/bundle-cache.js';
 import { type BundleDownload, createBundleManager } from '../../edge-agent/src/bundle/bundle-manager.js';
 import { syntheticManifest } from '../../edge-agent/tests/synthetic-manifest.js';
-import { useTestNats } from '../harness/mod.js';
+import { rewriteManifest, testBundleTrust, useTestNats } from '../harness/mod.js';
 
 const nats = useTestNats();
 let nc: NatsConnection;
@@ -22,9 +22,13 @@ let work: string;
 const KiB = 1024;
 const sha = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
 
-/** Writes and publishes a synthetic bundle whose model file has `modelBytes` random bytes. */
-async function publishSynthetic(version: string, modelBytes: number, makeCurrent: boolean): Promise<void> {
-  const dir = join(work, 'src', version);
+/**
+ * Writes and publishes a synthetic bundle whose model file has `modelBytes` random bytes, signed by the test
+ * publisher; `name` only names its directory. Returns its version, derived from the content.
+ */
+async function publishSynthetic(name: string, modelBytes: number, makeCurrent: boolean): Promise<string> {
+  const version = 'v000000000000'; // replaced by the content-derived version
+  const dir = join(work, 'src', name);
   const base = JSON.parse(JSON.stringify(syntheticManifest(version))) as {
     model: { sha256: string };
     files: Record<string, { sha256: string; bytes: number }>;
@@ -37,8 +41,12 @@ async function publishSynthetic(version: string, modelBytes: number, makeCurrent
     if (path === 'model.onnx') base.model.sha256 = sha(bytes);
   }
   await writeFile(join(dir, 'manifest.json'), `${JSON.stringify(base, null, 2)}\n`);
+  const signed = await rewriteManifest(dir, () => undefined);
   await publishBundle(nc, dir, { prefix: nats().prefix, makeCurrent });
+  return signed.manifest.version;
 }
+
+let v1: string;
 
 /** Polls `probe` until it returns something (5 s at most). */
 async function waitFor<T>(probe: () => T | undefined): Promise<T> {
@@ -54,7 +62,7 @@ async function waitFor<T>(probe: () => T | undefined): Promise<T> {
 beforeAll(async () => {
   nc = await connect({ servers: nats().url });
   work = await mkdtemp(join(tmpdir(), 'cleave-pacing-'));
-  await publishSynthetic('v000000000001', 1024 * KiB, false);
+  v1 = await publishSynthetic('v1', 1024 * KiB, false);
 });
 
 afterAll(async () => {
@@ -66,7 +74,7 @@ describe('bundle download pacing and cancellation', () => {
   it('keeps a ~1 MB fetch under 200 KiB/s (≥ 4 s) and reports its progress', async () => {
     const progress: { bytesDone: number; bytesTotal: number }[] = [];
     const started = performance.now();
-    const fetched = await fetchBundle(nc, 'synth', 'v000000000001', join(work, 'paced'), {
+    const fetched = await fetchBundle(nc, 'synth', v1, join(work, 'paced'), {
       prefix: nats().prefix,
       maxBytesPerSecond: 200 * KiB,
       onProgress: (p) => progress.push(p),
@@ -89,7 +97,7 @@ describe('bundle download pacing and cancellation', () => {
     await mkdir(parent, { recursive: true });
     const controller = new AbortController();
     let done = 0;
-    const fetching = fetchBundle(nc, 'synth', 'v000000000001', join(parent, 'v1'), {
+    const fetching = fetchBundle(nc, 'synth', v1, join(parent, 'v1'), {
       prefix: nats().prefix,
       maxBytesPerSecond: 256 * KiB,
       onProgress: (p) => {
@@ -119,7 +127,7 @@ describe('bundle download pacing and cancellation', () => {
     const manager = createBundleManager({
       models: ['synth'],
       prefix: nats().prefix,
-      cache: createBundleCache(join(work, 'agent')),
+      cache: createBundleCache(join(work, 'agent'), testBundleTrust()),
       intraOpThreads: 1,
       logger: { info: record, warn: record, error: record },
       now: () => performance.now(),
@@ -130,35 +138,35 @@ describe('bundle download pacing and cancellation', () => {
       maxDownloadBytesPerSecond: () => 128 * KiB,
     });
     try {
-      await publishSynthetic('v000000000002', 1024 * KiB, true);
+      const v2 = await publishSynthetic('v2', 1024 * KiB, true);
       manager.attach(nc);
       const seen: BundleDownload = await waitFor(() =>
-        manager.downloads().find((d) => d.version === 'v000000000002' && d.bytesDone > 0),
+        manager.downloads().find((d) => d.version === v2 && d.bytesDone > 0),
       );
-      expect(seen).toMatchObject({ model: 'synth', version: 'v000000000002', bytesTotal: 1024 * KiB + 8 * KiB });
+      expect(seen).toMatchObject({ model: 'synth', version: v2, bytesTotal: 1024 * KiB + 8 * KiB });
       expect(seen.percent).toBeGreaterThan(0);
       expect(seen.percent).toBeLessThan(100);
 
       // A newer, small version is promoted while v2 is still downloading.
-      await publishSynthetic('v000000000003', 16 * KiB, true);
-      await manager.whenServing('synth', 'v000000000003');
+      const v3 = await publishSynthetic('v3', 16 * KiB, true);
+      await manager.whenServing('synth', v3);
       const cancelled = logs.find((l) => l.message === 'download cancelled');
-      expect(cancelled?.fields).toMatchObject({ model: 'synth', version: 'v000000000002', wanted: 'v000000000003' });
+      expect(cancelled?.fields).toMatchObject({ model: 'synth', version: v2, wanted: v3 });
       expect(logs.some((l) => l.message === 'bundle update failed; retrying')).toBe(false);
       expect(manager.downloads()).toEqual([]);
-      expect(manager.current('synth')?.version).toBe('v000000000003');
+      expect(manager.current('synth')?.version).toBe(v3);
 
       // A rollback while v4 downloads: the download stops and v3 keeps serving, with no v4 left in the cache.
-      await publishSynthetic('v000000000004', 1024 * KiB, true);
-      const v4 = await waitFor(() => manager.downloads().find((d) => d.version === 'v000000000004' && d.bytesDone > 0));
-      expect(v4.percent).toBeLessThan(100);
+      const v4 = await publishSynthetic('v4', 1024 * KiB, true);
+      const v4Download = await waitFor(() => manager.downloads().find((d) => d.version === v4 && d.bytesDone > 0));
+      expect(v4Download.percent).toBeLessThan(100);
       const kv = await new Kvm(nc).open(bucketNames(nats().prefix).current);
-      await kv.put('synth', 'v000000000003');
+      await kv.put('synth', v3);
       await waitFor(() => (manager.downloads().length === 0 ? true : undefined));
       const rolledBack = logs.filter((l) => l.message === 'download cancelled').at(-1);
-      expect(rolledBack?.fields).toMatchObject({ model: 'synth', version: 'v000000000004', wanted: 'v000000000003' });
-      expect(manager.current('synth')?.version).toBe('v000000000003');
-      const v4Dir = join(work, 'agent', 'bundles', 'synth', 'v000000000004');
+      expect(rolledBack?.fields).toMatchObject({ model: 'synth', version: v4, wanted: v3 });
+      expect(manager.current('synth')?.version).toBe(v3);
+      const v4Dir = join(work, 'agent', 'bundles', 'synth', v4);
       expect(
         await access(v4Dir).then(
           () => true,

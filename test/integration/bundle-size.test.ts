@@ -6,7 +6,7 @@ import ort from 'onnxruntime-node';
 import { afterAll, describe, expect, it } from 'vitest';
 import { EXAMPLE_MODEL_WITH_EXITS } from '@cleave/cli';
 import { partitionModel } from '@cleave/partitioner';
-import { type BundleManifest, parseBundleManifest } from '@cleave/proto';
+import { type BundleManifest, canonicalJson, parseBundleManifest } from '@cleave/proto';
 import { ensureFamilyModel, ensureZooModel, relativeTensorError } from '../harness/mod.js';
 
 /**
@@ -91,12 +91,12 @@ describe('lean bundles: the weights once', () => {
         .update(await readFile(join(dir, 'weights.bin')))
         .digest('hex');
       expect(manifest.files['weights.bin']!.sha256).toBe(weightsSha);
-      // The version is the content hash of every file, weights.bin included.
-      const digest = Object.keys(manifest.files)
-        .sort()
-        .map((k) => `${k}:${manifest.files[k]!.sha256}`)
-        .join('\n');
-      expect(manifest.version).toBe(`v${createHash('sha256').update(digest).digest('hex').slice(0, 12)}`);
+      // The version is the hash of the canonical manifest without its version and signature: it covers every
+      // file's sha256 (weights.bin included), and the plan and thresholds too.
+      const raw = JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')) as Record<string, unknown>;
+      delete raw['version'];
+      delete raw['signature'];
+      expect(manifest.version).toBe(`v${createHash('sha256').update(canonicalJson(raw)).digest('hex').slice(0, 12)}`);
 
       for (const c of manifest.candidates) {
         const expected =

@@ -88,7 +88,12 @@ function makeCases(count: number): Case[] {
       payload: request({}, [tensor({ dims: [1, 5] })]),
       codes: [bad],
     }),
-    () => ({ kind: 'huge dims', subject, payload: request({}, [tensor({ dims: [1e9, 1e9, 1e9] })]), codes: [bad] }),
+    () => ({
+      kind: 'huge dims',
+      subject,
+      payload: request({}, [tensor({ dims: [1e9, 1e9, 1e9] })]),
+      codes: [WireErrorCode.TooLarge],
+    }),
     () => ({ kind: 'negative dims', subject, payload: request({}, [tensor({ dims: [-1, 4] })]), codes: [bad] }),
     () => ({ kind: 'not a map', subject, payload: packMsgpack([1, 2, 3]), codes: [bad] }),
     () => ({ kind: 'wrong kind', subject, payload: packMsgpack({ kind: 'heartbeat', v: 1 }), codes: [bad] }),

@@ -2,7 +2,7 @@
 // current (at start for the versions current then, on promotion for the others), so the first offload finds a warm
 // session. Only the plan's cloud tails are loaded (not edge-only candidates, not tails the plan keeps on the edge),
 // within the tail memory budget, with one log line per version; a replica with prewarming off loads on demand.
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -17,6 +17,7 @@ import {
   maxAbsDiff,
   replyLogits,
   requestTail,
+  rewriteManifest,
   runHead,
   runTailLocally,
   type TestBundle,
@@ -47,11 +48,14 @@ const replicas: Replica[] = [];
 /**
  * Rewrites a bundle's plan so that it offloads: the example model is so small that the partitioner keeps every
  * range on the edge. Two cloud ranges for latency, a staged range (tail on the edge) for energy, edge-only for the
- * rest. The files (and so the version) do not change.
+ * rest. The files do not change; the version does (it covers the plan), and the manifest is signed again.
  */
-async function planOffloading(bundle: TestBundle): Promise<BundleManifest> {
-  const path = join(bundle.dir, 'manifest.json');
-  const m = JSON.parse(await readFile(path, 'utf8')) as BundleManifest;
+async function planOffloading(bundle: TestBundle): Promise<{ bundle: TestBundle; manifest: BundleManifest }> {
+  const signed = await rewriteManifest(bundle.dir, (json) => offloadingPlan(json as unknown as BundleManifest));
+  return { bundle: { ...bundle, version: signed.manifest.version }, manifest: signed.manifest };
+}
+
+function offloadingPlan(m: BundleManifest): void {
   const base = m.plan.ranges[0]!;
   const range = (over: Partial<PlanRange>): PlanRange => {
     const copy: PlanRange = { ...base, maxMbps: null, ...over };
@@ -65,8 +69,6 @@ async function planOffloading(bundle: TestBundle): Promise<BundleManifest> {
     range({ objective: 'energy', minMbps: 0, candidate: edgeTail, tailOn: 'edge' }),
     range({ objective: 'balanced', minMbps: 0, candidate: 'edge-only' }),
   ];
-  await writeFile(path, JSON.stringify(m, null, 2));
-  return m;
 }
 
 async function startReplica(settings: TailServiceSettings): Promise<Replica> {
@@ -122,8 +124,8 @@ beforeAll(async () => {
   const common = [...v1.splits.keys()].filter((id) => v2.splits.has(id));
   offloaded = [common[0]!, common.at(-1)!];
   edgeTail = common[Math.floor(common.length / 2)]!;
-  manifest = await planOffloading(v1);
-  await planOffloading(v2);
+  ({ bundle: v1, manifest } = await planOffloading(v1));
+  ({ bundle: v2 } = await planOffloading(v2));
   await publishBundle(nc, v1.dir, { prefix: nats().prefix });
 }, 240_000);
 

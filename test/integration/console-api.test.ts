@@ -8,7 +8,7 @@ import { EXAMPLE_MODEL_WITH_EXITS } from '@cleave/cli';
 import { publishBundle } from '@cleave/node-runtime';
 import { createConsoleApp, createConsoleAuth, createConsoleData, CSRF_HEADER } from '@cleave/console';
 import { loadMnistSplit, partitionModel } from '@cleave/partitioner';
-import { useTestNats } from '../harness/mod.js';
+import { testPublisher, useTestNats } from '../harness/mod.js';
 
 const nats = useTestNats();
 const TOKEN = 'console-test-token-0123456789';
@@ -29,7 +29,7 @@ beforeAll(async () => {
     calibration: { data: train, source: 'train', holdoutSamples: 2000 },
   });
   version = result.version;
-  await publishBundle(nc, out, { prefix });
+  await publishBundle(nc, out, { prefix, signingKey: testPublisher().seed });
   app = await createConsoleApp({
     data: createConsoleData(nc, { prefix }),
     auth: createConsoleAuth({ token: TOKEN, secret: 'test-secret' }),

@@ -24,7 +24,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { type BundleReader, createBundleReader, publishBundle } from '@cleave/node-runtime';
+import { type BundleReader, createBundleReader, inboxPrefixFor, publishBundle } from '@cleave/node-runtime';
 import {
   buildExampleBundle,
   type DeployNats,
@@ -62,6 +62,7 @@ async function connectAs(user: string, servers: readonly string[], name: string)
     user,
     pass: devPassword(nats.credentials, user),
     name,
+    inboxPrefix: inboxPrefixFor(user),
     maxReconnectAttempts: -1,
     reconnectTimeWait: 100,
   });

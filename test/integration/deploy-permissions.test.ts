@@ -13,7 +13,7 @@ import { JetStreamApiError, jetstream, jetstreamManager } from '@nats-io/jetstre
 import { Kvm } from '@nats-io/kv';
 import { Objm } from '@nats-io/obj';
 import { connect, headers, type NatsConnection, PermissionViolationError } from '@nats-io/transport-node';
-import { createBundleReader, publishBundle } from '@cleave/node-runtime';
+import { createBundleReader, inboxPrefixFor, publishBundle } from '@cleave/node-runtime';
 import {
   buildExampleBundle,
   type DeployNats,
@@ -44,6 +44,8 @@ async function connectAs(user: string): Promise<NatsConnection> {
     user,
     pass: devPassword(nats.credentials, user),
     name: `deploy-permissions:${user}`,
+    // The inbox prefix every Cleave program derives from its user name: the only inbox accounts.conf grants it.
+    inboxPrefix: inboxPrefixFor(user),
   });
   connections.push(nc);
   return nc;
@@ -255,6 +257,15 @@ describe('an edge agent (gw-wifi)', () => {
     const local = await readFile(join(bundle.dir, split!.tail!));
     expect(sha256(tail)).toBe(sha256(local));
     expect(sha256(tail)).toBe(manifest.files[split!.tail!]?.sha256);
+    // A paced download (the agent's, under bundles.downloadShare) pulls one chunk at a time from a pull consumer.
+    let pulled = 0;
+    const paced = await reader.readFile(bundle.model, bundle.version, split!.tail!, manifest, {
+      onChunk: (bytes) => {
+        pulled += bytes;
+      },
+    });
+    expect(sha256(paced)).toBe(sha256(local));
+    expect(pulled).toBe(local.byteLength);
   });
 
   it('streams a 24 MiB object, which needs flow-control replies, and watches policies', async () => {

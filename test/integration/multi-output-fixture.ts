@@ -15,7 +15,9 @@ import {
   specToValueInfo,
   withFields,
 } from '@cleave/partitioner';
+import { signBundleDir } from '@cleave/node-runtime';
 import { type BundleManifest, parseBundleManifest, seededRandom } from '@cleave/proto';
+import { testPublisher } from '../harness/mod.js';
 
 /** A bundle on disk with its manifest. */
 export interface MultiBundle {
@@ -128,6 +130,7 @@ export async function partitionMulti(
     profile: { runs: 2, warmup: 1, nodeBreakdown: false },
     ...(options.maxPayloadBytes === undefined ? {} : { maxPayloadBytes: options.maxPayloadBytes }),
   });
+  await signBundleDir(dir, testPublisher().seed);
   const manifest = parseBundleManifest(JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')));
   return { dir, manifest, version: manifest.version };
 }

@@ -7,7 +7,14 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { parseBundleManifest } from '@cleave/proto';
-import { PRETRAINED_MODELS, pretrainedModelPath, runCleave, serveAndCompare, useTestNats } from '../harness/mod.js';
+import {
+  PRETRAINED_MODELS,
+  pretrainedModelPath,
+  runCleave,
+  serveAndCompare,
+  testPublisher,
+  useTestNats,
+} from '../harness/mod.js';
 
 const nats = useTestNats();
 let admin: NatsConnection;
@@ -36,7 +43,19 @@ describe.each(PRETRAINED_MODELS)('pretrained $name ($npmPackage, $file)', (model
     const out = join(work, model.name);
     const flags = model.inputShapes.flatMap((s) => ['--input-shape', s]);
     const result = await runCleave(
-      ['partition', path, '--out', out, '--model-id', model.name, '--runs', '2', ...flags],
+      [
+        'partition',
+        path,
+        '--out',
+        out,
+        '--model-id',
+        model.name,
+        '--runs',
+        '2',
+        '--sign-key',
+        testPublisher().seedFile,
+        ...flags,
+      ],
       {
         timeoutMs: 180_000,
       },

@@ -2,14 +2,13 @@
 // end: the edge agent runs heads, whole models and local tails from it, the cloud replica runs its tails from its
 // own copy, and every answer equals the full model's. Two versions with the same weights content share one copy on
 // the replica, counted once in its tail memory.
-import { cp, mkdtemp, readFile, stat, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { EdgeClient } from '@cleave/edge-agent';
 import { publishBundle, sha256Hex } from '@cleave/node-runtime';
-import { type BundleManifest, parseBundleManifest } from '@cleave/proto';
 import {
   buildEdgeBundle,
   type EdgeBundle,
@@ -20,6 +19,7 @@ import {
   maxAbsDiff,
   replyLogits,
   requestTail,
+  rewriteManifest,
   runHead,
   runTailLocally,
   splitWithoutExits,
@@ -51,18 +51,19 @@ function asTestBundle(b: EdgeBundle): TestBundle {
   return { dir: b.dir, model: b.manifest.model.id, version: b.version, splits };
 }
 
-async function copyAsVersion(b: EdgeBundle, dir: string, version: string): Promise<EdgeBundle> {
+/** The same files under another version: a manifest that differs only in `createdAt`, re-versioned and signed. */
+async function copyAsVersion(b: EdgeBundle, dir: string): Promise<EdgeBundle> {
   await cp(b.dir, dir, { recursive: true });
-  const raw = JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')) as BundleManifest;
-  const manifest = parseBundleManifest({ ...raw, version });
-  await writeFile(join(dir, 'manifest.json'), JSON.stringify(manifest, null, 2));
-  return { dir, manifest, version };
+  const { manifest } = await rewriteManifest(dir, (json) => {
+    json['createdAt'] = new Date(Date.parse(String(json['createdAt'])) + 1000).toISOString();
+  });
+  return { dir, manifest, version: manifest.version };
 }
 
 beforeAll(async () => {
   const work = await mkdtemp(join(tmpdir(), 'cleave-shared-weights-'));
   bundle = await buildEdgeBundle(join(work, 'a'), { calibrate: false });
-  twin = await copyAsVersion(bundle, join(work, 'b'), `${bundle.version}w`);
+  twin = await copyAsVersion(bundle, join(work, 'b'));
   split = splitWithoutExits(bundle.manifest).id;
   nc = await connect({ servers: nats().url });
   replica = await startTestReplica(nats().url, testServiceSettings(nats().prefix, 'shared'));

@@ -1,5 +1,6 @@
 import { resolve } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
+import { readPublisherSeed, signBundleDir } from '@cleave/node-runtime';
 import { partitionModel, readProfile } from '@cleave/partitioner';
 import { type Codec, CODECS, DEFAULT_PLAN_CODECS, parseCodecList } from '@cleave/proto';
 import type { CliContext } from '../cli-context.js';
@@ -22,6 +23,7 @@ interface PartitionCommandOptions extends CalibrationFlags, ModelFlags {
   warmup: number;
   threads: number;
   force: boolean;
+  signKey?: string;
 }
 
 /** Parses a comma-separated codec list, rejecting unknown names. */
@@ -87,8 +89,11 @@ export function registerPartitionCommand(program: Command, ctx: CliContext): voi
     .option('--runs <n>', 'timed runs per head and tail', ctx.parseInteger('runs', 1, 10_000), 20)
     .option('--warmup <n>', 'untimed runs first', ctx.parseInteger('warmup', 1, 1000), 3)
     .option('--threads <n>', 'onnxruntime intra-op threads', ctx.parseInteger('threads', 1, 256), 1)
-    .option('--force', 'replace --out if it exists', false);
+    .option('--force', 'replace --out if it exists', false)
+    .option('--sign-key <seedfile>', 'publisher seed (cleave keys new): sign the manifest once the bundle is written');
   addCalibrationOptions(addModelOptions(command), ctx).action(async (model: string, opts: PartitionCommandOptions) => {
+    // Read first: a bad key file fails before minutes of profiling, naming the file.
+    const signingKey = opts.signKey === undefined ? undefined : await readPublisherSeed(opts.signKey);
     const progress = createProgress('profiling', ctx.interactive);
     const calibration = await loadCalibration(opts);
     const result = await partitionModel({
@@ -118,10 +123,12 @@ export function registerPartitionCommand(program: Command, ctx: CliContext): voi
       },
       onPhase: (phase) => ctx.log.info({ model }, phase),
     }).finally(() => progress.stop());
+    const signed = signingKey === undefined ? undefined : await signBundleDir(result.outDir, signingKey);
     ctx.log.info(
       {
         out: result.outDir,
         version: result.version,
+        signedBy: signed?.manifest.signature?.publicKey ?? null,
         candidates: result.prepared.candidates.length,
         kept: result.plan.candidates.length,
       },

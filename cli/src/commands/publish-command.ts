@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { connectNats, publishBundle } from '@cleave/node-runtime';
+import { connectNats, publishBundle, readPublisherSeed } from '@cleave/node-runtime';
 import type { CliContext } from '../cli-context.js';
 
 interface PublishCommandOptions {
@@ -11,6 +11,7 @@ interface PublishCommandOptions {
   password?: string;
   token?: string;
   current: boolean;
+  signKey?: string;
 }
 
 /** Registers `cleave publish`: verify a bundle directory, upload it to the store, and make it current. */
@@ -28,8 +29,15 @@ export function registerPublishCommand(program: Command, ctx: CliContext): void 
     .option('--password <password>', 'NATS password (default: CLEAVE_NATS_PASS)')
     .option('--token <token>', 'NATS token (default: CLEAVE_NATS_TOKEN)')
     .option('--no-current', 'upload only; do not switch the current version or announce it')
+    .option(
+      '--sign-key <seedfile>',
+      'publisher seed (cleave keys new): upload the manifest signed by it, so agents and replicas that trust its ' +
+        'public key load the bundle',
+    )
     .action(async (dir: string, opts: PublishCommandOptions) => {
       const env = ctx.env;
+      // Read before connecting: a bad key file fails fast, naming the file.
+      const signingKey = opts.signKey === undefined ? undefined : await readPublisherSeed(opts.signKey);
       const user = opts.user ?? env['CLEAVE_NATS_USER'];
       const pass = opts.password ?? env['CLEAVE_NATS_PASS'];
       const token = opts.token ?? env['CLEAVE_NATS_TOKEN'];
@@ -48,6 +56,7 @@ export function registerPublishCommand(program: Command, ctx: CliContext): void 
         const published = await publishBundle(nc, resolve(dir), {
           prefix: opts.prefix,
           makeCurrent: opts.current,
+          ...(signingKey === undefined ? {} : { signingKey }),
           onFile: (path, bytes) => ctx.log.debug({ path, bytes }, 'uploaded'),
         });
         ctx.log.info(
@@ -58,6 +67,7 @@ export function registerPublishCommand(program: Command, ctx: CliContext): void 
             files: published.files,
             bytes: published.bytes,
             current: published.announcement !== undefined,
+            signedBy: published.signedBy ?? null,
           },
           'bundle published',
         );

@@ -1,9 +1,11 @@
 // The demo's bundle: the edge is profiled in a child process under the edge CPU quota (`cleave profile`, as the
 // planner bench does), the cloud here, and `partitionModel` plans with both and calibrated exits; then it is
-// published to the object store for the cloud replica and the agents.
+// signed with a publisher key made for the run and published to the object store for the cloud replica and the
+// agents, which trust that key only.
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { publishBundle } from '@cleave/node-runtime';
+import { createPublisherKey, publishBundle } from '@cleave/node-runtime';
 import { loadMnistSplit, partitionModel, readProfile, type PartitionResult } from '@cleave/partitioner';
 import { CODECS } from '@cleave/proto';
 import type { CleaveLogger } from '@cleave/node-runtime/command-line';
@@ -64,13 +66,24 @@ export async function buildDemoBundle(options: DemoBundleOptions): Promise<Parti
   return result;
 }
 
-/** Uploads the bundle and makes it current. */
+/** A publisher key pair for this run; the seed is also written to `workDir/publisher.nk` (0600), as `cleave keys new` does. */
+export async function createDemoPublisherKey(workDir: string): Promise<{ seed: string; publicKey: string }> {
+  const key = createPublisherKey();
+  await writeFile(join(workDir, 'publisher.nk'), `${key.seed}\n`, { mode: 0o600 });
+  return key;
+}
+
+/** Signs the manifest with `seed`, uploads the bundle and makes it current. */
 export async function publishDemoBundle(
   nc: NatsConnection,
   dir: string,
   prefix: string,
   log: CleaveLogger,
+  seed: string,
 ): Promise<void> {
-  const published = await publishBundle(nc, dir, { prefix, makeCurrent: true });
-  log.info({ model: published.model, version: published.version, bytes: published.bytes }, 'bundle published');
+  const published = await publishBundle(nc, dir, { prefix, makeCurrent: true, signingKey: seed });
+  log.info(
+    { model: published.model, version: published.version, bytes: published.bytes, signed: true },
+    'bundle published',
+  );
 }

@@ -5,7 +5,11 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
 /** The `cleave` entry point this demo runs from; children run the same build. */
-export const CLEAVE_MAIN = fileURLToPath(new URL('../main.js', import.meta.url));
+// Compiled, this module sits in dist/demo beside dist/main.js; imported from its TypeScript source (by a test), the
+// binary is still the compiled one.
+export const CLEAVE_MAIN = fileURLToPath(
+  new URL(import.meta.url.endsWith('.ts') ? '../../dist/main.js' : '../main.js', import.meta.url),
+);
 
 /** Spawns a command; defaults to `child_process.spawn`, a CPU-quota group passes its own. */
 export type Spawner = (command: string, args: readonly string[], options: SpawnOptions) => ChildProcess;

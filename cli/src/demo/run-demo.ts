@@ -5,7 +5,6 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { connect } from '@nats-io/transport-node';
 import {
   createConsoleApp,
   createConsoleAuth,
@@ -19,10 +18,11 @@ import { createCpuQuotaGroup } from '../cpu-quota.js';
 import { startEmbeddedNats } from '../embedded-nats.js';
 import { resolveLinkMode } from '../link/emulated-link.js';
 import type { LinkMode } from '../link/link-types.js';
+import { connectNats } from '@cleave/node-runtime';
 import type { CleaveLogger } from '@cleave/node-runtime/command-line';
 import { type DemoAgent, startDemoAgent } from './demo-agents.js';
 import { CUT_AGENT_ID, DEMO_AGENTS, pinnedSplit } from './demo-agents-spec.js';
-import { buildDemoBundle, publishDemoBundle } from './demo-bundle.js';
+import { buildDemoBundle, createDemoPublisherKey, publishDemoBundle } from './demo-bundle.js';
 import { createCleanupStack, createRunRecord, removeStaleDemoGroups, removeStaleRuns } from './demo-cleanup.js';
 import { createLiveDisplay, summaryRows } from './demo-display.js';
 import { spawnCleave } from './demo-process.js';
@@ -145,15 +145,19 @@ export async function runDemo(options: DemoRunOptions, deps: DemoRunDeps): Promi
       env: childEnv,
     });
     checkpoint();
-    const nc = await connect({ servers: nats.url, name: 'cleave-demo' });
+    const nc = await connectNats({ servers: [nats.url], name: 'cleave-demo' }, 'cleave-demo');
     cleanup.push('demo NATS connection', () => nc.drain().catch(() => undefined));
-    await publishDemoBundle(nc, bundle.outDir, PREFIX, log);
+    // Signed with a key made for this run; the replica and the agents trust only it (CLEAVE_TRUSTED_PUBLISHERS).
+    const publisher = await createDemoPublisherKey(workDir);
+    log.info({ publicKey: publisher.publicKey }, 'publisher key created');
+    await publishDemoBundle(nc, bundle.outDir, PREFIX, log, publisher.seed);
+    const trustingEnv = { ...childEnv, CLEAVE_TRUSTED_PUBLISHERS: publisher.publicKey };
 
     // --- cloud replica (a child process, so its CPU is its own) ---
     const cloud = spawnCleave(
       'cloud replica',
       ['cloud', '--nats-url', nats.url, '--prefix', PREFIX, '--replica', 'cloud-1', '--http-port', '0'],
-      { env: childEnv },
+      { env: trustingEnv },
     );
     cleanup.push('cloud replica', () => cloud.stop());
     await record.addPid(cloud.pid);
@@ -197,7 +201,7 @@ export async function runDemo(options: DemoRunOptions, deps: DemoRunDeps): Promi
         cores: quotaCores,
         pin,
         onSpawn: (pid) => record.addPid(pid),
-        env: childEnv,
+        env: trustingEnv,
       });
       cleanup.push(`edge agent ${spec.id}`, () => agent.close());
       agents.push(agent);

@@ -71,6 +71,7 @@ export async function createUserspaceLink(
       proxy.restore();
       return Promise.resolve();
     },
+    traffic: () => Promise.resolve({ toAgentBytes: proxy.stats.downBytes, fromAgentBytes: proxy.stats.upBytes }),
     wrap: (command, args) => ({ command, args: [...args] }),
     close: () => proxy.close(),
     [Symbol.asyncDispose]: () => proxy.close(),

@@ -3,6 +3,7 @@
 // agent's local API and is not shaped (the app sits next to the gateway). netem is not available on the target
 // kernels, so delay is added by a userspace proxy on the host end of `wan`, which is also where a cut breaks
 // open connections.
+import { readFile } from 'node:fs/promises';
 import { startLinkEmulator } from './userspace-link.js';
 import type { EmulatedLink, LinkShape } from './link-types.js';
 import { deleteNetns, NETNS_PREFIX, sh, tbfArgs } from './netns.js';
@@ -140,6 +141,12 @@ export async function createKernelLink(options: KernelLinkOptions): Promise<Emul
       await sh('ip', ['link', 'set', hostWan, 'up']);
       delayProxy.restore();
       isCut = false;
+    },
+    async traffic() {
+      // The host end's transmit counter is what left toward the agent, after tbf; its receive counter what came back.
+      const counter = async (name: string) =>
+        Number((await readFile(`/sys/class/net/${hostWan}/statistics/${name}`, 'utf8')).trim());
+      return { toAgentBytes: await counter('tx_bytes'), fromAgentBytes: await counter('rx_bytes') };
     },
     wrap(command, args) {
       return { command: 'ip', args: ['netns', 'exec', name, command, ...args] };

@@ -19,6 +19,12 @@ export type LinkMode = (typeof LinkMode)[keyof typeof LinkMode];
 /** The two concrete kinds of link. */
 export type LinkKind = Exclude<LinkMode, 'auto'>;
 
+/** Byte counters of a link, per direction. */
+export interface LinkTraffic {
+  readonly toAgentBytes: number;
+  readonly fromAgentBytes: number;
+}
+
 /** An emulated link between one agent and NATS, controllable at runtime. */
 export interface EmulatedLink extends AsyncDisposable {
   readonly kind: LinkKind;
@@ -38,6 +44,11 @@ export interface EmulatedLink extends AsyncDisposable {
   /** Cuts the link: open connections break and new ones fail until `restore()`. */
   cut(): Promise<void>;
   restore(): Promise<void>;
+  /**
+   * Bytes that crossed the link so far, per direction: toward the agent (downloads, replies) and from it. The kernel
+   * link reads the host veth's counters, so these are bytes on the shaped wire, not bytes handed to a socket.
+   */
+  traffic(): Promise<LinkTraffic>;
   /** Command and arguments that run `command args` on the agent's side of the link. */
   wrap(command: string, args: readonly string[]): { command: string; args: string[] };
   /** Removes the link (namespace, interfaces, proxy). Idempotent. */

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import {
+  bundleTrustFields,
   byteSize,
   configToken as token,
   type CrossFieldProblem,
@@ -35,6 +36,8 @@ export const CloudConfigSchema = z.strictObject({
       tailMemory: byteSize.default(512 * 1024 ** 2),
       negativeCacheMs: nonNegativeInt.default(5000),
       maxElements: positiveInt.default(16_777_216),
+      /** Most elements across one request's tensors (every sample counted); past it, `too_large` before decoding. */
+      maxElementsPerRequest: positiveInt.default(16_777_216),
     })
     .prefault({}),
   onnx: z
@@ -42,6 +45,8 @@ export const CloudConfigSchema = z.strictObject({
       intraOpThreads: nonNegativeInt.max(256).default(0),
       interOpThreads: positiveInt.max(256).default(1),
       allowSpinning: z.boolean().default(false),
+      /** Keep onnxruntime's memory arena (faster repeated runs, but memory held at its peak after a burst). */
+      memoryArena: z.boolean().default(false),
     })
     .prefault({}),
   http: z
@@ -63,6 +68,8 @@ export const CloudConfigSchema = z.strictObject({
    * per replica under `dir` (default: the system's temporary directory), created at start and removed on stop.
    */
   cache: z.strictObject({ dir: z.string().min(1).optional() }).prefault({}),
+  /** Whose bundles the replica loads: signed by one of these keys, unless `allowUnsigned` (development). */
+  bundles: z.strictObject(bundleTrustFields).prefault({}),
   /** Load and warm the cloud tails of each version as it becomes current, and of every current version at start. */
   prewarm: z.strictObject({ enabled: z.boolean().default(true) }).prefault({}),
 });

@@ -1,13 +1,20 @@
 // One configuration from three sources, later ones winning: the YAML file, the environment, then flags. It is
 // validated once, and every problem from every source is reported together, each with where it came from
 // (`resolveLayeredConfig` in @cleave/proto, shared with the edge agent).
-import { type ConfigEnvSpec, type ConfigFlagValue, NATS_CONFIG_ENV, resolveLayeredConfig } from '@cleave/proto';
+import {
+  BUNDLE_TRUST_CONFIG_ENV,
+  type ConfigEnvSpec,
+  type ConfigFlagValue,
+  NATS_CONFIG_ENV,
+  resolveLayeredConfig,
+} from '@cleave/proto';
 import { ConfigError, readConfigText } from '@cleave/node-runtime';
 import { type CloudConfig, CloudConfigSchema, crossFieldIssues } from './cloud-config-schema.js';
 
 /** Environment variables the service reads, by config path. */
 export const CONFIG_ENV: Readonly<Record<string, ConfigEnvSpec>> = Object.freeze({
   ...NATS_CONFIG_ENV,
+  ...BUNDLE_TRUST_CONFIG_ENV,
   CLEAVE_PREFIX: { path: 'prefix', kind: 'string' },
   CLEAVE_REPLICA: { path: 'replica', kind: 'string' },
   CLEAVE_MAX_BATCH_SIZE: { path: 'batching.maxBatchSize', kind: 'number' },
@@ -16,6 +23,7 @@ export const CONFIG_ENV: Readonly<Record<string, ConfigEnvSpec>> = Object.freeze
   CLEAVE_MAX_IN_FLIGHT: { path: 'limits.maxInFlight', kind: 'number' },
   CLEAVE_MAX_IN_FLIGHT_BYTES: { path: 'limits.maxInFlightBytes', kind: 'string' },
   CLEAVE_TAIL_MEMORY: { path: 'limits.tailMemory', kind: 'string' },
+  CLEAVE_MAX_ELEMENTS_PER_REQUEST: { path: 'limits.maxElementsPerRequest', kind: 'number' },
   CLEAVE_ORT_INTRA_OP_THREADS: { path: 'onnx.intraOpThreads', kind: 'number' },
   CLEAVE_CACHE_DIR: { path: 'cache.dir', kind: 'string' },
   CLEAVE_HTTP_HOST: { path: 'http.host', kind: 'string' },

@@ -10,6 +10,7 @@ export function tailServiceSettings(config: CloudConfig, serviceVersion: string)
     batching: config.batching,
     maxInFlight: config.limits.maxInFlight,
     maxInFlightBytes: config.limits.maxInFlightBytes,
+    maxElementsPerRequest: config.limits.maxElementsPerRequest,
     maxTailBytes: config.limits.tailMemory,
     negativeCacheMs: config.limits.negativeCacheMs,
     decodeLimits: { maxElements: config.limits.maxElements },
@@ -17,9 +18,11 @@ export function tailServiceSettings(config: CloudConfig, serviceVersion: string)
       intraOpNumThreads: config.onnx.intraOpThreads,
       interOpNumThreads: config.onnx.interOpThreads,
       allowSpinning: config.onnx.allowSpinning,
+      memoryArena: config.onnx.memoryArena,
     },
     drainTimeoutMs: config.drain.timeoutMs,
     prewarm: config.prewarm.enabled,
+    bundleTrust: config.bundles,
     ...(config.cache.dir === undefined ? {} : { cacheDir: config.cache.dir }),
   });
 }

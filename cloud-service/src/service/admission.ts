@@ -1,5 +1,7 @@
 // The replica-wide bound on work held at once: a count of requests (they cost queue slots and replies) and their
-// bytes (they pin received buffers until answered), so memory stays bounded whatever the message sizes.
+// bytes, so memory stays bounded whatever the message sizes. A request enters with its wire bytes (all that is known
+// before it is read) and, once its tensors' dims are read, grows to what it costs decoded (see request-cost.ts):
+// an int8 element arrives as one byte and becomes a 4-byte float.
 
 /** Limits of {@link createAdmission}. */
 export interface AdmissionLimits {
@@ -11,7 +13,12 @@ export interface AdmissionLimits {
 export interface Admission {
   /** Admits a request of `bytes`; false when either limit would be passed. */
   tryEnter(bytes: number): boolean;
-  /** Releases what {@link tryEnter} admitted. */
+  /**
+   * Adds `bytes` to a request already admitted (its decoded cost beyond its wire bytes); false, changing nothing,
+   * when that would pass `maxBytes`.
+   */
+  tryGrow(bytes: number): boolean;
+  /** Releases a request: `bytes` is everything {@link tryEnter} and {@link tryGrow} admitted for it. */
   leave(bytes: number): void;
   readonly inFlight: number;
   readonly inFlightBytes: number;
@@ -30,6 +37,12 @@ export function createAdmission(limits: AdmissionLimits): Admission {
       if (inFlight >= limits.maxRequests) return false;
       if (inFlight > 0 && inFlightBytes + bytes > limits.maxBytes) return false;
       inFlight += 1;
+      inFlightBytes += bytes;
+      return true;
+    },
+    tryGrow(bytes) {
+      if (bytes <= 0) return true;
+      if (inFlightBytes + bytes > limits.maxBytes) return false;
       inFlightBytes += bytes;
       return true;
     },

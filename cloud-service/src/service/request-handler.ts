@@ -1,7 +1,7 @@
 // One tail request, from bytes to reply. Every message with a reply subject gets exactly one reply: outputs or a
 // typed error. Nothing here throws to the caller, whatever the bytes.
 import { type Context, type Span, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
-import type { Msg } from '@nats-io/transport-node';
+import type { Msg, MsgHdrs } from '@nats-io/transport-node';
 import { natsParentContext } from '@cleave/node-runtime';
 import {
   DEADLINE_HEADER,
@@ -22,10 +22,21 @@ import {
 } from '@cleave/proto';
 import type { TailResult } from '../tail/loaded-tail.js';
 import type { TailRegistry } from '../tail/tail-registry.js';
-import { checkInputs, type CheckedInputs } from '../tail/tensor-batch.js';
+import { checkInputs, type CheckedInputs, decodeCost } from '../tail/tensor-batch.js';
 import type { ServiceTelemetry } from '../telemetry/service-telemetry.js';
 import type { Admission } from './admission.js';
-import { ServeError, toServeWireError } from './serve-error.js';
+import { runInChunks } from './chunked-run.js';
+import type { MemoryReclaimer } from './memory-reclaimer.js';
+import { requestCost } from './request-cost.js';
+import { SERVICE_ERROR_STATUS, ServeError, toServeWireError } from './serve-error.js';
+
+/**
+ * A tail request as the services endpoint hands it over: a NATS message that can also answer with an error status
+ * (`@nats-io/services`' ServiceMsg), which sets the `Nats-Service-Error` headers beside the msgpack error body.
+ */
+export interface TailRequestMsg extends Pick<Msg, 'subject' | 'reply' | 'data' | 'headers' | 'respond'> {
+  respondError(code: number, description: string, data?: Uint8Array): boolean;
+}
 
 /** Dependencies of {@link createRequestHandler}. */
 export interface RequestHandlerDeps {
@@ -35,6 +46,10 @@ export interface RequestHandlerDeps {
   readonly admission: Admission;
   readonly telemetry: ServiceTelemetry;
   readonly decodeLimits: DecodeLimits;
+  /** Most elements across one request's tensors; past it, `too_large` before anything is decoded. */
+  readonly maxElementsPerRequest: number;
+  /** Most samples one onnxruntime run takes: a larger request runs in chunks of this size. */
+  readonly maxSamplesPerRun: number;
   /** Epoch ms with sub-ms precision; deadlines on the wire are epoch ms. */
   readonly now: () => number;
   /**
@@ -44,10 +59,12 @@ export interface RequestHandlerDeps {
   readonly maxPayloadBytes?: () => number | undefined;
   /** Called when a reply could not even be sent (connection closing): logged, never thrown. */
   readonly onReplyFailure: (error: unknown) => void;
+  /** Told the garbage each request leaves behind, so that it is collected soon (see memory-reclaimer.ts). */
+  readonly reclaimer?: MemoryReclaimer;
 }
 
 /** Creates the endpoint callback. It returns at once; the reply is sent when the request's batch has run. */
-export function createRequestHandler(deps: RequestHandlerDeps): (msg: Msg) => void {
+export function createRequestHandler(deps: RequestHandlerDeps): (msg: TailRequestMsg) => void {
   const { telemetry, now } = deps;
   const { tracer } = telemetry;
 
@@ -69,25 +86,60 @@ export function createRequestHandler(deps: RequestHandlerDeps): (msg: Msg) => vo
       telemetry.dropped('no_reply_subject');
       return;
     }
-    const bytes = msg.data.byteLength;
-    if (!deps.admission.tryEnter(bytes)) {
-      try {
-        msg.respond(overloaded);
-      } catch (error) {
-        deps.onReplyFailure(error);
-      }
-      telemetry.failed(WireErrorCode.Overloaded, 0);
+    // nats.js parses headers on first access and throws on a name it finds invalid (a space, a control or a
+    // non-ASCII byte): read them once, here, so such a request is answered instead of silently lost.
+    let headers: MsgHdrs | undefined;
+    try {
+      headers = msg.headers;
+    } catch (error) {
+      const problem = error instanceof Error ? error.message : String(error);
+      const wire = wireError(WireErrorCode.BadRequest, `the request's NATS headers are malformed: ${problem}`);
+      respondWithError(msg, wire.code, encodeMessage(errorReply(wire)));
+      telemetry.failed(WireErrorCode.BadRequest, 0);
       return;
     }
-    void serve(msg)
+    const wireBytes = msg.data.byteLength;
+    // nats.js gathers a message's payload from 64 KiB socket reads into a buffer it grows by doubling: by the time
+    // the message is here, about twice its size is already garbage.
+    deps.reclaimer?.released(2 * wireBytes);
+    if (!deps.admission.tryEnter(wireBytes)) {
+      respondWithError(msg, WireErrorCode.Overloaded, overloaded);
+      telemetry.failed(WireErrorCode.Overloaded, 0);
+      deps.reclaimer?.released(wireBytes);
+      return;
+    }
+    const held = { bytes: wireBytes, garbage: wireBytes };
+    void serve(msg, headers, held)
       .catch(deps.onReplyFailure)
-      .finally(() => deps.admission.leave(bytes));
+      .finally(() => {
+        deps.admission.leave(held.bytes);
+        deps.reclaimer?.released(held.garbage, deps.admission.inFlight === 0);
+      });
   };
 
-  /** Serves one admitted request; the caller releases its admission afterwards. */
-  async function serve(msg: Msg): Promise<void> {
+  /**
+   * Sends an encoded error reply, with the micro-service error headers (`Nats-Service-Error-Code`: an HTTP-like
+   * status, `Nats-Service-Error`: the wire code) so that NATS tools see it as an error too. Never throws.
+   */
+  function respondWithError(msg: TailRequestMsg, code: WireErrorCode, body: Uint8Array): void {
+    try {
+      msg.respondError(SERVICE_ERROR_STATUS[code], code, body);
+    } catch (failure) {
+      deps.onReplyFailure(failure);
+    }
+  }
+
+  /**
+   * Serves one admitted request; `held` starts at its wire bytes and grows to its decoded cost, and the caller
+   * releases whatever it ends at.
+   */
+  async function serve(
+    msg: TailRequestMsg,
+    headers: MsgHdrs | undefined,
+    held: { bytes: number; garbage: number },
+  ): Promise<void> {
     const receivedAt = now();
-    const parent = natsParentContext(msg.headers);
+    const parent = natsParentContext(headers);
     const span = tracer.startSpan(
       'cleave.tail.request',
       { kind: SpanKind.SERVER, startTime: receivedAt, attributes: { 'cleave.replica': deps.replica } },
@@ -105,22 +157,18 @@ export function createRequestHandler(deps: RequestHandlerDeps): (msg: Msg) => vo
         'cleave.version': address.version,
         'cleave.split': address.split,
       });
-      const deadline = earliest(request.deadline, parseDeadline(msg.headers?.get(DEADLINE_HEADER)));
+      // What decoding leaves behind over the request's stay, chunk by chunk: every element decoded once.
+      held.garbage += decodeCost(request.tensors).bytes;
+      admitDecodedCost(request, held);
+      const deadline = earliest(request.deadline, parseDeadline(headers?.get(DEADLINE_HEADER)));
       expireIfDue(deadline, 'before it was queued');
       const lease = await deps.registry.acquire(address);
       release = () => lease.release();
       const inputs = child(ctx, 'cleave.tail.check', () =>
-        checkInputs(lease.tail.signature, request.tensors, deps.decodeLimits),
+        checkInputs(lease.tail.signature, request.tensors, deps.decodeLimits, deps.maxSamplesPerRun),
       );
       expireIfDue(deadline, 'while its tail was loading');
-      const pending = lease.tail.submit(inputs, deadline);
-      if (pending === undefined) {
-        throw new ServeError(
-          WireErrorCode.Overloaded,
-          `queue of tail ${address.model}@${address.version}/${address.split} is full; back off and retry`,
-        );
-      }
-      const result = await pending;
+      const result = await runInChunks(lease.tail, inputs, deadline, deps.maxSamplesPerRun, deps.decodeLimits);
       recordBatchSpans(ctx, result);
       const reply = child(ctx, 'cleave.tail.encode', () => encodeReply(request, inputs, result));
       checkReplySize(reply.byteLength, address, result);
@@ -133,18 +181,32 @@ export function createRequestHandler(deps: RequestHandlerDeps): (msg: Msg) => vo
       const wire = toServeWireError(error);
       span.setStatus({ code: SpanStatusCode.ERROR, message: wire.code });
       span.setAttribute('cleave.error_code', wire.code);
-      try {
-        msg.respond(encodeMessage(errorReply(wire, requestId)));
-      } finally {
-        telemetry.failed(wire.code, now() - receivedAt);
-        span.end();
-      }
+      respondWithError(msg, wire.code, encodeMessage(errorReply(wire, requestId)));
+      telemetry.failed(wire.code, now() - receivedAt);
+      span.end();
     } finally {
       release?.();
     }
   }
 
-  function decode(msg: Msg): { request: InferRequest; address: TailAddress } {
+  // The request entered with its wire bytes; now that its dims are read, it must also fit with what decoding it
+  // allocates, or it is refused before a single element is decoded.
+  function admitDecodedCost(request: InferRequest, held: { bytes: number }): void {
+    const cost = requestCost(request.tensors, held.bytes, {
+      maxElementsPerRequest: deps.maxElementsPerRequest,
+      maxInFlightBytes: deps.admission.limits.maxBytes,
+    });
+    if (!deps.admission.tryGrow(cost - held.bytes)) {
+      throw new ServeError(
+        WireErrorCode.Overloaded,
+        `replica ${deps.replica} cannot hold ${cost} more decoded bytes now (in-flight bound ` +
+          `${deps.admission.limits.maxBytes} bytes); back off and retry`,
+      );
+    }
+    held.bytes = cost;
+  }
+
+  function decode(msg: TailRequestMsg): { request: InferRequest; address: TailAddress } {
     const message = decodeMessage(msg.data, deps.decodeLimits);
     if (message.kind !== 'infer') {
       throw new ServeError(WireErrorCode.BadRequest, `tail subjects take infer requests, not ${message.kind}`);

@@ -1,6 +1,6 @@
 import type { Meter, Tracer } from '@opentelemetry/api';
-import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
-import { type Service, Svcm } from '@nats-io/services';
+import type { NatsConnection, Subscription } from '@nats-io/transport-node';
+import { type Endpoint, type Service, Svcm } from '@nats-io/services';
 import {
   bundleAnnounceWildcard,
   type DecodeLimits,
@@ -9,7 +9,13 @@ import {
   TAIL_SERVICE_NAME,
   tailWildcard,
 } from '@cleave/proto';
-import { type BundleReader, createBundleReader } from '@cleave/node-runtime';
+import {
+  type BundleReader,
+  type BundleTrust,
+  bundleTrustNotice,
+  createBundleReader,
+  verifyManifest,
+} from '@cleave/node-runtime';
 import type { OrtSessionSettings } from '../tail/executor-protocol.js';
 import { createOrtExecutor, type TailExecutor } from '../tail/ort-executor.js';
 import type { BatchPolicy } from '../tail/tail-batcher.js';
@@ -18,12 +24,16 @@ import type { WeightsContent } from '../tail/tail-files.js';
 import { createTailRegistry, type TailRegistry } from '../tail/tail-registry.js';
 import { createServiceTelemetry, type TelemetryCounts } from '../telemetry/service-telemetry.js';
 import { createAdmission } from './admission.js';
-import { createRequestHandler } from './request-handler.js';
+import { createMemoryReclaimer } from './memory-reclaimer.js';
+import { createRequestHandler, type TailRequestMsg } from './request-handler.js';
 import { createTailPrewarm, type PrewarmReport } from './tail-prewarm.js';
 
 // @nats-io/services 3.0.0-25 pins an older @nats-io/nats-core whose types differ from ours only in a header-match
 // enum; the objects are the same at run time, so the connection and messages are cast at this one boundary.
 type ServicesConnection = ConstructorParameters<typeof Svcm>[0];
+
+/** Default of {@link TailServiceSettings.maxElementsPerRequest}: 64 MiB of float32. */
+const DEFAULT_MAX_ELEMENTS_PER_REQUEST = 16_777_216;
 
 /** Settings of one tail replica, already validated (see resolveCloudConfig). */
 export interface TailServiceSettings {
@@ -36,8 +46,16 @@ export interface TailServiceSettings {
   readonly batching: BatchPolicy;
   /** Requests admitted at once across tails (loading, queued or running); past it, `overloaded`. */
   readonly maxInFlight: number;
-  /** Bytes of the requests admitted at once; past it, `overloaded`. Bounds the memory pinned by received messages. */
+  /**
+   * Bytes the requests admitted at once hold: their messages plus what decoding their tensors allocates (an int8
+   * element becomes a 4-byte float). Past it, `overloaded`; a single request above it, `too_large`.
+   */
   readonly maxInFlightBytes: number;
+  /**
+   * Most elements across one request's tensors, every sample counted; past it, `too_large` before decoding.
+   * @default 16_777_216
+   */
+  readonly maxElementsPerRequest?: number;
   /** Sum of tail ONNX bytes kept loaded (LRU), each shared weights file counted once. */
   readonly maxTailBytes: number;
   /**
@@ -52,6 +70,8 @@ export interface TailServiceSettings {
   readonly cacheDir?: string;
   /** How long an unknown model or unpublished version is remembered, in ms. */
   readonly negativeCacheMs: number;
+  /** Whose bundles the replica loads (`bundles` in the config): every manifest is verified against it. */
+  readonly bundleTrust: BundleTrust;
   readonly decodeLimits: DecodeLimits;
   readonly ort: OrtSessionSettings;
   /** Longest a drain waits for in-flight requests before answering the rest `unavailable`, in ms. */
@@ -155,6 +175,8 @@ export function createTailService(deps: TailServiceDeps): TailService {
     executor,
     policy: settings.batching,
     limits: { maxTailBytes: settings.maxTailBytes, negativeCacheMs: settings.negativeCacheMs },
+    verify: (manifest, where) => void verifyManifest(manifest, settings.bundleTrust, where),
+    onRefused: (fields, message) => logger.warn({ replica: settings.replica, ...fields }, message),
     files,
     now,
     onBatch: (tail, batch) => telemetry.batch(tail, batch),
@@ -187,9 +209,13 @@ export function createTailService(deps: TailServiceDeps): TailService {
     admission,
     telemetry,
     decodeLimits: settings.decodeLimits,
+    maxElementsPerRequest: settings.maxElementsPerRequest ?? DEFAULT_MAX_ELEMENTS_PER_REQUEST,
+    maxSamplesPerRun: settings.batching.maxBatchSize,
     now,
     maxPayloadBytes: () => nc.info?.max_payload,
     onReplyFailure: (error) => logger.warn({ err: (error as Error).message }, 'could not send a reply'),
+    // Half of the external garbage V8 itself lets pile up before it collects, and at most ten GCs a second.
+    reclaimer: createMemoryReclaimer({ thresholdBytes: 32 * 1024 ** 2, minIntervalMs: 100 }),
   });
 
   async function watchConnection(): Promise<void> {
@@ -202,6 +228,8 @@ export function createTailService(deps: TailServiceDeps): TailService {
 
   async function start(): Promise<void> {
     if (service !== undefined) throw new Error('the tail service is already started');
+    const trust = bundleTrustNotice(settings.bundleTrust);
+    logger[trust.level]({ replica: settings.replica, ...trust.fields }, trust.message);
     await files.start();
     void watchConnection().catch(() => undefined);
     // Every replica hears every announcement: a new version clears what was remembered as missing.
@@ -224,14 +252,17 @@ export function createTailService(deps: TailServiceDeps): TailService {
       description: 'Cleave tail inference: runs the cloud half of split models with dynamic batching',
       queue: TAIL_QUEUE_GROUP,
       metadata: { replica: settings.replica, prefix: settings.prefix },
-      statsHandler: () => Promise.resolve(stats()),
+      statsHandler: (endpoint) => {
+        countEndpointErrors(endpoint, telemetry.counts().failed);
+        return Promise.resolve(stats());
+      },
     });
     service.addEndpoint('tail', {
       subject: tailWildcard(settings.prefix),
       queue: TAIL_QUEUE_GROUP,
       metadata: { subject: `${settings.prefix}.tail.<model>.<version>.<split>` },
       handler: (err, msg) => {
-        if (err === null) handler(msg as unknown as Msg);
+        if (err === null) handler(msg as unknown as TailRequestMsg);
       },
     });
     void service.stopped.then((result) => {
@@ -319,4 +350,17 @@ export function createTailService(deps: TailServiceDeps): TailService {
     },
     [Symbol.asyncDispose]: close,
   };
+}
+
+/**
+ * Writes the error replies sent so far into the endpoint's `num_errors`, just before `$SRV.STATS` reports it.
+ * @nats-io/services 3.0.0-25 counts an error only when the handler throws synchronously (then it answers with an
+ * empty body), and `respondError` counts nothing; this handler answers asynchronously, with a msgpack error body
+ * clients parse. So the count is the replica's own, reached through the endpoint's stats object (not in the
+ * library's types): if a later version moves it, the count stays 0 and the $SRV test says so.
+ */
+function countEndpointErrors(endpoint: Endpoint, failed: Readonly<Partial<Record<string, number>>>): void {
+  const counters = (endpoint as Endpoint & { stats?: { num_errors?: unknown } }).stats;
+  if (typeof counters?.num_errors !== 'number') return;
+  counters.num_errors = Object.values(failed).reduce((sum: number, n) => sum + (n ?? 0), 0);
 }

@@ -12,6 +12,12 @@ export interface OrtSessionSettings {
    * service's event loop and nats-server need, so replicas default to off.
    */
   readonly allowSpinning: boolean;
+  /**
+   * Keep onnxruntime's CPU memory arena and memory patterns. The arena keeps the largest working set any run
+   * needed for the session's lifetime, so a burst of big batches would hold its memory long after; replicas default
+   * to off and return activations to the allocator after each run. @default false
+   */
+  readonly memoryArena?: boolean;
 }
 
 /** onnxruntime graph optimisation levels a bundle may prescribe. */

@@ -38,6 +38,8 @@ async function handle(request: ExecutorRequest): Promise<ExecutorReply> {
         interOpNumThreads: settings.interOpNumThreads,
         // The bundle's level, so the tail computes what the same tail computes on the edge.
         graphOptimizationLevel: request.options?.graphOptimizationLevel ?? 'all',
+        enableCpuMemArena: settings.memoryArena ?? false,
+        enableMemPattern: settings.memoryArena ?? false,
         extra: { session: { intra_op: { allow_spinning: settings.allowSpinning ? '1' : '0' } } },
       };
       // By path, onnxruntime finds external weights beside the graph file (see ExecutorRequest).

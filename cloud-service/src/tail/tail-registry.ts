@@ -2,10 +2,12 @@
 // their ONNX files; a tail is only evicted when idle. A bundle that keeps its weights in one shared file counts
 // each tail's graph plus that file once per content, for as long as any loaded tail reads it (the sessions map
 // the same file, see tail-files.ts). Lookups that fail (unknown model, unpublished version) are remembered
-// briefly, so a flood of bad requests does not become a flood of JetStream reads.
+// briefly, so a flood of bad requests does not become a flood of JetStream reads. Every manifest is verified
+// (signature, trusted publisher, content version) before anything of its bundle is read, and every file is checked
+// against it as it is read, so a bundle swapped in the store is refused, never served.
 import { type BundleManifest, type SplitCandidate, type TailAddress, WireErrorCode } from '@cleave/proto';
 import type { BundleReader, ManifestWithBytes } from '@cleave/node-runtime';
-import { isBundleStoreError } from '@cleave/node-runtime';
+import { isBundleRefusal, isBundleStoreError } from '@cleave/node-runtime';
 import { ServeError } from '../service/serve-error.js';
 import { type BatchObserver, createLoadedTail, type LoadedTail } from './loaded-tail.js';
 import type { TailExecutor } from './ort-executor.js';
@@ -27,6 +29,13 @@ export interface TailRegistryDeps {
   readonly executor: TailExecutor;
   readonly policy: BatchPolicy;
   readonly limits: TailRegistryLimits;
+  /**
+   * Checks a manifest before anything of its bundle is read: `verifyManifest` with the replica's trust (a unit test
+   * of the registry alone may skip it). A manifest it refuses (`isBundleRefusal`) is answered `version_mismatch`.
+   */
+  readonly verify: (manifest: ManifestWithBytes, where: string) => void;
+  /** Called when a request meets a refused manifest, with its error code, for a warning in the log. */
+  readonly onRefused?: (fields: Record<string, unknown>, message: string) => void;
   /**
    * Where tails of shared-weights bundles are written for onnxruntime to load; closed with the registry.
    * @default a store in a temporary directory
@@ -139,7 +148,10 @@ export function createTailRegistry(deps: TailRegistryDeps): TailRegistry {
     const key = `${model}/${version}`;
     let pending = manifests.get(key);
     if (pending === undefined) {
-      pending = reader.readManifest(model, version);
+      pending = reader.readManifest(model, version).then((read) => {
+        deps.verify(read, `bundle ${model}@${version}`);
+        return read;
+      });
       if (manifests.size >= MAX_CACHED_MANIFESTS) manifests.delete(manifests.keys().next().value!);
       manifests.set(key, pending);
       pending.catch(() => manifests.delete(key));
@@ -152,6 +164,14 @@ export function createTailRegistry(deps: TailRegistryDeps): TailRegistry {
   }
 
   async function describeMissing(model: string, version: string, error: unknown): Promise<ServeError> {
+    if (isBundleRefusal(error)) {
+      deps.onRefused?.(
+        { event: 'bundle_refused', model, version, code: error.code, err: error.message },
+        'bundle refused',
+      );
+      // The agent that asked runs the tail itself and fetches the current bundle, which it verifies in turn.
+      return new ServeError(WireErrorCode.VersionMismatch, `this replica refuses ${error.message}`, { cause: error });
+    }
     if (!isBundleStoreError(error)) return new ServeError(WireErrorCode.Unavailable, `bundle store: ${String(error)}`);
     if (error.code === 'io') return new ServeError(WireErrorCode.Unavailable, error.message, { cause: error });
     if (error.code !== 'not_found') {

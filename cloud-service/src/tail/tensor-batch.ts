@@ -57,9 +57,10 @@ export interface InputPart {
   readonly count: number;
   /**
    * Decoded elements; or, for a verbatim codec (f32) on a little-endian host, the received bytes themselves, so the
-   * elements are copied once (into the batch) rather than twice.
+   * elements are copied once (into the batch) rather than twice; or, for a float tensor in f16/int8 larger than one
+   * run, its still encoded (validated) wire tensor, decoded one chunk at a time by {@link decodeChunk}.
    */
-  readonly source: TensorData | { readonly littleEndianBytes: Uint8Array };
+  readonly source: TensorData | { readonly littleEndianBytes: Uint8Array } | { readonly encoded: EncodedTensor };
 }
 
 /** A request's inputs, checked and ordered like the tail's inputs. */
@@ -97,6 +98,7 @@ export function checkInputs(
   signature: TailSignature,
   wire: readonly EncodedTensor[],
   limits?: DecodeLimits,
+  maxSamplesPerRun?: number,
 ): CheckedInputs {
   const byName = new Map(wire.map((t) => [t.name, t]));
   if (byName.size !== wire.length) throw new TailInputError('request carries two tensors with the same name');
@@ -114,7 +116,7 @@ export function checkInputs(
   let replyEncoding: CheckedInputs['replyEncoding'] | undefined;
   const tensors = signature.inputs.map((slot): InputPart => {
     const encoded = byName.get(slot.name)!;
-    const tensor = readInput(encoded, limits);
+    const tensor = readInput(encoded, limits, maxSamplesPerRun);
     const where = `tensor ${JSON.stringify(slot.name)}`;
     if (tensor.dtype !== slot.dtype)
       throw new TailInputError(`${where}: tail expects ${slot.dtype}, got ${tensor.dtype}`);
@@ -131,6 +133,102 @@ export function checkInputs(
   });
   if (samples === undefined || samples < 1) throw new TailInputError('request carries no samples (dim 0 is 0)');
   return { samples, tensors, replyEncoding: replyEncoding ?? LOSSLESS_CODEC };
+}
+
+/** What decoding a request's inputs costs, read from the tensors' dims and dtypes alone (no element is touched). */
+export interface DecodeCost {
+  /** Elements across the request's tensors. */
+  readonly elements: number;
+  /**
+   * Bytes the replica allocates to decode them: elements × the decoded element size (an int8 element becomes a
+   * 4-byte float), except for tensors read in place (f32 on a little-endian host).
+   */
+  readonly bytes: number;
+}
+
+/**
+ * The {@link DecodeCost} of validated wire tensors. Cheap: admission calls it before anything is decoded, so a small
+ * int8 message cannot make the replica allocate four times its size unannounced.
+ */
+export function decodeCost(wire: readonly EncodedTensor[]): DecodeCost {
+  let elements = 0;
+  let bytes = 0;
+  for (const tensor of wire) {
+    const count = tensor.dims.reduce((a, b) => a * b, 1);
+    elements += count;
+    // Counted whole even when decoded a chunk at a time (decodeChunk): the bound is on what a request decodes
+    // during its stay, which also leaves that much garbage behind it and keeps a few huge requests from crowding
+    // the tail while small ones wait.
+    if (!readsInPlace(tensor)) bytes += count * DTYPE_SPECS[tensor.dtype].bytes;
+  }
+  return { elements, bytes };
+}
+
+/**
+ * Decodes the parts of `chunk` still encoded (see {@link InputPart.source}), checking their values like
+ * {@link checkInputs} does. Called for one chunk right before it runs, so a request much larger than a run never
+ * holds more than one chunk of decoded floats. Throws TailInputError on a non-finite value.
+ */
+export function decodeChunk(chunk: CheckedInputs, limits?: DecodeLimits): CheckedInputs {
+  if (!chunk.tensors.some((part) => 'encoded' in part.source)) return chunk;
+  const tensors = chunk.tensors.map((part): InputPart => {
+    if (!('encoded' in part.source)) return part;
+    const { data } = decodeAnyTensor(part.source.encoded, limits);
+    checkFinite(part.name, data as Float32Array);
+    return { ...part, source: data };
+  });
+  return { ...chunk, tensors };
+}
+
+/**
+ * Cuts a request into consecutive requests of at most `maxSamples` samples each along dim 0, as views on its
+ * elements (no copy), so that a huge request runs as several small batches instead of one huge one.
+ */
+export function splitInputs(inputs: CheckedInputs, maxSamples: number): CheckedInputs[] {
+  if (!Number.isSafeInteger(maxSamples) || maxSamples < 1) {
+    throw new RangeError(`"maxSamples" must be a positive integer; got ${String(maxSamples)}`);
+  }
+  if (inputs.samples <= maxSamples) return [inputs];
+  const chunks: CheckedInputs[] = [];
+  for (let start = 0; start < inputs.samples; start += maxSamples) {
+    const samples = Math.min(maxSamples, inputs.samples - start);
+    const tensors = inputs.tensors.map((part) => slicePart(part, inputs.samples, start, samples));
+    chunks.push({ samples, tensors, replyEncoding: inputs.replyEncoding });
+  }
+  return chunks;
+}
+
+/** Joins the outputs of consecutive chunks of one request (see {@link splitInputs}) back along dim 0. */
+export function concatOutputs(chunks: readonly (readonly NamedTensor[])[]): NamedTensor[] {
+  const first = chunks[0];
+  if (first === undefined) throw new RangeError('"chunks" must not be empty');
+  if (chunks.length === 1) return [...first];
+  return first.map((out, i) => {
+    const parts = chunks.map((chunk) => chunk[i]!);
+    const rest = out.dims.slice(1);
+    for (const part of parts) {
+      if (
+        part.dtype !== out.dtype ||
+        part.dims.length !== out.dims.length ||
+        part.dims.slice(1).join() !== rest.join()
+      ) {
+        throw new RangeError(
+          `output "${out.name}" changes shape between chunks: [${out.dims.join(', ')}] and [${part.dims.join(', ')}]`,
+        );
+      }
+    }
+    const data = allocateArray(
+      out.dtype,
+      parts.reduce((sum, part) => sum + part.data.length, 0),
+    );
+    let offset = 0;
+    for (const part of parts) {
+      (data as Float32Array).set(part.data as Float32Array, offset);
+      offset += part.data.length;
+    }
+    const total = parts.reduce((sum, part) => sum + part.dims[0]!, 0);
+    return { name: out.name, dtype: out.dtype, dims: [total, ...rest], data };
+  });
 }
 
 /** Concatenates the requests' inputs along dim 0 into fresh arrays (which may then be transferred). */
@@ -191,9 +289,63 @@ function checkShape(where: string, shape: readonly (number | string)[], dims: re
   });
 }
 
-function readInput(encoded: EncodedTensor, limits: DecodeLimits | undefined): InputPart {
+// Verbatim float32 on a little-endian host is used as received: its bytes are the elements.
+function readsInPlace(encoded: EncodedTensor): boolean {
   const verbatim = isCodec(encoded.encoding) && CODEC_SPECS[encoded.encoding].verbatim;
-  if (HOST_IS_LITTLE_ENDIAN && encoded.dtype === FLOAT_DTYPE && verbatim) {
+  return HOST_IS_LITTLE_ENDIAN && encoded.dtype === FLOAT_DTYPE && verbatim;
+}
+
+function slicePart(part: InputPart, samples: number, start: number, count: number): InputPart {
+  const perSample = part.count / samples;
+  const { source } = part;
+  const dims = [count, ...part.dims.slice(1)];
+  if ('littleEndianBytes' in source) {
+    const width = DTYPE_SPECS[part.dtype].bytes;
+    const bytes = source.littleEndianBytes.subarray(start * perSample * width, (start + count) * perSample * width);
+    return { ...part, dims, count: count * perSample, source: { littleEndianBytes: bytes } };
+  }
+  if ('encoded' in source) {
+    const { encoded } = source;
+    const width = encodedWidth(encoded);
+    const data = encoded.data.subarray(start * perSample * width, (start + count) * perSample * width);
+    // Per-channel int8 along dim 0 has one scale per sample: the chunk takes its own.
+    const perSampleScale = encoded.axis === 0;
+    const chunk: EncodedTensor = {
+      ...encoded,
+      dims,
+      data,
+      ...(perSampleScale && encoded.scale ? { scale: encoded.scale.slice(start, start + count) } : {}),
+      ...(perSampleScale && encoded.zeroPoint ? { zeroPoint: encoded.zeroPoint.slice(start, start + count) } : {}),
+    };
+    return { ...part, dims, count: count * perSample, source: { encoded: chunk } };
+  }
+  const data = source.subarray(start * perSample, (start + count) * perSample);
+  return { ...part, dims, count: count * perSample, source: data };
+}
+
+// A float tensor in a fixed-width non-verbatim codec (f16, int8) with more samples than one run is kept encoded and
+// decoded per chunk: decoded whole, an 8 MiB int8 message would hold 32 MiB of floats for its whole stay.
+function decodesLazily(encoded: EncodedTensor, maxSamplesPerRun: number | undefined): boolean {
+  if (maxSamplesPerRun === undefined || encoded.dtype !== FLOAT_DTYPE || readsInPlace(encoded)) return false;
+  if (!isCodec(encoded.encoding) || CODEC_SPECS[encoded.encoding].bytesPerElement === 'measured') return false;
+  return encoded.dims.length >= 1 && (encoded.dims[0] ?? 0) > maxSamplesPerRun;
+}
+
+function encodedWidth(encoded: EncodedTensor): number {
+  return CODEC_SPECS[encoded.encoding as Codec].bytesPerElement as number;
+}
+
+function readInput(
+  encoded: EncodedTensor,
+  limits: DecodeLimits | undefined,
+  maxSamplesPerRun: number | undefined,
+): InputPart {
+  if (decodesLazily(encoded, maxSamplesPerRun)) {
+    const validated = validateEncodedTensor(encoded, limits);
+    const count = validated.dims.reduce((a, b) => a * b, 1);
+    return { name: validated.name, dtype: FLOAT_DTYPE, dims: validated.dims, count, source: { encoded: validated } };
+  }
+  if (readsInPlace(encoded)) {
     const { name, dims, data } = validateEncodedTensor(encoded, limits);
     checkFinite(name, floatView(data));
     return {
@@ -239,6 +391,7 @@ function checkBool(name: string, values: Uint8Array): void {
 
 function copyInto(target: TensorData, part: InputPart, offset: number): void {
   const { source } = part;
+  if ('encoded' in source) throw new RangeError(`input "${part.name}" must go through decodeChunk before a batch`);
   if ('littleEndianBytes' in source) {
     const bytes = source.littleEndianBytes;
     new Uint8Array(target.buffer, target.byteOffset + offset * target.BYTES_PER_ELEMENT, bytes.byteLength).set(bytes);

@@ -1,7 +1,7 @@
 // The local inference API on NATS: `{prefix}.agent.{agentId}.infer.{model}`, for applications that already speak
 // NATS (e.g. through a leaf node on the gateway). The body and reply are those of the HTTP API; the format follows
 // the `content-type` header, or the first byte of the body ('{' means JSON).
-import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
+import type { Msg, MsgHdrs, NatsConnection, Subscription } from '@nats-io/transport-node';
 import { agentInferSubject } from '@cleave/proto';
 import type { InferService } from '../agent-types.js';
 import { EdgeAgentError, EdgeErrorCode } from '../edge-agent-error.js';
@@ -35,9 +35,13 @@ export function serveNatsApi(deps: NatsApiDeps): NatsApi {
 
   async function handle(model: string, msg: Msg): Promise<void> {
     if (!msg.reply) return;
-    const format = formatFor(msg);
     let body: Uint8Array | string;
+    // nats.js parses headers on first access and throws on a name it finds invalid (a space, a control or a
+    // non-ASCII byte): read them once, inside the try, so that such a request gets a `bad_body` reply too.
+    let format = sniffFormat(msg.data);
     try {
+      const headers = readHeaders(msg);
+      format = formatFor(headers, msg.data);
       if (msg.data.byteLength > deps.maxBodyBytes) {
         throw new EdgeAgentError(
           EdgeErrorCode.TooLarge,
@@ -47,7 +51,7 @@ export function serveNatsApi(deps: NatsApiDeps): NatsApi {
       const request = parseInferBody(msg.data, format);
       const result = await deps.service.infer(model, request.inputs, {
         ...(request.deadlineMs === undefined ? {} : { deadlineMs: request.deadlineMs }),
-        ...traceOf(msg),
+        ...traceOf(headers),
       });
       body = serializeResult(result, format);
     } catch (error) {
@@ -69,14 +73,28 @@ export function serveNatsApi(deps: NatsApiDeps): NatsApi {
   };
 }
 
-function formatFor(msg: Msg): BodyFormat {
-  const declared = msg.headers?.get('content-type');
-  if (declared) return formatOf(declared);
-  return msg.data[0] === 0x7b ? 'json' : 'msgpack';
+function readHeaders(msg: Msg): MsgHdrs | undefined {
+  try {
+    return msg.headers;
+  } catch (error) {
+    throw new EdgeAgentError(
+      EdgeErrorCode.BadBody,
+      `the request's NATS headers are malformed: ${(error as Error).message}`,
+    );
+  }
 }
 
-function traceOf(msg: Msg): { traceparent?: string; tracestate?: string } {
-  const traceparent = msg.headers?.get('traceparent');
-  const tracestate = msg.headers?.get('tracestate');
+function formatFor(headers: MsgHdrs | undefined, data: Uint8Array): BodyFormat {
+  const declared = headers?.get('content-type');
+  return declared ? formatOf(declared) : sniffFormat(data);
+}
+
+function sniffFormat(data: Uint8Array): BodyFormat {
+  return data[0] === 0x7b ? 'json' : 'msgpack';
+}
+
+function traceOf(headers: MsgHdrs | undefined): { traceparent?: string; tracestate?: string } {
+  const traceparent = headers?.get('traceparent');
+  const tracestate = headers?.get('tracestate');
   return { ...(traceparent ? { traceparent } : {}), ...(tracestate ? { tracestate } : {}) };
 }

@@ -8,6 +8,8 @@
 // A new version downloads only the blobs the cache does not hold: one that changes only its exit thresholds
 // downloads only its manifest. Every file is checked (size and sha256) when it is fetched and again when a cached
 // version is loaded at start; a damaged one is removed, never served, and fetched again when NATS is reachable.
+// Every manifest is verified against the agent's trust (signature, trusted publisher, content version) before any
+// file of it is fetched, and again when a cached version is loaded at start (the trust may have changed since).
 import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -17,6 +19,7 @@ import {
   addBundleFiles,
   type BundleFileSelector,
   BundleStoreError,
+  type BundleTrust,
   BundleStoreErrorCode,
   checkBundleDir,
   fetchBundle,
@@ -24,6 +27,7 @@ import {
   type FetchStats,
   pruneBlobs,
   readLocalManifest,
+  verifyManifest,
 } from '@cleave/node-runtime';
 
 /** The version a model served last, as remembered on disk. */
@@ -54,12 +58,15 @@ export interface BundleCache {
   readonly root: string;
   /** `<root>/blobs`: every cached file, named by its sha256. */
   readonly blobDir: string;
+  /** Whose bundles are accepted, fetched or cached. */
+  readonly trust: BundleTrust;
   /** Directory of (model, version). */
   bundleDir(model: string, version: string): string;
   /**
    * The bundle a model served last; undefined when there is no pointer or its manifest is gone or another. Every
    * file of the version is checked (size and sha256); throws BundleStoreError (`hash_mismatch`, `not_fetched`)
-   * saying which files are damaged or missing when one `select` needs is: damaged files are removed first.
+   * saying which files are damaged or missing when one `select` needs is: damaged files are removed first. Throws
+   * the errors of `verifyManifest` when the manifest is no longer trusted.
    */
   readCurrent(model: string, select?: BundleFileSelector): Promise<CachedBundle | undefined>;
   /** Remembers the version a model now serves. */
@@ -82,8 +89,8 @@ export interface BundleCache {
   prune(model: string, keep: readonly string[]): Promise<void>;
 }
 
-/** Creates the cache rooted at `root` (directories are made on first write). */
-export function createBundleCache(root: string): BundleCache {
+/** Creates the cache rooted at `root` (directories are made on first write), accepting bundles `trust` accepts. */
+export function createBundleCache(root: string, trust: BundleTrust): BundleCache {
   const blobDir = join(root, 'blobs');
   const bundleDir = (model: string, version: string) => join(root, 'bundles', model, version);
   const pointerPath = (model: string) => join(root, 'current', `${model}.json`);
@@ -111,6 +118,7 @@ export function createBundleCache(root: string): BundleCache {
       return undefined;
     }
     const where = `cached bundle ${model}@${manifest.version}`;
+    verifyManifest(local, trust, where);
     const required = select === undefined ? Object.keys(manifest.files) : select(manifest);
     const check = await exclusive(() => checkBundleDir(dir, manifest, { required, blobDir }));
     if (check.corrupted.length > 0) {
@@ -145,6 +153,7 @@ export function createBundleCache(root: string): BundleCache {
   return {
     root,
     blobDir,
+    trust,
     bundleDir,
     readCurrent,
     async writeCurrent(model, bundle) {
@@ -165,6 +174,7 @@ export function createBundleCache(root: string): BundleCache {
         const fetched = await fetchBundle(nc, model, version, dir, {
           prefix,
           blobDir,
+          trust,
           ...(select === undefined ? {} : { files: select }),
           ...transfer,
         });

@@ -16,7 +16,9 @@ import {
   candidateFiles,
   currentVersion,
   type CurrentVersionWatch,
+  bundleTrustNotice,
   filesOfCandidates,
+  isBundleRefusal,
   isBundleStoreError,
   listsCandidateFiles,
   watchCurrent,
@@ -239,6 +241,8 @@ export function createBundleManager(deps: BundleManagerDeps): BundleManager {
   }
 
   async function loadFromCache(): Promise<void> {
+    const trust = bundleTrustNotice(cache.trust);
+    logger[trust.level](trust.fields, trust.message);
     await Promise.all(
       deps.models.map(async (model) => {
         let cached: CachedBundle | undefined;
@@ -247,7 +251,8 @@ export function createBundleManager(deps: BundleManagerDeps): BundleManager {
         } catch (error) {
           // Damaged files were removed: the version is fetched again (only what is missing) once NATS is there.
           const message = `cached bundle of ${model} is not served: ${(error as Error).message}`;
-          logger.warn({ model, err: (error as Error).message }, 'cached bundle is not served');
+          const code = isBundleStoreError(error) ? error.code : undefined;
+          logger.warn({ model, code, err: (error as Error).message }, 'cached bundle is not served');
           deps.onError(message);
           return;
         }
@@ -334,9 +339,19 @@ export function createBundleManager(deps: BundleManagerDeps): BundleManager {
             continue; // the version wanted now is next
           }
           const message = `cannot load bundle ${model}@${version}: ${(error as Error).message}`;
-          logger.warn({ model, version, err: (error as Error).message }, 'bundle update failed; retrying');
           deps.onError(message);
           await bundle?.retire();
+          if (isBundleRefusal(error)) {
+            // Untrusted: fetching it again cannot help. The version served so far (if any) keeps serving; the next
+            // version the KV names, or a refresh, is tried as usual.
+            const serving = current.get(model)?.version ?? null;
+            logger.error(
+              { event: 'bundle_refused', model, version, code: error.code, serving, err: error.message },
+              'bundle refused',
+            );
+            return;
+          }
+          logger.warn({ model, version, err: (error as Error).message }, 'bundle update failed; retrying');
           retryLater(() => void converge(model));
           return;
         }

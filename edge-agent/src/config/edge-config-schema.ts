@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import {
+  bundleTrustFields,
   byteSize,
   CODECS,
   CodecSchema,
@@ -51,6 +52,8 @@ export const EdgeConfigSchema = z.strictObject({
        * the first estimate), so heartbeats and offloads keep headroom while a new version rolls out.
        */
       downloadShare: z.number().gt(0).max(1).default(0.5),
+      /** Whose bundles the agent loads: signed by one of these keys, unless `allowUnsigned` (development). */
+      ...bundleTrustFields,
     })
     .prefault({}),
   http: z

@@ -7,11 +7,11 @@ import { EdgeConfigError } from './resolve-edge-config.js';
  * NATS connection options for an agent: the daemons' shared ones (servers, one authentication method, TLS, credential
  * files read now so a missing one is an EdgeConfigError before any connection is tried), plus reconnects at the
  * agent's own pace that never give up (a gateway outlives any outage), and `waitOnFirstConnect`, which lets an
- * agent started offline connect later.
+ * agent started offline connect later. Without a user name or creds, the agent id names its inbox prefix.
  */
 export async function edgeNatsOptions(config: Pick<EdgeConfig, 'nats' | 'agentId'>): Promise<NodeConnectionOptions> {
   try {
-    const options = await natsConnectOptions(config.nats, `${config.nats.name}:${config.agentId}`);
+    const options = await natsConnectOptions(config.nats, `${config.nats.name}:${config.agentId}`, config.agentId);
     return { ...options, reconnectTimeWait: config.nats.reconnectWaitMs, waitOnFirstConnect: true };
   } catch (error) {
     if (error instanceof ConfigError) throw new EdgeConfigError(error.issues);

@@ -2,6 +2,7 @@
 // validated once, and every problem from every source is reported together, each naming where it came from.
 // The merging and the problem reports are @cleave/proto's `resolveLayeredConfig`, shared with the cloud service.
 import {
+  BUNDLE_TRUST_CONFIG_ENV,
   type ConfigEnvSpec,
   type ConfigFlagValue,
   type ConfigValueKind,
@@ -18,6 +19,7 @@ type ValueKind = ConfigValueKind | 'models';
 /** Environment variables the agent reads, by config path. */
 export const EDGE_CONFIG_ENV: Readonly<Record<string, ConfigEnvSpec<ValueKind>>> = Object.freeze({
   ...NATS_CONFIG_ENV,
+  ...BUNDLE_TRUST_CONFIG_ENV,
   CLEAVE_AGENT_ID: { path: 'agentId', kind: 'string' },
   CLEAVE_PREFIX: { path: 'prefix', kind: 'string' },
   CLEAVE_EDGE_MODELS: { path: 'models', kind: 'models' },

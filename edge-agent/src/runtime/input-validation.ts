@@ -229,8 +229,10 @@ function fromBytes(name: string, dtype: TensorDtype, bytes: Uint8Array): DtypeAr
     );
   }
   if (width === 1) return new array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  // Copied: msgpack bins sit at arbitrary offsets, and typed arrays need aligned memory.
-  const copy = bytes.slice().buffer;
+  // Copied: msgpack bins sit at arbitrary offsets, and typed arrays need aligned memory. Through Uint8Array's own
+  // slice: a bin decoded from a Node Buffer (a NATS message) is a Buffer, whose slice() is a view on the whole pooled
+  // socket buffer, and reading that from offset 0 fed the model bytes of other messages.
+  const copy = Uint8Array.prototype.slice.call(bytes).buffer;
   const view = new array(copy, 0, bytes.byteLength / width);
   if (!HOST_IS_LITTLE_ENDIAN) swapBytes(new Uint8Array(copy), width);
   return view;

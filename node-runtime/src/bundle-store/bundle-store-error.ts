@@ -16,6 +16,16 @@ export const BundleStoreErrorCode = {
   NotFetched: 'not_fetched',
   /** The fetch was aborted by its signal (e.g. the wanted version changed); nothing partial was kept. */
   Cancelled: 'cancelled',
+  /** The manifest is not signed, and unsigned bundles are not allowed (`bundles.allowUnsigned`). */
+  Unsigned: 'unsigned',
+  /** The manifest is signed by a key that is not among `bundles.trustedPublishers`. */
+  UntrustedPublisher: 'untrusted_publisher',
+  /** The manifest's signature does not match its content: it was changed after it was signed. */
+  BadSignature: 'bad_signature',
+  /** The manifest's version is not the one its content derives (`contentVersion`): it was changed after versioning. */
+  ContentMismatch: 'content_mismatch',
+  /** A signing key file is missing, unreadable or not a publisher seed. */
+  BadSigningKey: 'bad_signing_key',
   /** A local file could not be read or written, or NATS failed. */
   Io: 'io',
 } as const;

@@ -5,6 +5,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import type { BundleManifest } from '@cleave/proto';
 import { MANIFEST_FILE, readLocalManifest } from './bundle-files.js';
 import { type BundleReader, type BundleStoreOptions, createBundleReader } from './bundle-reader.js';
+import { type BundleTrust, verifyManifest } from './bundle-signature.js';
 import { BundleStoreError, BundleStoreErrorCode, isBundleStoreError } from './bundle-store-error.js';
 import { cancelledError, createDownloadPacer, type PacerClock, type RateLimit } from './download-pacer.js';
 import { checkBundleDir, hasIntactBlob, linkOrCopy, localBlobPath, writeBlob } from './local-blobs.js';
@@ -16,6 +17,11 @@ export type BundleFileSelector = (manifest: BundleManifest) => readonly string[]
 export interface FetchBundleOptions extends BundleStoreOptions {
   /** sha256 the manifest must have, e.g. from a bundle announcement. */
   readonly expectedManifestSha256?: string;
+  /**
+   * Whose manifests to accept: when given, the manifest is verified ({@link verifyManifest}) before any file is
+   * downloaded, and a refused one leaves `destDir` as it was. Loaders always pass it. @default no signature check
+   */
+  readonly trust?: BundleTrust;
   /**
    * The files to fetch (see `candidateFiles` and `filesOfCandidates`); the manifest always comes too. Files not
    * selected are absent from the directory. @default every file the manifest lists
@@ -78,7 +84,8 @@ export interface FetchedBundle extends FetchStats {
  * selected files (`files`, default all) are fetched, and only those not already on disk intact (in `blobDir`, or
  * in `destDir` from an earlier fetch). The directory is built as a hidden sibling and renamed into place when
  * complete, so `destDir` is never partial: a directory with a manifest holds every selected file. Throws
- * BundleStoreError (`not_found`, `hash_mismatch`, `bad_manifest`, `manifest_mismatch`, `io`, `cancelled`).
+ * BundleStoreError (`not_found`, `hash_mismatch`, `bad_manifest`, `manifest_mismatch`, `io`, `cancelled`, and with
+ * `trust` `unsigned`, `untrusted_publisher`, `bad_signature`, `content_mismatch`).
  */
 export async function fetchBundle(
   nc: NatsConnection,
@@ -97,6 +104,9 @@ export async function fetchBundle(
     version,
     options.expectedManifestSha256 === undefined ? {} : { expectedSha256: options.expectedManifestSha256 },
   );
+  if (options.trust !== undefined) {
+    verifyManifest({ manifest, bytes: manifestBytes, sha256 }, options.trust, `bundle ${model}@${version}`);
+  }
   const { signal } = options;
   if (signal?.aborted) throw cancelledError(signal, `fetch of ${model}@${version}`);
   const selected = selectFiles(manifest, options.files);

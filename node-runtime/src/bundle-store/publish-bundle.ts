@@ -11,10 +11,18 @@ import {
   PROTOCOL_VERSION,
 } from '@cleave/proto';
 import { MANIFEST_FILE, readVerifiedLocalFile, SHA256_METADATA_KEY, verifyLocalBundle } from './bundle-files.js';
+import { signManifestBytes } from './bundle-signature.js';
 import { sha256Hex } from '../hashing.js';
 import type { BundleStoreOptions } from './bundle-reader.js';
 import { BundleStoreError, BundleStoreErrorCode } from './bundle-store-error.js';
 import { ioError, openCurrentKv, openObjectStore, readObject } from './store-buckets.js';
+
+/**
+ * Object chunk size of bundle files. An agent pulls one chunk at a time and paces the pulls, but each chunk crosses
+ * its link as one burst, and offload replies, PubAcks and the next pull queue behind it on the same connection: 16
+ * KiB is 119 ms at 1.1 Mbps (the 128 KiB default was 953 ms, which doubled offload p95 during a rollout).
+ */
+const BUNDLE_CHUNK_BYTES = 16 * 1024;
 
 /** Options of {@link publishBundle}. */
 export interface PublishBundleOptions extends BundleStoreOptions {
@@ -23,6 +31,11 @@ export interface PublishBundleOptions extends BundleStoreOptions {
    * @default true
    */
   readonly makeCurrent?: boolean;
+  /**
+   * A publisher seed (see `readPublisherSeed`): the manifest is uploaded signed by it (the directory is not
+   * changed). Without it the manifest goes as it is, signed or not.
+   */
+  readonly signingKey?: string;
   /** Called after each file is uploaded, for progress output (not for files the store already holds). */
   readonly onFile?: (path: string, bytes: number) => void;
   /** Clock for `publishedAt`. @default Date.now */
@@ -34,6 +47,8 @@ export interface PublishedBundle {
   readonly model: string;
   readonly version: string;
   readonly manifestSha256: string;
+  /** Public key of the publisher whose signature the uploaded manifest carries; undefined when it is unsigned. */
+  readonly signedBy: string | undefined;
   /** Files in the bundle, manifest included. */
   readonly files: number;
   /** Bytes uploaded: the manifest and the blobs the store did not hold yet. */
@@ -50,8 +65,8 @@ export interface PublishedBundle {
 
 /**
  * Publishes a bundle directory: verifies every file against the manifest before uploading anything (a corrupted
- * local bundle is rejected whole), uploads each file as the content-addressed object `blobs/<sha256>` unless the
- * store already holds it (a version that changes only its manifest uploads only the manifest), then the manifest
+ * local bundle is rejected whole), signs the manifest when given `signingKey`, uploads each file as the
+ * content-addressed object `blobs/<sha256>` unless the store already holds it (a version that changes only its manifest uploads only the manifest), then the manifest
  * as `<model>/<version>/manifest.json`, sets `${prefix}_current[model] = version` and announces it. Versions are
  * immutable: republishing the same content uploads nothing new, other content under a published version is
  * `version_conflict`.
@@ -62,7 +77,11 @@ export async function publishBundle(
   options: PublishBundleOptions = {},
 ): Promise<PublishedBundle> {
   const prefix = assertToken(options.prefix ?? DEFAULT_SUBJECT_PREFIX, 'prefix');
-  const local = await verifyLocalBundle(dir);
+  const verified = await verifyLocalBundle(dir);
+  const local =
+    options.signingKey === undefined
+      ? verified
+      : signManifestBytes(verified.bytes, options.signingKey, `${dir}/${MANIFEST_FILE}`);
   const { manifest } = local;
   const model = manifest.model.id;
   const version = manifest.version;
@@ -85,7 +104,10 @@ export async function publishBundle(
   let bytesReused = 0;
   const upload = async (name: string, path: string, data: Uint8Array): Promise<void> => {
     try {
-      await store.putBlob({ name, metadata: { [SHA256_METADATA_KEY]: sha256Hex(data) } }, data);
+      await store.putBlob(
+        { name, metadata: { [SHA256_METADATA_KEY]: sha256Hex(data) }, options: { max_chunk_size: BUNDLE_CHUNK_BYTES } },
+        data,
+      );
     } catch (error) {
       throw ioError(`cannot upload ${name}`, error);
     }
@@ -132,6 +154,7 @@ export async function publishBundle(
     model,
     version,
     manifestSha256: local.sha256,
+    signedBy: manifest.signature?.publicKey,
     files: Object.keys(manifest.files).length + 1,
     bytes,
     uploaded,

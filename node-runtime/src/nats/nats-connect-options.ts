@@ -9,16 +9,23 @@ import {
 import type { natsSettingsObject } from '@cleave/proto';
 import type { z } from 'zod';
 import { ConfigError } from '../config/config-error.js';
+import { credsUserName, inboxPrefixFor } from './client-inbox.js';
 
 /** The `nats` section of the configuration: servers, one authentication method, TLS. */
 export type NatsClientSettings = z.output<ReturnType<typeof natsSettingsObject>>;
 
 /**
- * NATS connection options: servers, user/pass, token, nkey seed or creds file, and TLS. Credential files are read
- * here, so a missing one is a ConfigError before any connection is tried. `clientName` shows in the server's
- * connection list.
+ * NATS connection options: servers, user/pass, token, nkey seed or creds file, TLS, and the client's own inbox
+ * prefix. Credential files are read here, so a missing one is a ConfigError before any connection is tried.
+ * `clientName` shows in the server's connection list. The inbox prefix is `nats.inboxPrefix` when set, else
+ * `_INBOX.<identity>` where the identity is the one the server's grants are written for: the user name, the creds
+ * file's JWT user name, then `identity` (an agent id) and last `clientName` (see client-inbox.ts).
  */
-export async function natsConnectOptions(nats: NatsClientSettings, clientName: string): Promise<NodeConnectionOptions> {
+export async function natsConnectOptions(
+  nats: NatsClientSettings,
+  clientName: string,
+  identity?: string,
+): Promise<NodeConnectionOptions> {
   const problems: string[] = [];
   const read = async (path: string, field: string): Promise<Uint8Array | undefined> => {
     try {
@@ -38,9 +45,13 @@ export async function natsConnectOptions(nats: NatsClientSettings, clientName: s
   if (nats.user !== undefined) options.user = nats.user;
   if (nats.pass !== undefined) options.pass = nats.pass;
   if (nats.token !== undefined) options.token = nats.token;
+  let credsName: string | undefined;
   if (nats.credsFile !== undefined) {
     const creds = await read(nats.credsFile, 'credsFile');
-    if (creds !== undefined) options.authenticator = credsAuthenticator(creds);
+    if (creds !== undefined) {
+      options.authenticator = credsAuthenticator(creds);
+      credsName = credsUserName(creds);
+    }
   }
   if (nats.nkeySeedFile !== undefined) {
     const seed = await read(nats.nkeySeedFile, 'nkeySeedFile');
@@ -55,11 +66,18 @@ export async function natsConnectOptions(nats: NatsClientSettings, clientName: s
       ...(nats.tls.keyFile === undefined ? {} : { keyFile: nats.tls.keyFile }),
     };
   }
+  // @nats-io/jetstream, kv and obj take their reply and delivery subjects from this option too (JetStream API
+  // answers, ordered consumers of KV watches and object reads), as do $SRV discovery requests.
+  options.inboxPrefix = nats.inboxPrefix ?? inboxPrefixFor(nats.user ?? credsName ?? identity ?? clientName);
   if (problems.length > 0) throw new ConfigError(problems);
   return options;
 }
 
 /** Connects with {@link natsConnectOptions}. */
-export async function connectNats(nats: NatsClientSettings, clientName: string): Promise<NatsConnection> {
-  return connect(await natsConnectOptions(nats, clientName));
+export async function connectNats(
+  nats: NatsClientSettings,
+  clientName: string,
+  identity?: string,
+): Promise<NatsConnection> {
+  return connect(await natsConnectOptions(nats, clientName, identity));
 }

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { CodedError } from '@cleave/proto';
+import { CodedError, contentVersion } from '@cleave/proto';
 import { sha256Hex } from '@cleave/node-runtime';
 import { pathExists } from '@cleave/node-runtime';
 
@@ -9,7 +9,7 @@ import { pathExists } from '@cleave/node-runtime';
 export interface BundleContents {
   /** File producers, called one at a time so only one large sub-model is in memory at once. */
   readonly files: ReadonlyMap<string, () => Uint8Array>;
-  /** Builds manifest.json from the bundle version and per-file hashes. */
+  /** Builds manifest.json from the bundle version (a stand-in, replaced by the derived one) and per-file hashes. */
   readonly manifest: (version: string, files: Record<string, { sha256: string; bytes: number }>) => unknown;
 }
 
@@ -38,19 +38,14 @@ export async function assertBundleTarget(outDir: string, force: boolean): Promis
   }
 }
 
-/** Content-derived bundle version: the same files always get the same version. */
-export function contentVersion(files: Record<string, { sha256: string }>): string {
-  const digest = Object.keys(files)
-    .sort()
-    .map((k) => `${k}:${files[k]!.sha256}`)
-    .join('\n');
-  return `v${sha256Hex(new TextEncoder().encode(digest)).slice(0, 12)}`;
-}
+// The manifest is built before its version exists: the version is derived from the rest of it (contentVersion
+// leaves `version` out), so any valid token stands in and is then replaced.
+const UNVERSIONED = 'v000000000000';
 
 /**
  * Writes a bundle atomically: everything goes into a hidden sibling directory, which is renamed
  * into place only when complete, so a failed or interrupted run never leaves a partial bundle.
- * Returns the bundle version.
+ * Returns the bundle version, derived from the manifest's content (see `contentVersion` in @cleave/proto).
  */
 export async function writeBundle(
   outDir: string,
@@ -70,8 +65,10 @@ export async function writeBundle(
       await writeFile(join(staging, rel), bytes);
       hashes[rel] = { sha256: sha256Hex(bytes), bytes: bytes.byteLength };
     }
-    const version = contentVersion(hashes);
-    await writeFile(join(staging, 'manifest.json'), JSON.stringify(contents.manifest(version, hashes), null, 2) + '\n');
+    const draft = contents.manifest(UNVERSIONED, hashes) as Record<string, unknown>;
+    const version = contentVersion(draft, sha256Hex);
+    const manifest = { ...draft, version };
+    await writeFile(join(staging, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
     if (await pathExists(outDir)) {
       const old = `${staging}.old`;
       await rename(outDir, old);
