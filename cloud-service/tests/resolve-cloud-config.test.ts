@@ -102,7 +102,9 @@ describe('resolveCloudConfig: expected failure', () => {
     });
     expect(issues).toEqual(
       expect.arrayContaining([
-        expect.stringMatching(/^replica: expected string, received undefined$/),
+        expect.stringMatching(
+          /^replica: required; set it with --replica, or env CLEAVE_REPLICA, or `replica:` in the config file$/,
+        ),
         expect.stringMatching(/^nats: choose one authentication method, not user\/pass and token/),
         expect.stringMatching(/^nats\.pass: user and pass go together/),
         expect.stringMatching(/^nats\.tls: certFile and keyFile go together/),

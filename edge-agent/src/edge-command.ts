@@ -5,10 +5,10 @@ import { addConfigFlags, type CommandContext, type ConfigFlagSpec } from '@cleav
 
 /** Flags of `cleave edge` and the config paths they set. */
 export const EDGE_FLAGS: readonly ConfigFlagSpec[] = [
-  ['--agent-id <id>', 'agentId', 'this agent id (heartbeat key, local NATS subject)'],
+  ['--agent-id <id>', 'agentId', 'required: this agent id (heartbeat key, local NATS subject)'],
   ['--nats-url <urls>', 'nats.servers', 'NATS server URLs, comma-separated'],
   ['--prefix <prefix>', 'prefix', 'subject prefix and bucket stem'],
-  ['--model <models>', 'models', 'models to serve, comma-separated; `id:split` pins a split'],
+  ['--model <models>', 'models', 'required: models to serve, comma-separated; `id:split` pins a split'],
   ['--cache-dir <dir>', 'cacheDir', 'where fetched bundles are kept (a restart offline serves from here)'],
   ['--http-host <host>', 'http.host', 'interface of the local API (default 127.0.0.1)'],
   ['--http-port <port>', 'http.port', 'port of the local API (0: any free port)'],

@@ -6,6 +6,7 @@
 export { type CleaveLogger } from './process/logger.js';
 export {
   addConfigFlags,
+  configFlagNames,
   configFlagValues,
   createProcessContext,
   integerOption,

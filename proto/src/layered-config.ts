@@ -46,6 +46,8 @@ export interface LayeredConfigInput<T, K extends string> {
   /** Converts a value of a caller-defined kind (e.g. a models list); the basic kinds are handled here. */
   readonly convertKind?: (value: unknown, kind: K) => unknown;
   readonly crossField?: (merged: unknown) => readonly CrossFieldProblem[];
+  /** Command-line flags by config path (e.g. `agentId` → `--agent-id`), named when a required value is missing. */
+  readonly flagNames?: Readonly<Record<string, string>>;
 }
 
 /** The resolved, frozen configuration, or every problem found. */
@@ -93,7 +95,14 @@ export function resolveLayeredConfig<T, K extends string>(input: LayeredConfigIn
   }
 
   const result = input.schema.safeParse(merged);
-  if (!result.success) problems.push(...result.error.issues.flatMap((issue) => describeIssue(issue, origin)));
+  if (!result.success) {
+    for (const issue of result.error.issues) {
+      const path = issue.path.map(String).join('.');
+      const missing = issue.code === 'invalid_type' && valueAt(merged, issue.path) === undefined;
+      if (missing) problems.push(`${path}: required; ${whereToSet(path, input.envSpec, input.flagNames)}`);
+      else problems.push(...describeIssue(issue, origin));
+    }
+  }
   for (const issue of input.crossField?.(merged) ?? []) problems.push(withSource(issue.path, issue.message, origin));
   if (problems.length > 0 || !result.success) return { ok: false, problems };
   return { ok: true, config: deepFreeze(result.data) };
@@ -135,6 +144,26 @@ function convertBasic(raw: unknown, kind: string): unknown {
     default:
       return raw;
   }
+}
+
+// Where a missing value can be given: its flag, its environment variable, or the config file.
+function whereToSet(
+  path: string,
+  envSpec: Readonly<Record<string, ConfigEnvSpec<string>>>,
+  flagNames: Readonly<Record<string, string>> | undefined,
+): string {
+  const env = Object.entries(envSpec).find(([, spec]) => spec.path === path)?.[0];
+  const ways = [flagNames?.[path], env === undefined ? undefined : `env ${env}`, `\`${path}:\` in the config file`];
+  return `set it with ${ways.filter((w) => w !== undefined).join(', or ')}`;
+}
+
+function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
+  let node = root;
+  for (const key of path) {
+    if (node === null || typeof node !== 'object') return undefined;
+    node = (node as Record<PropertyKey, unknown>)[key];
+  }
+  return node;
 }
 
 // One line per problem: an unknown-keys issue becomes one line per key, so each typo is named on its own.

@@ -33,6 +33,24 @@ describe('cleave CLI', () => {
     expect(res.stderr).toMatch(/unknown command 'frobnicate'/);
   });
 
+  it('names the NATS URL it could not reach, and the flag that changes it', async () => {
+    const res = await runCleave(['publish', tmpdir(), '--nats-url', 'nats://127.0.0.1:1']);
+    expect(res.code).toBe(1);
+    expect(res.stderr.trim().split('\n')).toHaveLength(1);
+    expect(res.stderr).toMatch(/cannot connect to NATS at nats:\/\/127\.0\.0\.1:1: .*--nats-url/);
+  });
+
+  it('`cleave edge` without an agent id or models names the flag, the variable and the config key of each', async () => {
+    const res = await runCleave(['edge'], { env: { CLEAVE_AGENT_ID: '', CLEAVE_EDGE_MODELS: '' } });
+    expect(res.code).not.toBe(0);
+    expect(res.stderr.trim().split('\n')).toHaveLength(1);
+    expect(res.stderr).toContain('agentId: required; set it with --agent-id, or env CLEAVE_AGENT_ID');
+    expect(res.stderr).toContain('models: required; set it with --model');
+    expect(res.stderr).not.toContain(':;');
+    const help = await runCleave(['edge', '--help']);
+    expect(help.stdout).toMatch(/--agent-id <id>\s+required:/);
+  });
+
   it('says how to install nats-server when the binary is missing', async () => {
     const res = await runCleave(['--nats-server-bin', '/nonexistent/nats-server', 'nats']);
     expect(res.code).toBe(1);

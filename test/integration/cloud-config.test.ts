@@ -34,9 +34,11 @@ describe('cleave cloud: bad configuration', () => {
     });
     expect(res.code).toBe(1);
     expect(res.stdout).not.toContain('cloud replica ready');
-    // The cli prints one line; the problems are joined with "; - ".
+    // The cli prints one line: `...(9 problems): - first; - second`.
     expect(res.stderr.trim().split('\n')).toHaveLength(1);
-    const [head, ...problems] = res.stderr.trim().split('; - ');
+    const line = res.stderr.trim();
+    const head = line.slice(0, line.indexOf(' - '));
+    const problems = line.slice(line.indexOf(' - ') + 3).split('; - ');
     expect(head).toBe('cleave: ConfigError: invalid configuration (9 problems):');
     expect(problems).toHaveLength(9);
     expect(problems).toEqual(
@@ -60,7 +62,7 @@ describe('cleave cloud: bad configuration', () => {
     const res = await runCleave(['cloud', '--config', join(work, 'missing.yaml')], { timeoutMs: 20_000 });
     expect(res.code).toBe(1);
     expect(res.stderr).toMatch(
-      /^cleave: ConfigError: invalid configuration \(1 problem\):; - .*missing\.yaml: cannot read the config file: ENOENT/,
+      /^cleave: ConfigError: invalid configuration \(1 problem\): - .*missing\.yaml: cannot read the config file: ENOENT/,
     );
   });
 

@@ -1,6 +1,8 @@
 // One configuration from three sources, later ones winning: the YAML file, the environment, then flags. It is
 // validated once, and every problem from every source is reported together, each with where it came from
 // (`resolveLayeredConfig` in @cleave/proto, shared with the edge agent).
+import { configFlagNames } from '@cleave/node-runtime/command-line';
+import { CLOUD_FLAGS } from '../cloud-command.js';
 import {
   BUNDLE_TRUST_CONFIG_ENV,
   type ConfigEnvSpec,
@@ -51,6 +53,7 @@ export async function resolveCloudConfig(sources: ConfigSources): Promise<Readon
   const result = resolveLayeredConfig({
     schema: CloudConfigSchema,
     envSpec: CONFIG_ENV,
+    flagNames: configFlagNames(CLOUD_FLAGS),
     ...(sources.defaults === undefined ? {} : { defaults: sources.defaults }),
     ...(sources.configPath === undefined ? {} : { file: await readConfigText(sources.configPath) }),
     ...(sources.env === undefined ? {} : { env: sources.env }),

@@ -11,6 +11,8 @@ import {
   resolveLayeredConfig,
 } from '@cleave/proto';
 import { readConfigText } from '@cleave/node-runtime';
+import { configFlagNames } from '@cleave/node-runtime/command-line';
+import { EDGE_FLAGS } from '../edge-command.js';
 import { crossFieldIssues, type EdgeConfig, EdgeConfigSchema } from './edge-config-schema.js';
 
 /** How a string from the environment or a flag becomes a config value: the basic kinds, plus a models list. */
@@ -57,6 +59,7 @@ export async function resolveEdgeConfig(sources: EdgeConfigSources): Promise<Rea
   const result = resolveLayeredConfig({
     schema: EdgeConfigSchema,
     envSpec: EDGE_CONFIG_ENV,
+    flagNames: configFlagNames(EDGE_FLAGS),
     ...(file === undefined ? {} : { file }),
     ...(sources.values === undefined ? {} : { values: sources.values }),
     ...(sources.env === undefined ? {} : { env: sources.env }),

@@ -73,11 +73,26 @@ export async function natsConnectOptions(
   return options;
 }
 
-/** Connects with {@link natsConnectOptions}. */
+/** The first connection to NATS failed; the message names the servers tried. */
+export class NatsConnectError extends Error {
+  override readonly name = 'NatsConnectError';
+}
+
+/** Connects with {@link natsConnectOptions}; a failure is a {@link NatsConnectError} naming the servers. */
 export async function connectNats(
   nats: NatsClientSettings,
   clientName: string,
   identity?: string,
 ): Promise<NatsConnection> {
-  return connect(await natsConnectOptions(nats, clientName, identity));
+  const options = await natsConnectOptions(nats, clientName, identity);
+  try {
+    return await connect(options);
+  } catch (error) {
+    // nats.js says only `connection refused`: name the servers and how to point elsewhere.
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new NatsConnectError(
+      `cannot connect to NATS at ${nats.servers.join(', ')}: ${reason} (set --nats-url or NATS_URL)`,
+      { cause: error },
+    );
+  }
 }

@@ -42,7 +42,11 @@ export async function runCommandLine(program: Command, ctx: CommandContext): Pro
     if (err instanceof CommanderError) process.exit(err.exitCode);
     const e = err as Error;
     // One line, always: multi-line messages (schema issue lists) are joined so logs and shells stay tidy.
-    const message = e.message.trim().replace(/\s*\n\s*/g, '; ');
+    // One line: a list's header and items joined by '; ' (`problems): - a; - b`, not `problems):; - a`).
+    const message = e.message
+      .trim()
+      .replace(/:\s*\n\s*/g, ': ')
+      .replace(/\s*\n\s*/g, '; ');
     process.stderr.write(`${program.name()}: ${e.name !== 'Error' ? `${e.name}: ` : ''}${message}\n`);
     ctx.log.debug({ err: e }, 'command failed');
     process.exit(1);
@@ -77,6 +81,11 @@ export function configFlagValues(
     if (typeof value === 'string') flags.push({ path, value, flag: flag.split(' ')[0]! });
   }
   return flags;
+}
+
+/** The flag of each config path in `specs` (`agentId` → `--agent-id`), so a missing value can name its flag. */
+export function configFlagNames(specs: readonly ConfigFlagSpec[]): Record<string, string> {
+  return Object.fromEntries(specs.map(([flag, path]) => [path, flag.split(' ')[0]!]));
 }
 
 /** Commander argument parser for a bounded integer option; rejects anything else naming the flag. */
