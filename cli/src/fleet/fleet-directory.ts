@@ -154,21 +154,36 @@ async function accountJwts(dir: string, state: FleetState): Promise<Record<Accou
   const revocations = state.revocations;
   const account = (name: AccountName, sub: string, claims: Partial<Account>) =>
     encodeAccount(name, sub, claims, { signer: operator });
+  // SYS and STORE never change after init: signed once and kept, so a reload after a revocation updates CLEAVE
+  // alone (re-signed STORE claims made the server reset the imports and drop other CLEAVE clients for a moment).
+  const signedOnce = async (name: AccountName, sign: () => Promise<string>): Promise<string> => {
+    const path = join(dir, `${name}.account.jwt`);
+    const kept = await readFile(path, 'utf8').then(
+      (text) => text.trim(),
+      () => undefined,
+    );
+    if (kept !== undefined) return kept;
+    const jwt = await sign();
+    await writeAtomically(path, `${jwt}\n`, 0o644);
+    return jwt;
+  };
   return {
-    SYS: await account('SYS', SYS, { limits: UNLIMITED }),
-    STORE: await account('STORE', STORE, {
-      limits: {
-        ...UNLIMITED,
-        mem_storage: STORE_LIMITS.memBytes,
-        disk_storage: STORE_LIMITS.fileBytes,
-        streams: STORE_LIMITS.streams,
-        consumer: -1,
-      },
-      exports: [
-        ...STORE_SERVICES.map((subject) => ({ name: subject, subject, type: 'service' as const })),
-        { name: 'deliveries', subject: STORE_DELIVERIES, type: 'stream' },
-      ],
-    }),
+    SYS: await signedOnce('SYS', () => account('SYS', SYS, { limits: UNLIMITED })),
+    STORE: await signedOnce('STORE', () =>
+      account('STORE', STORE, {
+        limits: {
+          ...UNLIMITED,
+          mem_storage: STORE_LIMITS.memBytes,
+          disk_storage: STORE_LIMITS.fileBytes,
+          streams: STORE_LIMITS.streams,
+          consumer: -1,
+        },
+        exports: [
+          ...STORE_SERVICES.map((subject) => ({ name: subject, subject, type: 'service' as const })),
+          { name: 'deliveries', subject: STORE_DELIVERIES, type: 'stream' },
+        ],
+      }),
+    ),
     CLEAVE: await account('CLEAVE', CLEAVE, {
       limits: UNLIMITED,
       imports: [
