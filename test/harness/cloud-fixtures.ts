@@ -1,6 +1,7 @@
 // Fixtures for the cloud-service suites: real bundles of the example model (two versions that differ only in the
 // classifier bias, so every tail of one version computes different logits from the other), a reference run of
 // head + tail with onnxruntime, and a small client for tail requests.
+import { createHash } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import ort from 'onnxruntime-node';
@@ -34,10 +35,35 @@ export interface TestBundle {
   readonly splits: ReadonlyMap<string, { head: string; tail: string; cut: string[] }>;
 }
 
-/** Partitions a model with `cleave partition` into `dir` (1 timed run per stage: profiles are not under test). */
-export async function buildExampleBundle(dir: string, modelPath = EXAMPLE_MODEL_BACKBONE): Promise<TestBundle> {
+/**
+ * Partitions a model with `cleave partition` into `dir` (1 timed run per stage: profiles are not under test).
+ * `profilesFrom` reuses another bundle's measured profiles, re-addressed to this model, for a variant of the same
+ * graph: the plan then keeps the same candidates in both, where two noisy 1-run profiles could keep different ones.
+ */
+export async function buildExampleBundle(
+  dir: string,
+  modelPath = EXAMPLE_MODEL_BACKBONE,
+  options: { profilesFrom?: TestBundle } = {},
+): Promise<TestBundle> {
   const args = ['partition', modelPath, '--out', dir, '--model-id', 'fmnist', '--runs', '1', '--warmup', '1'];
   args.push('--sign-key', testPublisher().seedFile);
+  if (options.profilesFrom !== undefined) {
+    const sha256 = createHash('sha256')
+      .update(await readFile(modelPath))
+      .digest('hex');
+    await mkdir(join(dir, '..'), { recursive: true });
+    for (const role of ['edge', 'cloud'] as const) {
+      const profile = JSON.parse(
+        await readFile(join(options.profilesFrom.dir, 'profiles', `${role}.json`), 'utf8'),
+      ) as {
+        model: { sha256: string };
+      };
+      profile.model.sha256 = sha256;
+      const file = `${dir}.${role}-profile.json`;
+      await writeFile(file, JSON.stringify(profile));
+      args.push(`--${role}-profile`, file);
+    }
+  }
   const result = await runCleave([...args, '--force'], { timeoutMs: 120_000 });
   if (result.code !== 0) throw new Error(`cleave partition failed (${result.code}): ${result.stderr}`);
   const manifest = parseBundleManifest(JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')));

@@ -120,9 +120,12 @@ beforeAll(async () => {
   const work = await mkdtemp(join(tmpdir(), 'cleave-prewarm-'));
   nc = await connect({ servers: nats().url });
   v1 = await buildExampleBundle(join(work, 'v1'));
-  v2 = await buildExampleBundle(join(work, 'v2'), await writeVariantModel(join(work, 'variant.onnx')));
+  v2 = await buildExampleBundle(join(work, 'v2'), await writeVariantModel(join(work, 'variant.onnx')), {
+    profilesFrom: v1,
+  });
   const common = [...v1.splits.keys()].filter((id) => v2.splits.has(id));
   offloaded = [common[0]!, common.at(-1)!];
+  expect(new Set(offloaded).size).toBe(2);
   edgeTail = common[Math.floor(common.length / 2)]!;
   ({ bundle: v1, manifest } = await planOffloading(v1));
   ({ bundle: v2 } = await planOffloading(v2));

@@ -35,7 +35,9 @@ beforeAll(async () => {
   const work = await mkdtemp(join(tmpdir(), 'cleave-routing-'));
   nc = await connect({ servers: nats().url });
   v1 = await buildExampleBundle(join(work, 'v1'));
-  v2 = await buildExampleBundle(join(work, 'v2'), await writeVariantModel(join(work, 'variant.onnx')));
+  v2 = await buildExampleBundle(join(work, 'v2'), await writeVariantModel(join(work, 'variant.onnx')), {
+    profilesFrom: v1,
+  });
   expect(v2.version).not.toBe(v1.version);
   await publishBundle(nc, v1.dir, { prefix: nats().prefix });
   await publishBundle(nc, v2.dir, { prefix: nats().prefix });
