@@ -51,15 +51,18 @@ describe('chunk by chunk decoding', () => {
 });
 
 describe('memory reclaimer', () => {
-  it('collects once the threshold is reached, or when the replica goes idle', async () => {
-    const reclaimer = createMemoryReclaimer({ thresholdBytes: 1000, minIntervalMs: 0 });
+  it('collects once the threshold is reached, or when the replica goes idle with enough pending', async () => {
+    const reclaimer = createMemoryReclaimer({ thresholdBytes: 1000, idleMinBytes: 100, minIntervalMs: 0 });
     reclaimer.released(600);
     await new Promise((resolve) => setTimeout(resolve, 5));
     expect(reclaimer.collections).toBe(0);
     reclaimer.released(600);
     await new Promise((resolve) => setTimeout(resolve, 5));
     expect(reclaimer.collections).toBe(1);
-    reclaimer.released(10, true);
+    reclaimer.released(10, true); // idle, but too little to be worth a full GC
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(reclaimer.collections).toBe(1);
+    reclaimer.released(95, true);
     await new Promise((resolve) => setTimeout(resolve, 5));
     expect(reclaimer.collections).toBe(2);
   });

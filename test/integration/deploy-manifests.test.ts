@@ -103,8 +103,9 @@ describe('deploy/kubernetes', () => {
       defaults: { replica: 'pod-name' },
     });
     for (const { name } of container.env ?? []) {
-      const known = name in CONFIG_ENV || name === 'CLEAVE_LOG_LEVEL' || name === 'NODE_OPTIONS';
-      expect(known, `${name} is read by cleave cloud or node`).toBe(true);
+      const runtime = ['CLEAVE_LOG_LEVEL', 'NODE_OPTIONS', 'MALLOC_MMAP_THRESHOLD_']; // read by Cleave, node, glibc
+      const known = name in CONFIG_ENV || runtime.includes(name);
+      expect(known, `${name} is read by cleave cloud, node or glibc`).toBe(true);
     }
 
     expect(config.http).toMatchObject({ enabled: true, host: '0.0.0.0' });

@@ -16,13 +16,18 @@ export interface MemoryReclaimerSettings {
   readonly thresholdBytes: number;
   /** Least time between two GCs, in ms: each one stops the event loop for a few ms. */
   readonly minIntervalMs: number;
+  /**
+   * Least pending bytes for which going idle collects. Below it, V8's own heuristics are enough: a replica serving
+   * small requests goes idle between most of them, and a full GC each time would cost more than the bytes it frees.
+   */
+  readonly idleMinBytes: number;
 }
 
 /** Counts bytes that became garbage and collects them when they add up. */
 export interface MemoryReclaimer {
   /**
-   * `bytes` that became garbage. `idle` says nothing is in flight any more: whatever is pending is then collected
-   * too, so that memory comes back after a burst that ended below the threshold.
+   * `bytes` that became garbage. `idle` says nothing is in flight any more: what is pending is then collected too,
+   * if it reaches `idleMinBytes`, so that memory comes back after a burst that ended below the threshold.
    */
   released(bytes: number, idle?: boolean): void;
   /** GCs run so far. */
@@ -50,7 +55,7 @@ export function createMemoryReclaimer(settings: MemoryReclaimerSettings): Memory
       if (gc === undefined) return;
       pending += bytes;
       if (scheduled !== undefined || pending === 0) return;
-      if (pending < settings.thresholdBytes && !idle) return;
+      if (pending < (idle ? settings.idleMinBytes : settings.thresholdBytes)) return;
       const wait = lastAt + settings.minIntervalMs - performance.now();
       // At once when allowed: while a burst arrives, the event loop is busy reading it and a timer would only fire
       // after the garbage has piled up.

@@ -215,7 +215,11 @@ export function createTailService(deps: TailServiceDeps): TailService {
     maxPayloadBytes: () => nc.info?.max_payload,
     onReplyFailure: (error) => logger.warn({ err: (error as Error).message }, 'could not send a reply'),
     // Half of the external garbage V8 itself lets pile up before it collects, and at most ten GCs a second.
-    reclaimer: createMemoryReclaimer({ thresholdBytes: 32 * 1024 ** 2, minIntervalMs: 100 }),
+    reclaimer: createMemoryReclaimer({
+      thresholdBytes: 32 * 1024 ** 2,
+      idleMinBytes: 4 * 1024 ** 2,
+      minIntervalMs: 100,
+    }),
   });
 
   async function watchConnection(): Promise<void> {
