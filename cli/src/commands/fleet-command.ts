@@ -1,7 +1,7 @@
 import { type Command, InvalidArgumentError } from 'commander';
 import { FLEET_ROLES, type FleetRole } from '@cleave/node-runtime';
 import type { CliContext } from '../cli-context.js';
-import { initFleet, issueUser, revokeUser } from '../fleet/fleet-directory.js';
+import { initFleet, issueUser, issueUsers, revokeUser } from '../fleet/fleet-directory.js';
 
 interface DirOption {
   dir: string;
@@ -31,12 +31,19 @@ export function registerFleetCommand(program: Command, ctx: CliContext): void {
 
   fleet
     .command('add-agent')
-    .description("issue an edge agent's creds file (its NATS user is named after the agent id)")
-    .argument('<agent-id>', 'agent id, as given to `cleave edge --agent-id`')
+    .description("issue edge agents' creds files (each NATS user is named after its agent id), all or none")
+    .argument('<agent-id...>', 'agent ids, as given to `cleave edge --agent-id` (several: one fleet write)')
     .requiredOption('--dir <dir>', DIR_HELP)
-    .action(async (agentId: string, opts: DirOption) => {
-      const { creds } = await issueUser(opts.dir, agentId, 'agent');
-      ctx.log.info({ user: agentId, role: 'agent', creds }, 'agent issued: start it with --creds <file>');
+    .action(async (agentIds: string[], opts: DirOption) => {
+      const creds = await issueUsers(opts.dir, agentIds, 'agent');
+      if (creds.length === 1) {
+        ctx.log.info(
+          { user: agentIds[0], role: 'agent', creds: creds[0] },
+          'agent issued: start it with --creds <file>',
+        );
+      } else {
+        ctx.log.info({ users: creds.length, role: 'agent', dir: opts.dir }, 'agents issued: creds/<agent-id>.creds');
+      }
     });
 
   fleet

@@ -101,33 +101,51 @@ export async function initFleet(dir: string): Promise<{ fragment: string; sysCre
 
 /** Issues user `name` in `role` (an agent's name is its agent id) and writes its creds file. */
 export async function issueUser(dir: string, name: string, role: FleetRole): Promise<{ creds: string }> {
-  if (!isValidToken(name))
-    throw new FleetError('bad_name', `"${String(name)}": a name must be 1-128 characters of A-Z a-z 0-9 _ -`);
+  const [creds] = await issueUsers(dir, [name], role);
+  return { creds: creds! };
+}
+
+/**
+ * Issues every user of `names` in `role` with one read and one write of the fleet's state, so a fleet of hundreds
+ * of agents is issued in one command. Every name is checked before any is issued: all or nothing.
+ */
+export async function issueUsers(dir: string, names: readonly string[], role: FleetRole): Promise<string[]> {
   const state = await loadFleet(dir);
-  const existing = state.users[name];
-  if (existing !== undefined) {
-    throw new FleetError('exists', `user "${name}" is issued already (role ${existing.role}); revoke it first`);
+  const seen = new Set<string>();
+  for (const name of names) {
+    if (!isValidToken(name))
+      throw new FleetError('bad_name', `"${String(name)}": a name must be 1-128 characters of A-Z a-z 0-9 _ -`);
+    const existing = state.users[name];
+    if (existing !== undefined) {
+      throw new FleetError('exists', `user "${name}" is issued already (role ${existing.role}); revoke it first`);
+    }
+    if (seen.has(name)) throw new FleetError('exists', `user "${name}" is named twice`);
+    seen.add(name);
   }
-  const user = createUser();
   const signer = await seedOf(dir, `role-${role}`);
   const scoped = SCOPED_ROLES.has(role);
-  // Signed by the role's key on behalf of CLEAVE (encodeUser then sets issuer_account). A scoped user carries no
-  // permissions or limits (the server refuses one with any, and `scopedUser` keeps encodeUser from adding its
-  // default subs/data/payload): it gets exactly the key's template. A plain-key user carries the role's
-  // permissions itself, plus those unlimited defaults.
-  const jwt = await encodeUser(
-    name,
-    user,
-    state.accounts.CLEAVE,
-    scoped ? {} : expandTemplate(ROLE_TEMPLATES[role], name),
-    { signer, scopedUser: scoped },
-  );
   const paths = fleetPaths(dir);
-  await writeSecret(paths.credsFile(name), fmtCreds(jwt, user));
-  // The JWT's own iat (encodeUser takes the time itself), which revocation must reach.
-  state.users[name] = { role, publicKey: user.getPublicKey(), issuedAt: decode(jwt).iat };
+  const written: string[] = [];
+  for (const name of names) {
+    const user = createUser();
+    // Signed by the role's key on behalf of CLEAVE (encodeUser then sets issuer_account). A scoped user carries no
+    // permissions or limits (the server refuses one with any, and `scopedUser` keeps encodeUser from adding its
+    // default subs/data/payload): it gets exactly the key's template. A plain-key user carries the role's
+    // permissions itself, plus those unlimited defaults.
+    const jwt = await encodeUser(
+      name,
+      user,
+      state.accounts.CLEAVE,
+      scoped ? {} : expandTemplate(ROLE_TEMPLATES[role], name),
+      { signer, scopedUser: scoped },
+    );
+    await writeSecret(paths.credsFile(name), fmtCreds(jwt, user));
+    // The JWT's own iat (encodeUser takes the time itself), which revocation must reach.
+    state.users[name] = { role, publicKey: user.getPublicKey(), issuedAt: decode(jwt).iat };
+    written.push(paths.credsFile(name));
+  }
   await saveFleet(dir, state);
-  return { creds: paths.credsFile(name) };
+  return written;
 }
 
 /**
