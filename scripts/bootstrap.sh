@@ -19,6 +19,8 @@ declare -A DEBIAN_PACKAGES=(
   [dataset-fashion-mnist]=/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz
   # The console's browser tests drive Debian's Chromium (playwright cannot download browsers here).
   [chromium]=/usr/bin/chromium
+  # promtool checks both /metrics endpoints in test/integration/metrics-promtool.test.ts.
+  [prometheus]=/usr/bin/promtool
 )
 
 missing=()

@@ -117,10 +117,13 @@ try {
   phase('starting 2 replicas and the console');
   const replicas = await Promise.all(
     ['cloud-1', 'cloud-2'].map((name) =>
-      startCloudProcess(['--nats-url', urls, '--prefix', PREFIX, '--replica', name, '--creds', creds(name)], {
-        ...process.env,
-        ...testTrustEnv(),
-      }),
+      startCloudProcess(
+        ['--nats-url', urls, '--prefix', PREFIX, '--replica', name, '--creds', creds(name), '--http-port', '0'],
+        {
+          ...process.env,
+          ...testTrustEnv(),
+        },
+      ),
     ),
   );
   const console_ = await startConsoleProcess(urls, PREFIX, TOKEN, process.env, ['--creds', creds('console')]);

@@ -1,7 +1,18 @@
 // The heartbeat of a simulated agent: the same message a real `cleave edge` writes (one model, link estimates,
 // battery, breaker, the latest switches), with figures that drift from beat to beat, so the console parses, stores
 // and sends what it would for a real fleet.
-import { type Heartbeat, MAX_HEARTBEAT_SWITCHES, PROTOCOL_VERSION } from '@cleave/proto';
+import { type Heartbeat, PROTOCOL_VERSION } from '@cleave/proto';
+
+/** Switches a heartbeat carries, as a real agent's does (older consoles drop the field: zod strips unknown keys). */
+const SWITCHES_KEPT = 5;
+
+/** One controller switch, as the agent reports it. */
+interface SimulatedSwitch {
+  readonly at: string;
+  readonly from: string | null;
+  readonly to: string;
+  readonly reason: string;
+}
 
 /** What a simulated agent reports besides its own id. */
 export interface SimulatedModel {
@@ -22,7 +33,7 @@ export interface SimulatedAgentState {
   requests: number;
   offloads: number;
   failures: number;
-  switches: NonNullable<Heartbeat['models'][number]['switches']>;
+  switches: SimulatedSwitch[];
 }
 
 /** Builds the heartbeat of the interval that just ended and resets its counters. */
@@ -38,12 +49,12 @@ export function simulatedHeartbeat(state: SimulatedAgentState): Heartbeat {
       to: `${state.model.split}/f16/latency/1`,
       reason: `bandwidth estimate ${(5 + r() * 20).toFixed(1)} Mbps: ${state.model.split} is fastest`,
     });
-    if (state.switches.length > MAX_HEARTBEAT_SWITCHES) state.switches.shift();
+    if (state.switches.length > SWITCHES_KEPT) state.switches.shift();
   }
   const requests = state.requests;
   const offloads = state.offloads;
   const exits = Math.max(0, requests - offloads);
-  const heartbeat: Heartbeat = {
+  const heartbeat = {
     kind: 'heartbeat',
     v: PROTOCOL_VERSION,
     agentId: state.agentId,
@@ -74,7 +85,7 @@ export function simulatedHeartbeat(state: SimulatedAgentState): Heartbeat {
     rttMs: 20 + r() * 60,
     battery: { level: 0.2 + r() * 0.8, charging: r() < 0.3 },
     breaker: 'closed',
-  };
+  } as Heartbeat;
   state.requests = 0;
   state.offloads = 0;
   state.failures = 0;

@@ -3,6 +3,7 @@
 // Commands load lazily, the way npm loads its own: only the module of the command being run is imported, so
 // `cleave edge` never loads the partitioner, the console or the cloud service. Without a command (`cleave
 // --help`), each command is listed from the table below without loading any of them.
+import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import {
   type CommandContext,
@@ -44,6 +45,10 @@ const COMMANDS: Readonly<Record<string, { readonly summary: string; readonly loa
     summary: 'verify a bundle, upload it to the NATS object store and make it current',
     load: async () => (await import('./commands/publish-command.js')).registerPublishCommand,
   },
+  infer: {
+    summary: "send an image, .npy or JSON file to an edge agent's HTTP API and print the outputs",
+    load: async () => (await import('./commands/infer-command.js')).registerInferCommand,
+  },
   keys: {
     summary: 'make a bundle publisher key pair (cleave keys new --out <file>)',
     load: async () => (await import('./commands/keys-command.js')).registerKeysCommand,
@@ -81,8 +86,13 @@ function commandName(argv: readonly string[]): string | undefined {
   return undefined;
 }
 
+/** The cli package's version, read beside the compiled main.js (cli/dist/main.js → cli/package.json). */
+const version = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string })
+  .version;
+
 const processContext = createProcessContext();
 const program = new Command('cleave')
+  .version(version, '-V, --version', 'print the cleave version and exit')
   .description(
     'Cleave: edge-cloud split inference. Partition ONNX models, exit early on the edge, finish in the cloud over NATS.',
   )

@@ -24,6 +24,7 @@ export async function runCloudReplica(opts: Readonly<Record<string, unknown>>, c
   const telemetry = await startTelemetrySdk({
     scope: TELEMETRY_SCOPE,
     instanceId: config.replica,
+    instanceAttributes: { replica: config.replica },
     env: ctx.env,
     ...config.telemetry,
   });

@@ -150,10 +150,11 @@
           if (v !== m.current) {
             const promote = document.createElement('button');
             promote.textContent = `make ${v} current`;
-            promote.addEventListener('click', async () => {
-              await api(`/models/${m.model}/current`, { method: 'PUT', body: JSON.stringify({ version: v }) });
-              await Promise.all([renderBundles(), renderAudit()]);
-            });
+            promote.dataset.promote = `${m.model}/${v}`;
+            // rollouts.js shows what the promotion downloads and changes, and asks to confirm, before it applies.
+            promote.addEventListener('click', () =>
+              document.dispatchEvent(new CustomEvent('cleave:promote', { detail: { model: m.model, version: v } })),
+            );
             div.append(promote);
           }
         }
@@ -356,6 +357,8 @@
     applySnapshot({ agents: f.agents, replicas: c.replicas }),
   );
   void renderBundles();
+  // A promotion or a cancelled rollout (rollouts.js) changes the current versions and the audit log.
+  document.addEventListener('cleave:current-changed', () => void Promise.all([renderBundles(), renderAudit()]));
   void renderPolicies();
   void renderAudit();
 })();

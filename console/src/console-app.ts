@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Hono, type Context } from 'hono';
+import { z } from 'zod';
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
 import { secureHeaders } from 'hono/secure-headers';
 import type { CookieOptions } from 'hono/utils/cookie';
@@ -13,6 +14,10 @@ import type { ConsoleData } from './console-data.js';
 import { consolePage, loginPage } from './console-page.js';
 import { createLoginRateLimiter, type LoginRateLimitOptions } from './login-rate-limit.js';
 import { clientAddress, servedOverHttps } from './request-origin.js';
+import { createAlertMonitor } from './alerts/alert-monitor.js';
+import { createAlertRoutes, createMetricsRoute } from './alerts/alert-routes.js';
+import { AlertRulesSchema } from './alerts/alert-rules.js';
+import { createRolloutRoutes } from './rollouts/rollout-routes.js';
 
 /** What the console app needs; everything else (sockets, env, signals) stays in the CLI. */
 export interface ConsoleAppDeps {
@@ -29,6 +34,10 @@ export interface ConsoleAppDeps {
   /** Failed logins (or bearer tokens) allowed per client address. @default 5 per minute */
   readonly loginRateLimit?: LoginRateLimitOptions;
   readonly eventIntervalMs?: number;
+  /** Alert thresholds (see AlertRulesSchema), validated here. @default every rule's default */
+  readonly alertRules?: z.input<typeof AlertRulesSchema>;
+  /** Between alert evaluations. @default 2000 */
+  readonly alertIntervalMs?: number;
 }
 
 /**
@@ -56,6 +65,9 @@ async function loadAssets(): Promise<Map<string, { body: string; type: string }>
   return new Map([
     ['console.js', { body: await readFile(`${ASSET_DIR}console.js`, 'utf8'), type: 'text/javascript' }],
     ['console.css', { body: await readFile(`${ASSET_DIR}console.css`, 'utf8'), type: 'text/css' }],
+    ['rollouts.js', { body: await readFile(`${ASSET_DIR}rollouts.js`, 'utf8'), type: 'text/javascript' }],
+    ['alerts.js', { body: await readFile(`${ASSET_DIR}alerts.js`, 'utf8'), type: 'text/javascript' }],
+    ['operations.css', { body: await readFile(`${ASSET_DIR}operations.css`, 'utf8'), type: 'text/css' }],
     ['chart.umd.min.js', { body: await readFile(chart, 'utf8'), type: 'text/javascript' }],
   ]);
 }
@@ -70,6 +82,14 @@ export async function createConsoleApp(deps: ConsoleAppDeps): Promise<Hono<Conso
   const app = new Hono<ConsoleEnv>();
   const origin = { trustProxy: deps.trustProxy ?? false };
   const limiter = createLoginRateLimiter(deps.loginRateLimit);
+  const alertRules = AlertRulesSchema.safeParse(deps.alertRules ?? {});
+  if (!alertRules.success) throw new RangeError(`'alertRules' is invalid: ${z.prettifyError(alertRules.error)}`);
+  const alerts = createAlertMonitor({
+    data: deps.data,
+    rules: alertRules.data,
+    ...(deps.alertIntervalMs === undefined ? {} : { intervalMs: deps.alertIntervalMs }),
+  });
+  alerts.start();
   // Logouts recorded by any console sharing the secret (and by this one before a restart) stay revoked.
   await deps.data.followLogouts((logout) => deps.auth.markRevoked(logout.sessionId, logout.expiresAt));
   const cookieOptions = (c: Context<ConsoleEnv>): CookieOptions => ({
@@ -166,6 +186,9 @@ export async function createConsoleApp(deps: ConsoleAppDeps): Promise<Hono<Conso
     return c.redirect('/login', 303);
   });
   app.get('/', (c) => c.html(consolePage(deps.auth.csrfFor(getCookie(c, SESSION_COOKIE) ?? ''), c.var.principal.name)));
+  app.route('/api', createRolloutRoutes(deps.data));
+  app.route('/api', createAlertRoutes(alerts));
+  app.route('/', createMetricsRoute(alerts));
   app.route('/api', createConsoleApi(deps.data, deps.eventIntervalMs ? { eventIntervalMs: deps.eventIntervalMs } : {}));
 
   app.onError((error, c) => {

@@ -16,6 +16,7 @@ interface ConsoleOptions {
   sessionSecretFile?: string;
   trustProxy?: boolean;
   secureCookies?: boolean;
+  alertDriftMinutes: number;
 }
 
 /** Makes `command` the operator web console, served until SIGINT or SIGTERM. */
@@ -43,14 +44,24 @@ export function defineConsoleCommand(command: Command, ctx: CommandContext): Com
       'a reverse proxy fronts the console: take the client address from X-Forwarded-For and HTTPS from X-Forwarded-Proto',
     )
     .option('--secure-cookies', 'always mark the session cookie Secure (TLS terminated in front of the console)')
+    .option(
+      '--alert-drift-minutes <minutes>',
+      'raise a version-drift alert when an agent serves another version than current for this long',
+      integerOption('alert-drift-minutes', 0, 7 * 24 * 60),
+      10,
+    )
     .action(async (opts: ConsoleOptions) => {
-      const [{ assertToken }, { ConfigError, connectNats, resolveNatsSettings }, web, { resolveConsoleWebSettings }] =
-        await Promise.all([
-          import('@cleave/proto'),
-          import('@cleave/node-runtime'),
-          import('./mod.js'),
-          import('./console-settings.js'),
-        ]);
+      const [
+        { assertToken },
+        { ConfigError, connectNats, openHeartbeatHistory, resolveNatsSettings },
+        web,
+        { resolveConsoleWebSettings },
+      ] = await Promise.all([
+        import('@cleave/proto'),
+        import('@cleave/node-runtime'),
+        import('./mod.js'),
+        import('./console-settings.js'),
+      ]);
       const webSettings = await resolveConsoleWebSettings(opts, env);
       if (!webSettings.ok) throw new ConfigError(webSettings.problems);
       const settings = webSettings.settings;
@@ -66,6 +77,12 @@ export function defineConsoleCommand(command: Command, ctx: CommandContext): Com
       const prefix = assertToken(opts.prefix, 'prefix');
       const token = settings.token ?? randomBytes(18).toString('base64url');
       const nc = await connectNats(nats, 'cleave-console');
+      // The heartbeat history (a mirror of the bucket) is made here, so it records before anyone opens a page. A
+      // deployment that provisions its streams and denies the console this leaves history off, with a warning.
+      await openHeartbeatHistory(nc, prefix).then(
+        (stream) => ctx.log.info({ stream }, 'heartbeat history recording'),
+        (error: unknown) => ctx.log.warn({ error: String(error) }, 'heartbeat history unavailable'),
+      );
       const app = await web.createConsoleApp({
         data: web.createConsoleData(nc, { prefix }),
         // Without a configured secret, a per-process one: a restart logs every operator out.
@@ -75,6 +92,7 @@ export function defineConsoleCommand(command: Command, ctx: CommandContext): Com
         }),
         trustProxy: settings.trustProxy,
         secureCookies: settings.secureCookies,
+        alertRules: { driftMinutes: opts.alertDriftMinutes },
       });
       const server = await web.startConsoleServer(app, { host: opts.host, port: opts.port });
       ctx.log.info(

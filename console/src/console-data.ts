@@ -72,6 +72,8 @@ export interface ConsoleData {
   bundles(): Promise<ModelBundles[]>;
   manifest(model: string, version: string): Promise<BundleManifest>;
   setCurrent(model: string, version: string): Promise<void>;
+  /** The versions `model` was made current at, oldest first (the KV keeps the last few), for a rollback. */
+  currentHistory(model: string): Promise<string[]>;
   policies(): Promise<{ fleet: AgentPolicy | undefined; agents: Record<string, AgentPolicy> }>;
   putPolicy(scope: { agentId?: string }, policy: AgentPolicy): Promise<void>;
   audit(limit: number): Promise<AuditEntry[]>;
@@ -235,6 +237,18 @@ export function createConsoleData(nc: NatsConnection, options: { prefix: string;
       // Reading the manifest first proves the version exists and is intact before anyone is pointed at it.
       await reader.readManifest(model, version);
       await (await kvm.open(names.current)).put(model, encoder.encode(version));
+    },
+
+    async currentHistory(model) {
+      const versions: string[] = [];
+      try {
+        for await (const entry of await (await kvm.open(names.current)).history({ key: model })) {
+          if (entry.operation === 'PUT') versions.push(decoder.decode(entry.value));
+        }
+      } catch (error) {
+        if (!/not found/i.test((error as Error).message)) throw error;
+      }
+      return versions;
     },
 
     async policies() {

@@ -26,12 +26,15 @@ ${error ? `<p class="error" role="alert">${escapeHtml(error)}</p>` : ''}
 export function consolePage(csrfToken: string, operator: string): string {
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="cleave-csrf" content="${escapeHtml(csrfToken)}">
-<title>Cleave console</title><link rel="stylesheet" href="/assets/console.css"></head>
+<title>Cleave console</title><link rel="stylesheet" href="/assets/console.css"><link rel="stylesheet" href="/assets/operations.css"></head>
 <body>
 <header><h1>Cleave</h1><nav>
-<a href="#fleet">Fleet</a><a href="#cloud">Cloud</a><a href="#bundles">Bundles</a><a href="#policies">Policies</a><a href="#audit">Audit</a>
+<a href="#fleet">Fleet</a><a href="#cloud">Cloud</a><a href="#alerts">Alerts</a><a href="#rollouts">Rollouts</a><a href="#bundles">Bundles</a><a href="#policies">Policies</a><a href="#audit">Audit</a>
 </nav><form method="post" action="/logout" class="who"><span>${escapeHtml(operator)}</span><button>Log out</button></form></header>
 <main>
+<section id="alerts" aria-live="polite"><h2>Alerts <span id="alert-count" class="alert-count">0</span></h2>
+<ul id="alert-list" class="alert-list"></ul>
+<details id="alert-cleared-box"><summary>Cleared recently</summary><ul id="alert-cleared" class="alert-list"></ul></details></section>
 <section id="fleet"><h2>Fleet <span id="fleet-live" class="live">live</span></h2>
 <div class="tools"><input id="fleet-filter" type="search" placeholder="Filter agents"></div>
 <div class="scroll"><table id="fleet-table"><thead><tr>
@@ -41,6 +44,11 @@ export function consolePage(csrfToken: string, operator: string): string {
 </tr></thead><tbody></tbody></table></div></section>
 <section id="cloud"><h2>Cloud replicas</h2><div class="scroll"><table id="cloud-table"><thead><tr>
 <th>Replica</th><th>Version</th><th>Requests</th><th>Errors</th><th>Avg processing ms</th><th>Batches</th></tr></thead><tbody></tbody></table></div></section>
+<section id="rollouts"><h2>Rollouts</h2><div id="rollout-list"></div>
+<dialog id="promote-dialog" aria-labelledby="promote-title"><form method="dialog">
+<h3 id="promote-title"></h3><div id="promote-body"></div><p id="promote-result" role="status"></p>
+<div class="dialog-buttons"><button value="cancel" id="promote-cancel">Cancel</button>
+<button value="confirm" id="promote-confirm" type="button">Promote</button></div></form></dialog></section>
 <section id="bundles"><h2>Models and bundles</h2><div id="bundle-list"></div>
 <div id="bundle-detail" hidden>
 <h3 id="bundle-title"></h3>
@@ -65,5 +73,5 @@ export function consolePage(csrfToken: string, operator: string): string {
 <pre id="policy-current"></pre></section>
 <section id="audit"><h2>Audit log</h2><ol id="audit-list"></ol></section>
 </main>
-<script src="/assets/chart.umd.min.js"></script><script src="/assets/console.js"></script></body></html>`;
+<script src="/assets/chart.umd.min.js"></script><script src="/assets/console.js"></script><script src="/assets/rollouts.js"></script><script src="/assets/alerts.js"></script></body></html>`;
 }

@@ -1,7 +1,7 @@
 // Types shared by the agent and its two APIs (HTTP and NATS), kept apart so the APIs do not import the agent.
 import type { Objective } from '@cleave/proto';
 import type { PowerState } from './adapt/battery-monitor.js';
-import type { ControlSettings, Decision } from './adapt/model-controller.js';
+import type { ControlSettings, Decision, LiveCostStatus } from './adapt/model-controller.js';
 import type { BreakerState } from './runtime/circuit-breaker.js';
 import type { InferResult } from './runtime/inference-pipeline.js';
 import type { RequestTensor } from './runtime/input-validation.js';
@@ -44,6 +44,8 @@ export interface ModelStatus {
   readonly switches: readonly SwitchRecord[];
   /** Total switches since start. */
   readonly switchCount: number;
+  /** Live estimates and the options they rank, best first; null (or absent) while live re-costing is off. */
+  readonly liveCosts?: LiveCostStatus | null;
 }
 
 /** The whole agent's state, for `/v1/status` and tests. */

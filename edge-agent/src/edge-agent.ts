@@ -11,7 +11,7 @@ import { createCloudHealth } from './agent/cloud-health.js';
 import { createControlLoop } from './agent/control-loop.js';
 import type { AgentHealth, AgentStatus, InferOptions, InferService, ModelStatus } from './agent-types.js';
 import { createHttpApp } from './api/http-app.js';
-import { type HttpServer, startHttpServer } from '@cleave/node-runtime';
+import { type HttpServer, type SnapshotMetrics, startHttpServer } from '@cleave/node-runtime';
 import { type NatsApi, serveNatsApi } from './api/nats-api.js';
 import { createBundleCache } from './bundle/bundle-cache.js';
 import { type AgentLogger, createBundleManager } from './bundle/bundle-manager.js';
@@ -22,7 +22,8 @@ import { type PolicyWatch, watchPolicies } from './policy/policy-watch.js';
 import { type InferResult, runPipeline } from './runtime/inference-pipeline.js';
 import { checkInputs, type RequestTensor } from './runtime/input-validation.js';
 import type { OffloadOutcome } from './runtime/offload-client.js';
-import { createEdgeTelemetry } from './telemetry/edge-telemetry.js';
+import { edgeStatusFamilies } from './telemetry/edge-status-metrics.js';
+import { createEdgeTelemetry, EDGE_TELEMETRY_SCOPE } from './telemetry/edge-telemetry.js';
 import { buildHeartbeat } from './telemetry/heartbeat-builder.js';
 import { createHeartbeatPublisher } from './telemetry/heartbeat-publisher.js';
 import { createRequestStats, type RequestStats } from './telemetry/request-stats.js';
@@ -39,6 +40,8 @@ export interface EdgeAgentDeps {
   readonly meter?: Meter;
   /** Prometheus text for GET /metrics. */
   readonly metrics?: () => Promise<string>;
+  /** Where the status gauges (split, link estimates, battery, breaker) are registered for each scrape. */
+  readonly snapshots?: SnapshotMetrics;
 }
 
 /** A running edge agent. */
@@ -61,6 +64,8 @@ export function createEdgeAgent(deps: EdgeAgentDeps): EdgeAgent {
   const now = deps.now ?? (() => performance.now());
   const models = config.models.map((m) => m.id);
   const telemetry = createEdgeTelemetry({
+    agentId: config.agentId,
+    models,
     ...(deps.tracer === undefined ? {} : { tracer: deps.tracer }),
     ...(deps.meter === undefined ? {} : { meter: deps.meter }),
   });
@@ -210,9 +215,10 @@ export function createEdgeAgent(deps: EdgeAgentDeps): EdgeAgent {
           ...(options.tracestate === undefined ? {} : { tracestate: options.tracestate }),
         },
       );
+      control.observe(bundle, result);
       const offloaded = result.ranOn === 'cloud' || result.timings.wastedMs > 0 || result.timings.encodeMs > 0;
       stats.get(model)?.record({ ranOn: result.ranOn, exit: result.exit, offloaded, totalMs: result.timings.totalMs });
-      telemetry.answered(model, result.ranOn, result.fallbackReason, result.timings.totalMs, result.bytes.sent);
+      telemetry.answered(result);
       return result;
     } catch (error) {
       stats.get(model)?.recordError();
@@ -234,11 +240,12 @@ export function createEdgeAgent(deps: EdgeAgentDeps): EdgeAgent {
       intervalMs: config.heartbeatIntervalMs,
       link: estimator.estimate(now()),
       power: control.power(),
-      models: models.map((model) => ({
-        decision: control.status(model).decision,
-        window: stats.get(model)!.takeWindow(),
-      })),
+      models: models.map((model) => {
+        const { decision, switches } = control.status(model);
+        return { decision, switches, window: stats.get(model)!.takeWindow() };
+      }),
       lastError,
+      breaker: cloud.breaker.state,
       downloads: bundles.downloads(),
     });
   }
@@ -252,7 +259,7 @@ export function createEdgeAgent(deps: EdgeAgentDeps): EdgeAgent {
 
   function modelStatus(model: string): ModelStatus | undefined {
     if (!models.includes(model)) return undefined;
-    const { decision, settings, switches, switchCount } = control.status(model);
+    const { decision, settings, switches, switchCount, liveCosts } = control.status(model);
     return {
       model,
       version: bundles.current(model)?.version ?? null,
@@ -261,6 +268,7 @@ export function createEdgeAgent(deps: EdgeAgentDeps): EdgeAgent {
       totals: stats.get(model)!.totals(),
       switches,
       switchCount,
+      liveCosts,
     };
   }
 
@@ -287,6 +295,7 @@ export function createEdgeAgent(deps: EdgeAgentDeps): EdgeAgent {
   }
 
   const service: InferService = { infer, health, status, modelStatus };
+  const unregisterStatusMetrics = deps.snapshots?.register(EDGE_TELEMETRY_SCOPE, () => edgeStatusFamilies(status()));
 
   function attach(connection: NatsConnection): void {
     if (closed) return;
@@ -384,6 +393,7 @@ export function createEdgeAgent(deps: EdgeAgentDeps): EdgeAgent {
     closing ??= (async () => {
       await drain();
       closed = true;
+      unregisterStatusMetrics?.();
       clearInterval(controlTimer);
       policies?.stop();
       await Promise.allSettled([prober.close(), cloud.close(), heartbeats.close(), battery?.close(), http?.close()]);

@@ -23,13 +23,20 @@ export async function runEdgeAgent(opts: Readonly<Record<string, unknown>>, ctx:
   const telemetry = await startTelemetrySdk({
     scope: EDGE_TELEMETRY_SCOPE,
     instanceId: config.agentId,
+    instanceAttributes: { agent: config.agentId },
     env: ctx.env,
     ...config.telemetry,
   });
   // Credential files are read now, so a bad one stops the daemon before it serves anything.
   const natsOptions = await edgeNatsOptions(config);
   let nc: Awaited<ReturnType<typeof connectEdgeNats>> | undefined;
-  const connecting = connectEdgeNats(natsOptions).then((connection) => {
+  // Each failed attempt is logged: an agent pointed at the wrong URL says so instead of serving silently offline.
+  const connecting = connectEdgeNats(natsOptions, ({ attempt, servers, reason, retryInMs }) =>
+    log.warn(
+      { attempt, servers, reason, retryInMs },
+      `NATS unreachable at ${servers.join(', ')} (${reason}); retrying in ${retryInMs} ms (set --nats-url or NATS_URL)`,
+    ),
+  ).then((connection) => {
     nc = connection;
     log.info({ server: connection.getServer() }, 'connected to NATS');
     return connection;
@@ -41,6 +48,7 @@ export async function runEdgeAgent(opts: Readonly<Record<string, unknown>>, ctx:
     tracer: telemetry.tracer,
     meter: telemetry.meter,
     metrics: () => telemetry.renderPrometheus(),
+    snapshots: telemetry.snapshots,
   });
   await agent.start();
   log.info(

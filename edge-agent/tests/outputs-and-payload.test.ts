@@ -151,8 +151,18 @@ function bigReplies(): BundleManifest {
         ? { ...c, profile: { edge: stage(20) } }
         : {
             ...c,
-            bytesPerSample: c.kind === 'cloud-only' ? { f32: 1e6, f16: 5e5, int8: 2.5e5 } : c.bytesPerSample,
-            replyBytesPerSample: { f32: 40_000, f16: 20_000, int8: 20_000 },
+            bytesPerSample:
+              c.kind === 'cloud-only'
+                ? { f32: 1e6, f16: 5e5, int8: 2.5e5, 'u8-deflate': 1e6, 'f16-deflate': 5e5, 'int8-deflate': 2.5e5 }
+                : c.bytesPerSample,
+            replyBytesPerSample: {
+              f32: 40_000,
+              f16: 20_000,
+              int8: 20_000,
+              'u8-deflate': 40_000,
+              'f16-deflate': 20_000,
+              'int8-deflate': 20_000,
+            },
             profile: { edge: stage(3), cloud: stage(1) },
           },
     ),

@@ -2,6 +2,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CODECS } from '@cleave/proto';
 import { EdgeConfigError, resolveEdgeConfig } from '../src/config/resolve-edge-config.js';
 
 let dir: string;
@@ -38,7 +39,7 @@ describe('edge config: sources and defaults', () => {
       http: { host: '127.0.0.1', port: 8470, enabled: true },
       models: [{ id: 'fmnist', objective: 'auto' }],
       battery: { path: '/sys/class/power_supply' },
-      policy: { deadlineMs: 500, codecs: ['f32', 'f16', 'int8'] },
+      policy: { deadlineMs: 500, codecs: [...CODECS] }, // every codec the agent can encode
       maxBodyBytes: 16 * 1024 * 1024,
     });
     expect(Object.isFrozen(config)).toBe(true);

@@ -25,7 +25,7 @@ export {
   type BundleStoreOptions,
   type ReadManifestOptions,
 } from './bundle-store/bundle-reader.js';
-export { openHeartbeatKv } from './bundle-store/store-buckets.js';
+export { openHeartbeatHistory, openHeartbeatKv } from './bundle-store/store-buckets.js';
 export {
   addBundleFiles,
   fetchBundle,
@@ -58,6 +58,7 @@ export {
 // NATS connections and configuration shared by every program.
 export { ConfigError, readConfigText, type ConfigFileText } from './config/config-error.js';
 export { connectNats, natsConnectOptions, type NatsClientSettings } from './nats/nats-connect-options.js';
+export { connectWithRetry, type ConnectRetry, type ConnectWithRetryOptions } from './nats/connect-with-retry.js';
 export { inboxPrefixFor } from './nats/client-inbox.js';
 export { FLEET_ROLES, parseFleetState, type FleetRole, type FleetState } from './nats/fleet-state.js';
 export { resolveNatsSettings } from './nats/resolve-nats-settings.js';
@@ -75,6 +76,8 @@ export {
 
 // Telemetry. The command-line pieces (logger, flags, process context) are `@cleave/node-runtime/command-line`.
 export { startTelemetrySdk, type TelemetrySdk, type TelemetrySdkOptions } from './telemetry/telemetry-sdk.js';
+export { LATENCY_BUCKETS_SECONDS, msToSeconds } from './telemetry/metric-conventions.js';
+export type { SnapshotFamily, SnapshotMetrics, SnapshotPoint } from './telemetry/snapshot-metrics.js';
 export {
   natsParentContext,
   remoteParentContext,

@@ -19,7 +19,14 @@ export {
   type CalibrationSource,
   type LoadCalibrationOptions,
 } from './datasets/load-calibration.js';
-export { type CalibrationPreprocess } from './datasets/image-preprocess.js';
+export {
+  imageTarget,
+  preprocessImage,
+  type CalibrationPreprocess,
+  type ImageTarget,
+} from './datasets/image-preprocess.js';
+export { decodeImage, isImageFile } from './datasets/image-decode.js';
+export { readNpyFile, type NpyArray } from './datasets/npy-reader.js';
 export {
   measureClassifierAccuracy,
   type AccuracyMetric,
@@ -37,7 +44,7 @@ export { type Cut, type CutOrigin } from './graph/cut-analysis.js';
 export { type ProbedTensor } from './graph/shape-probe.js';
 export { specToValueInfo, type SplitModels, type SplitOptions } from './graph/graph-surgery.js';
 export { type Candidate, type CandidateKind } from './graph/candidates.js';
-export { type DeviceDescriptor } from './profile/device-descriptor.js';
+export { isSameDevice, type DeviceDescriptor } from './profile/device-descriptor.js';
 export { summarise, type StageTiming } from './profile/stage-timing.js';
 export {
   profileCandidates,
@@ -61,7 +68,13 @@ export {
 } from '@cleave/proto';
 export { planCandidates, ProfileMismatchError } from './plan/plan-inputs.js';
 export { BundleWriteError, BundleWriteErrorCode, type BundleContents } from './bundle/bundle-writer.js';
-export { partitionModel, type ExitReport, type PartitionOptions, type PartitionResult } from './partition.js';
+export {
+  defaultModelId,
+  partitionModel,
+  type ExitReport,
+  type PartitionOptions,
+  type PartitionResult,
+} from './partition.js';
 export { prepareModel, type CalibrationSet, type PrepareOptions, type PreparedModel } from './prepare-model.js';
 export { TaskError, TaskErrorCode } from './task/model-task.js';
 export {

@@ -68,7 +68,8 @@ export interface PartitionResult {
   readonly exitReport: readonly ExitReport[];
 }
 
-function modelIdFrom(path: string): string {
+/** The model id a bundle gets without `modelId`: the file name without `.onnx`, other characters as `_`. */
+export function defaultModelId(path: string): string {
   return basename(path)
     .replace(/\.onnx$/i, '')
     .replace(/[^A-Za-z0-9_-]/g, '_');
@@ -198,7 +199,7 @@ export async function partitionModel(options: PartitionOptions): Promise<Partiti
       manifest: (bundleVersion, fileHashes) =>
         buildManifest(
           {
-            modelId: options.modelId ?? modelIdFrom(options.modelPath),
+            modelId: options.modelId ?? defaultModelId(options.modelPath),
             modelSha256,
             inputs: model.inputs,
             outputs: model.outputs,

@@ -2,7 +2,11 @@ import { describe, expect, it } from 'vitest';
 import { lookupPlan, rankCandidates, type CandidateCost, type PlanCandidate, type PlanContext } from '@cleave/proto';
 import { buildPlan, dropDominated } from '../src/plan/planner.js';
 
-const bytes = (f32: number) => ({ f32, f16: f32 / 2, int8: f32 / 4 + 8 });
+// Compressed codecs sized as their uncompressed codec: the size the planner assumes without a measured ratio.
+const bytes = (f32: number) => {
+  const [f16, int8] = [f32 / 2, f32 / 4 + 8];
+  return { f32, f16, int8, 'u8-deflate': f32, 'f16-deflate': f16, 'int8-deflate': int8 };
+};
 
 // A slow edge and fast cloud, like a gateway and a data-centre replica.
 const candidates: PlanCandidate[] = [

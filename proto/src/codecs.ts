@@ -3,13 +3,19 @@
 // the planner cannot disagree: a name added to CODECS without a spec in CODEC_SPECS does not compile.
 import { z } from 'zod';
 import { fromLittleEndianBytes, toLittleEndianBytes } from './byte-order.js';
+import { compressedCodecSpecs } from './compressed-codecs.js';
 import { decodeFloat16, encodeFloat16 } from './float16.js';
 import { dequantizeInt8, INT8_MAX, INT8_MIN, quantizeInt8 } from './int8-affine.js';
 import { ProtocolErrorCode } from './protocol-error.js';
 import { showValue } from './schema-issues.js';
 
-/** The float codecs, smallest precision loss first: the encodings of a float32 tensor the planner chooses between. */
-export const CODECS = ['f32', 'f16', 'int8'] as const;
+/**
+ * The float codecs: the encodings of a float32 tensor the planner chooses between. The fixed-width ones come first,
+ * smallest precision loss first, then the compressed ones (a deflate stage whose size depends on the values):
+ * `u8-deflate` is lossless (exact 8-bit palettes of an image-like tensor, else f32), `f16-deflate` and `int8-deflate`
+ * lose exactly what f16 and int8 lose.
+ */
+export const CODECS = ['f32', 'f16', 'int8', 'u8-deflate', 'f16-deflate', 'int8-deflate'] as const;
 /** One of {@link CODECS}. */
 export type Codec = (typeof CODECS)[number];
 /** zod schema of a codec name: every schema that names a codec uses it. */
@@ -28,7 +34,10 @@ export type TensorEncoding = (typeof TENSOR_ENCODINGS)[number];
  */
 export const LOSSLESS_CODEC = 'f32' satisfies Codec;
 
-/** Codecs a plan may use when the caller names none: int8 costs accuracy, so it is used only when asked for. */
+/**
+ * Codecs a plan may use when the caller names none: int8 (with or without deflate) costs accuracy, so it is used only
+ * when asked for. The compressed codecs stay opt-in (`--codecs`) until the profile measures their size ratios.
+ */
 export const DEFAULT_PLAN_CODECS: readonly Codec[] = Object.freeze(['f32', 'f16']);
 
 /** One value per codec (payload bytes, encode times): adding a codec adds a field everywhere this type is used. */
@@ -52,7 +61,7 @@ export interface EncodeTensorOptions {
 /** Channel axis used by per-channel int8 when none is given: C in NCHW. */
 export const DEFAULT_CHANNEL_AXIS = 1;
 
-/** The encoded elements of a float32 tensor and, for int8, its quantization parameters. */
+/** The encoded elements of a float32 tensor and, for int8, its quantization parameters (u8-deflate: its `axis`). */
 export interface CodecData {
   readonly data: Uint8Array;
   readonly scale?: number[];
@@ -81,27 +90,47 @@ export interface CodecSpec {
    * then cannot size it in advance and refuses it).
    */
   readonly bytesPerElement: number | 'measured';
+  /**
+   * The fixed-width codec a measured codec's size is estimated from: what its entropy stage compresses (or, for
+   * u8-deflate, its fallback). The planner sizes a measured codec as this codec's bytes × the ratio the profile
+   * measured. A fixed-width codec names itself.
+   */
+  readonly uncompressed: Codec;
   /** Bytes a tensor adds beside its data in the planner's size estimates (int8: its scale and zero point). */
   readonly tensorOverheadBytes: number;
   /** True when `data` is the float32 elements themselves (little-endian), so a receiver may copy instead of decode. */
   readonly verbatim: boolean;
   /** Codec of the float outputs the cloud sends back for a request in this codec. */
   readonly replyCodec: Codec;
-  /** Encodes `values` of shape `dims` (already checked to agree); throws RangeError for bad options. */
-  encode(name: string, values: Float32Array, dims: readonly number[], options: EncodeTensorOptions): CodecData;
   /**
-   * Checks the parameters of untrusted data of shape `dims`, after its byte length passed (a `measured` codec checks
-   * its byte length here too).
+   * Encodes `values` of shape `dims` (already checked to agree); throws RangeError for bad options. A codec that
+   * cannot represent the values falls back to another and names it in `encoding` (u8-deflate → f32).
+   */
+  encode(
+    name: string,
+    values: Float32Array,
+    dims: readonly number[],
+    options: EncodeTensorOptions,
+  ): CodecData & { readonly encoding?: Codec };
+  /**
+   * Checks the parameters of untrusted data of shape `dims`, after its byte length passed (a `measured` codec's
+   * length is only known once inflated: its decode checks it).
    */
   check(dims: readonly number[], tensor: UncheckedCodecData): CodecProblem | undefined;
-  /** Reconstructs the float32 values of data that passed {@link CodecSpec.check}. */
-  decode(tensor: CodecData, dims: readonly number[]): Float32Array;
+  /**
+   * Reconstructs the float32 values of data that passed {@link CodecSpec.check}. A measured codec inflates with the
+   * output bounded by `dims` and returns a problem for data that is corrupt or expands to the wrong size.
+   */
+  decode(tensor: CodecData, dims: readonly number[]): Float32Array | CodecProblem;
 }
 
-/** The spec of every codec. */
-export const CODEC_SPECS: Readonly<Record<Codec, CodecSpec>> = Object.freeze({
+/** The fixed-width codecs, which the compressed ones (compressed-codecs.ts) build on. */
+export type FixedWidthCodec = 'f32' | 'f16' | 'int8';
+
+const FIXED_WIDTH_SPECS: Readonly<Record<FixedWidthCodec, CodecSpec>> = {
   f32: {
     bytesPerElement: 4,
+    uncompressed: 'f32',
     tensorOverheadBytes: 0,
     verbatim: true,
     replyCodec: 'f32',
@@ -112,6 +141,7 @@ export const CODEC_SPECS: Readonly<Record<Codec, CodecSpec>> = Object.freeze({
   },
   f16: {
     bytesPerElement: 2,
+    uncompressed: 'f16',
     tensorOverheadBytes: 0,
     verbatim: false,
     replyCodec: 'f16',
@@ -121,6 +151,7 @@ export const CODEC_SPECS: Readonly<Record<Codec, CodecSpec>> = Object.freeze({
   },
   int8: {
     bytesPerElement: 1,
+    uncompressed: 'int8',
     // One scale and one zero point per tensor.
     tensorOverheadBytes: 8,
     verbatim: false,
@@ -131,6 +162,12 @@ export const CODEC_SPECS: Readonly<Record<Codec, CodecSpec>> = Object.freeze({
     decode: (tensor, dims) =>
       dequantizeInt8(tensor.data, dims, tensor.scale ?? [], tensor.zeroPoint ?? [], tensor.axis),
   },
+};
+
+/** The spec of every codec. */
+export const CODEC_SPECS: Readonly<Record<Codec, CodecSpec>> = Object.freeze({
+  ...FIXED_WIDTH_SPECS,
+  ...compressedCodecSpecs(FIXED_WIDTH_SPECS),
 });
 
 /** True when `value` names a float codec. */
@@ -148,10 +185,15 @@ export function tensorWireBytes(count: number, codec: Codec): number {
 
 /**
  * Bytes one float32 tensor of `count` elements adds to a request in `codec`, as the planner estimates it: the data
- * plus the codec's per-tensor parameters. Throws for a codec whose size is measured.
+ * plus the codec's per-tensor parameters. A measured codec is sized as its uncompressed codec × `ratio` (the
+ * compressed ÷ uncompressed size a profile measured; 1, the uncompressed size, when none was).
  */
-export function estimateTensorBytes(codec: Codec, count: number): number {
-  return count * fixedWidth(codec) + CODEC_SPECS[codec].tensorOverheadBytes;
+export function estimateTensorBytes(codec: Codec, count: number, ratio = 1): number {
+  const spec = CODEC_SPECS[codec];
+  if (spec === undefined) throw new TypeError(`"codec" must be one of ${CODECS.join(', ')}; got ${String(codec)}`);
+  if (!(ratio >= 0) || !Number.isFinite(ratio)) throw new RangeError(`"ratio" must be finite and >= 0; got ${ratio}`);
+  const data = count * fixedWidth(spec.uncompressed);
+  return (spec.bytesPerElement === 'measured' ? Math.ceil(data * ratio) : data) + spec.tensorOverheadBytes;
 }
 
 /** A list of codec names from text such as `f32,f16`; undefined when it is empty or names an unknown codec. */
@@ -165,9 +207,18 @@ export function mapCodecs<T>(f: (codec: Codec) => T): Record<Codec, T> {
   return Object.fromEntries(CODECS.map((codec) => [codec, f(codec)])) as Record<Codec, T>;
 }
 
-/** A zod object with one `schema` field per codec, for per-codec tables in manifests and profiles. */
-export function perCodecSchema<T extends z.ZodType>(schema: T): z.ZodObject<Record<Codec, T>> {
-  return z.object(mapCodecs(() => schema));
+/**
+ * A zod schema of a per-codec table (manifests, profiles): one `schema` field per codec. A compressed codec's field
+ * may be missing, as in bundles and profiles written before it existed: it then reads as its uncompressed codec's
+ * value, the size the planner assumes for a codec it has no measurement of.
+ */
+export function perCodecSchema<T extends z.ZodType>(schema: T) {
+  return z
+    .object(mapCodecs((codec) => (CODEC_SPECS[codec].bytesPerElement === 'measured' ? schema.optional() : schema)))
+    .transform((parsed) => {
+      const table = parsed as Partial<Record<Codec, z.output<T>>>;
+      return mapCodecs((codec) => (table[codec] ?? table[CODEC_SPECS[codec].uncompressed])!);
+    });
 }
 
 /** A problem when `data` is not `count` × `width` bytes: for fixed-size codecs and raw tensors alike. */

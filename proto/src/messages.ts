@@ -90,6 +90,19 @@ export const ErrorReplySchema = z.object({
 /** Any → any: a request failed; the error as data. */
 export type ErrorReply = z.infer<typeof ErrorReplySchema>;
 
+/** Longest switch reason a heartbeat carries, and how many switches: heartbeats stay small (they are also history). */
+export const MAX_SWITCH_REASON = 256;
+/** Switches per model a heartbeat carries. */
+export const MAX_HEARTBEAT_SWITCHES = 5;
+
+/** One controller switch in a heartbeat: when, from and to `split/codec/objective/budget`, and why. */
+const HeartbeatSwitchSchema = z.object({
+  at: z.string().max(32),
+  from: z.string().max(256).nullable(),
+  to: z.string().max(256),
+  reason: z.string().max(MAX_SWITCH_REASON),
+});
+
 /** Per-model statistics in a heartbeat, over the last heartbeat interval. */
 export const HeartbeatModelStatsSchema = z.object({
   model: token('model'),
@@ -118,6 +131,14 @@ export const HeartbeatModelStatsSchema = z.object({
   budgetPoints: nonNegative.optional(),
   /** Calibrated overall accuracy of that operating point, 0..1. */
   expectedAccuracy: fraction.optional(),
+  /** Requests answered by an early exit (the console's "where requests ran"); absent from older agents. */
+  exits: count.optional(),
+  /** Requests whose tail the cloud answered. */
+  cloud: count.optional(),
+  /** Why the controller chose the decision in use (its latest switch), cut to 256 characters. */
+  reason: z.string().max(MAX_SWITCH_REASON).optional(),
+  /** The latest switches, oldest first, at most {@link MAX_HEARTBEAT_SWITCHES}: the per-agent page's history. */
+  switches: z.array(HeartbeatSwitchSchema).max(MAX_HEARTBEAT_SWITCHES).optional(),
 });
 /** Per-model statistics in a heartbeat. */
 export type HeartbeatModelStats = z.infer<typeof HeartbeatModelStatsSchema>;
@@ -146,6 +167,8 @@ export const HeartbeatSchema = z.object({
   rttMs: nonNegative.optional(),
   battery: z.object({ level: fraction, charging: z.boolean() }).optional(),
   lastError: z.string().max(4096).optional(),
+  /** State of the agent's circuit breaker towards the cloud (`closed`, `open`, `half-open`); any short string. */
+  breaker: z.string().max(16).optional(),
   /** Bundle downloads in progress (absent when idle): how far each rollout has come on this agent's link. */
   downloads: z.array(HeartbeatDownloadSchema).max(1024).optional(),
 });

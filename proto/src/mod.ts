@@ -141,7 +141,9 @@ export {
 export {
   errorReply,
   isMessageKind,
+  MAX_HEARTBEAT_SWITCHES,
   MAX_ID_LENGTH,
+  MAX_SWITCH_REASON,
   MessageKind,
   type BundleAnnouncement,
   type ErrorReply,

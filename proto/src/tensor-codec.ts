@@ -39,7 +39,8 @@ export type RawTensorData = DtypeArrays[RawDtype];
 
 /**
  * Encodes a float32 tensor for the wire. `f32` is lossless and, on little-endian hosts, a view on `data`
- * (do not change `data` until the message is encoded); `f16` halves the bytes; `int8` quarters them.
+ * (do not change `data` until the message is encoded); `f16` halves the bytes; `int8` quarters them; the `-deflate`
+ * codecs compress further, and `u8-deflate` sends `f32` when the values are not 8-bit (see codecs.ts).
  */
 export function encodeTensor(
   name: string,
@@ -57,13 +58,9 @@ export function encodeTensor(
   if (options.axis !== undefined && options.perChannel !== true) {
     throw new TypeError('"axis" is only meaningful with "perChannel: true"');
   }
-  return {
-    name,
-    dtype: FLOAT_DTYPE,
-    dims: shape,
-    encoding,
-    ...CODEC_SPECS[encoding].encode(name, data, shape, options),
-  };
+  // A codec that cannot represent the values names the one it fell back to (u8-deflate → f32).
+  const { encoding: sent = encoding, ...encoded } = CODEC_SPECS[encoding].encode(name, data, shape, options);
+  return { name, dtype: FLOAT_DTYPE, dims: shape, encoding: sent, ...encoded };
 }
 
 /**
@@ -130,8 +127,11 @@ export function decodeAnyTensor(tensor: EncodedTensor, limits?: DecodeLimits): D
   const dims = [...t.dims];
   if (t.dtype === FLOAT_DTYPE) {
     // Validation tied a float32 tensor to a codec, and the codec's spec reads it back.
-    const spec = CODEC_SPECS[t.encoding as Codec];
-    return { name, dtype: FLOAT_DTYPE, dims, data: spec.decode(t, dims) };
+    const values = CODEC_SPECS[t.encoding as Codec].decode(t, dims);
+    if (!(values instanceof Float32Array)) {
+      throw new ProtocolError(values.code, `tensor ${JSON.stringify(name)}: ${values.message}`);
+    }
+    return { name, dtype: FLOAT_DTYPE, dims, data: values };
   }
   const array: TypedArrayConstructor<RawTensorData> = DTYPE_SPECS[t.dtype].array;
   return { name, dtype: t.dtype, dims, data: fromLittleEndianBytes(array, data) } as DecodedTensor;

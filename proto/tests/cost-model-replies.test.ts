@@ -2,13 +2,14 @@
 // option whose reply would exceed the payload limit is infeasible.
 import { describe, expect, it } from 'vitest';
 import { costAt, type PlanCandidate, type PlanContext, rankCandidates, replyBytes } from '../src/cost-model.js';
+import { CODEC_SPECS, mapCodecs } from '../src/codecs.js';
 
 const ctx: PlanContext = { rttMs: 10, maxPayloadBytes: 100_000, codecs: ['f32', 'f16'], envelopeBytes: 1000 };
 const split = (replyF32: number): PlanCandidate => ({
   id: 'split-01',
   kind: 'split',
-  bytesPerSample: { f32: 4000, f16: 2000, int8: 1008 },
-  replyBytesPerSample: { f32: replyF32, f16: replyF32 / 2, int8: replyF32 / 2 },
+  bytesPerSample: { f32: 4000, f16: 2000, int8: 1008, 'u8-deflate': 4000, 'f16-deflate': 2000, 'int8-deflate': 1008 },
+  replyBytesPerSample: mapCodecs((codec) => (CODEC_SPECS[codec].replyCodec === 'f32' ? replyF32 : replyF32 / 2)),
   edgeMs: 5,
   cloudMs: 5,
 });
@@ -21,8 +22,15 @@ describe('reply bytes in the cost model', () => {
       { dtype: 'bool', elementsPerSample: 5 },
     ];
     // f32 → f32 (4 B), f16 → f16 (2 B), int8 → f16 (replies are never quantised); int64 8 B and bool 1 B raw.
-    expect(replyBytes(outputs)).toEqual({ f32: 40 + 24 + 5, f16: 20 + 24 + 5, int8: 20 + 24 + 5 });
-    expect(replyBytes([])).toEqual({ f32: 0, f16: 0, int8: 0 });
+    expect(replyBytes(outputs)).toEqual({
+      f32: 40 + 24 + 5,
+      f16: 20 + 24 + 5,
+      int8: 20 + 24 + 5,
+      'u8-deflate': 40 + 24 + 5,
+      'f16-deflate': 20 + 24 + 5,
+      'int8-deflate': 20 + 24 + 5,
+    });
+    expect(replyBytes([])).toEqual({ f32: 0, f16: 0, int8: 0, 'u8-deflate': 0, 'f16-deflate': 0, 'int8-deflate': 0 });
     expect(replyBytes([{ dtype: 'complex64', elementsPerSample: 2 }]).f32).toBe(16);
     expect(() => replyBytes([{ dtype: 'float32', elementsPerSample: 1.5 }])).toThrow(RangeError);
   });
@@ -47,7 +55,12 @@ describe('reply bytes in the cost model', () => {
 
   it('doubles the reply transfer time when the downlink is half the uplink', () => {
     const c = split(40_000);
-    const noReply = costAt({ ...c, replyBytesPerSample: { f32: 0, f16: 0, int8: 0 } }, 'f32', 8, ctx).transferMs;
+    const noReply = costAt(
+      { ...c, replyBytesPerSample: { f32: 0, f16: 0, int8: 0, 'u8-deflate': 0, 'f16-deflate': 0, 'int8-deflate': 0 } },
+      'f32',
+      8,
+      ctx,
+    ).transferMs;
     const even = costAt(c, 'f32', 8, ctx).transferMs - noReply;
     const half = costAt(c, 'f32', 8, { ...ctx, downlinkRatio: 0.5 }).transferMs - noReply;
     expect(even).toBeCloseTo((40_000 * 8) / 8000, 9);

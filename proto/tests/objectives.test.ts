@@ -15,11 +15,24 @@ const ctx: PlanContext = { rttMs: 20, maxPayloadBytes: 8 * 1024 * 1024, codecs: 
 
 // One candidate of each kind; the split has exits, an edge tail and encode times, so every term of the cost runs.
 const candidates: PlanCandidate[] = [
-  { id: 'edge-only', kind: 'edge-only', bytesPerSample: { f32: 0, f16: 0, int8: 0 }, edgeMs: 9, cloudMs: 0 },
+  {
+    id: 'edge-only',
+    kind: 'edge-only',
+    bytesPerSample: { f32: 0, f16: 0, int8: 0, 'u8-deflate': 0, 'f16-deflate': 0, 'int8-deflate': 0 },
+    edgeMs: 9,
+    cloudMs: 0,
+  },
   {
     id: 'split-01',
     kind: 'split',
-    bytesPerSample: { f32: 40_000, f16: 20_000, int8: 10_008 },
+    bytesPerSample: {
+      f32: 40_000,
+      f16: 20_000,
+      int8: 10_008,
+      'u8-deflate': 40_000,
+      'f16-deflate': 20_000,
+      'int8-deflate': 10_008,
+    },
     edgeMs: 2,
     cloudMs: 1.5,
     exitRate: 0.4,
@@ -29,7 +42,7 @@ const candidates: PlanCandidate[] = [
   {
     id: 'cloud-only',
     kind: 'cloud-only',
-    bytesPerSample: { f32: 3136, f16: 1568, int8: 792 },
+    bytesPerSample: { f32: 3136, f16: 1568, int8: 792, 'u8-deflate': 3136, 'f16-deflate': 1568, 'int8-deflate': 792 },
     edgeMs: 0,
     cloudMs: 2,
   },

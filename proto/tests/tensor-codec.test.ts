@@ -122,13 +122,13 @@ describe('tensor codec: expected failure', () => {
       'unknown encoding',
       { encoding: 'bf16' },
       'bad_encoding',
-      'tensor "x": unknown encoding "bf16"; expected one of f32, f16, int8, raw',
+      'tensor "x": unknown encoding "bf16"; expected one of f32, f16, int8, u8-deflate, f16-deflate, int8-deflate, raw',
     ],
     [
       'raw float',
       { encoding: 'raw' },
       'bad_encoding',
-      'tensor "x": encoding "raw" is not valid for dtype "float32"; use f32, f16, int8',
+      'tensor "x": encoding "raw" is not valid for dtype "float32"; use f32, f16, int8, u8-deflate, f16-deflate, int8-deflate',
     ],
     [
       'compressed ints',
@@ -233,7 +233,7 @@ describe('tensor codec: bad call', () => {
       new RangeError('"dims" of tensor "x" must be non-negative safe integers; got [-6]'),
     );
     expect(() => encodeTensor('x', data, [6], 'bf16' as 'f16')).toThrow(
-      new TypeError('"encoding" must be one of f32, f16, int8; got bf16'),
+      new TypeError('"encoding" must be one of f32, f16, int8, u8-deflate, f16-deflate, int8-deflate; got bf16'),
     );
     expect(() => encodeTensor('x', data, [6], 'int8', { axis: 0 })).toThrow(
       new TypeError('"axis" is only meaningful with "perChannel: true"'),

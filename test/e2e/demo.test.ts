@@ -89,6 +89,8 @@ describe('cleave demo', () => {
     expect(code, stderr).toBe(0);
 
     expect(stdout).toMatch(/console: http:\/\/127\.0\.0\.1:\d+ +\(login token: \S+\)/);
+    // Where Prometheus can scrape the run: the replica's and every gateway's /metrics.
+    expect(stdout).toMatch(/^metrics: cloud-1 http:\/\/\S+\/metrics(; gw-[\w-]+ http:\/\/\S+\/metrics){3}$/m);
     expect(consoleChecks).toHaveLength(1);
     expect(await consoleChecks[0]).toEqual({ healthz: 200, login: 200 });
 

@@ -103,7 +103,7 @@ describe('cleave cloud replicas', () => {
       const metrics = await (await fetch(`${r.httpUrl}/metrics`)).text();
       expect(metrics).toMatch(
         new RegExp(
-          `cleave_tail_requests_total\\{cleave_model="fmnist",cleave_version="${bundle.version}",cleave_split="${split}"[^}]*\\} \\d+`,
+          `cleave_tail_requests_total\\{replica="[AB]",model="fmnist",version="${bundle.version}",split="${split}"[^}]*\\} \\d+`,
         ),
       );
       expect(metrics).toMatch(/cleave_tail_batch_size_bucket\{/);

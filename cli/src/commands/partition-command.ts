@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import { readPublisherSeed, signBundleDir } from '@cleave/node-runtime';
-import { partitionModel, readProfile } from '@cleave/partitioner';
+import { defaultModelId, type DeviceDescriptor, isSameDevice, partitionModel, readProfile } from '@cleave/partitioner';
 import { type Codec, CODECS, DEFAULT_PLAN_CODECS, parseCodecList } from '@cleave/proto';
 import type { CliContext } from '../cli-context.js';
 import { createProgress } from '../progress.js';
@@ -56,6 +56,24 @@ export function parseRatio(value: string): number {
   return n;
 }
 
+/** Warns when the plan compares a machine with itself: offloading then never pays and every split is edge-only. */
+function warnIfSameDevice(
+  ctx: CliContext,
+  edge: DeviceDescriptor,
+  cloud: DeviceDescriptor,
+  opts: Pick<PartitionCommandOptions, 'edgeProfile' | 'cloudProfile'>,
+): void {
+  if (!isSameDevice(edge, cloud)) return;
+  const where =
+    opts.edgeProfile === undefined && opts.cloudProfile === undefined
+      ? 'were both measured here'
+      : `come from the same device (${opts.edgeProfile ?? 'measured here'}, ${opts.cloudProfile ?? 'measured here'})`;
+  ctx.log.warn(
+    { hostname: edge.hostname, cpuModel: edge.cpuModel, logicalCpus: edge.logicalCpus },
+    `the edge and cloud profiles ${where}: host ${edge.hostname}, ${edge.logicalCpus} × ${edge.cpuModel}. The plan compares a machine with itself, so it will rarely offload; run \`cleave profile\` on the edge device and on a cloud machine and pass --edge-profile and --cloud-profile`,
+  );
+}
+
 /** Registers `cleave partition`: model → measured candidates → plan → bundle directory. */
 export function registerPartitionCommand(program: Command, ctx: CliContext): void {
   const command = program
@@ -94,6 +112,14 @@ export function registerPartitionCommand(program: Command, ctx: CliContext): voi
   addCalibrationOptions(addModelOptions(command), ctx).action(async (model: string, opts: PartitionCommandOptions) => {
     // Read first: a bad key file fails before minutes of profiling, naming the file.
     const signingKey = opts.signKey === undefined ? undefined : await readPublisherSeed(opts.signKey);
+    if (!opts.modelId) {
+      // The id is what agents are started with and what requests name, so a silent default surprises later.
+      const id = defaultModelId(model);
+      ctx.log.warn(
+        { modelId: id },
+        `--model-id not given: the model id defaults to the file name "${id}" (agents serve it as --model ${id}, requests go to /v1/models/${id}/infer)`,
+      );
+    }
     const progress = createProgress('profiling', ctx.interactive);
     const calibration = await loadCalibration(opts);
     const result = await partitionModel({
@@ -135,6 +161,7 @@ export function registerPartitionCommand(program: Command, ctx: CliContext): voi
       'bundle written',
     );
     printPlanTable(result.plan);
+    warnIfSameDevice(ctx, result.edgeProfile.device, result.cloudProfile.device, opts);
     if (result.calibration) printExitReport(result.calibration, result.exitReport);
     else if (result.prepared.exits.length > 0) {
       ctx.log.warn(

@@ -16,6 +16,8 @@ export interface DemoAgent {
   readonly quota: CpuQuotaGroup;
   readonly process: CleaveChild;
   readonly client: EdgeClient;
+  /** Base URL of the agent's HTTP API (its Prometheus metrics are at `/metrics`). */
+  readonly httpUrl: string;
   /** The split pinned in its config, if any. */
   readonly pinned: string | undefined;
   /** Stops the agent (a drain on SIGTERM), then removes its link and cgroup. Idempotent. */
@@ -107,7 +109,7 @@ export async function startDemoAgent(options: StartDemoAgentOptions): Promise<De
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
     await link.shape(spec.link);
-    return { spec, link, quota, process: child, client, pinned: options.pin, close };
+    return { spec, link, quota, process: child, client, httpUrl: url, pinned: options.pin, close };
   } catch (err) {
     await close();
     throw err;

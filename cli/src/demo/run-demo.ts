@@ -162,6 +162,7 @@ export async function runDemo(options: DemoRunOptions, deps: DemoRunDeps): Promi
     cleanup.push('cloud replica', () => cloud.stop());
     await record.addPid(cloud.pid);
     await cloud.waitForLog('cloud replica ready', 30_000);
+    const cloudHttp = (await cloud.waitForLog('health and metrics listening', 1000))['url'];
     log.info({ pid: cloud.pid }, 'cloud replica ready');
     checkpoint();
 
@@ -218,6 +219,11 @@ export async function runDemo(options: DemoRunOptions, deps: DemoRunDeps): Promi
       );
     }
     checkpoint();
+    // Where Prometheus (and deploy/grafana/cleave-dashboard.json) can scrape this run.
+    deps.out(
+      `metrics: cloud-1 ${String(cloudHttp)}/metrics; ` +
+        `${agents.map((a) => `${a.spec.id} ${a.httpUrl}/metrics`).join('; ')}\n\n`,
+    );
 
     // --- the stream ---
     const data = await loadMnistSplit('t10k', options.data);

@@ -154,6 +154,7 @@ export function createTailService(deps: TailServiceDeps): TailService {
   const admission = createAdmission({ maxRequests: settings.maxInFlight, maxBytes: settings.maxInFlightBytes });
   // The gauges read the registry at collection time, after both exist.
   const telemetry = createServiceTelemetry({
+    replica: settings.replica,
     ...(deps.meter === undefined ? {} : { meter: deps.meter }),
     ...(deps.tracer === undefined ? {} : { tracer: deps.tracer }),
     gauges: {

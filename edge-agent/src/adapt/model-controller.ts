@@ -3,9 +3,16 @@
 // Changes of objective, operating point, policy or bundle apply at once: they are already slow, deliberate
 // events. Changes driven by bandwidth go through hysteresis: the estimate must leave the current plan range by
 // `bandMargin`, and the new choice must stay the best for `holdMs`, before the agent switches.
+//
+// Once the agent has measured its own requests (settings.live), the plan table gives way to a live re-ranking of
+// the bundle's candidates with the same cost model (live-costs.ts, live-ranking.ts): a new option must beat the
+// one in use by `live.margin` for `live.dwellMs`, and the one in use must have served that long, so it does not
+// flap. The live ranking sees the bandwidth estimate too, so it replaces the plan's bandwidth ranges.
 import type { BundleManifest, Codec, Objective, ObjectiveMode, SplitCandidate, TailPlacement } from '@cleave/proto';
 import { exitsMayAnswer } from '../runtime/final-outputs.js';
 import { chooseOperatingPoint } from './objective-policy.js';
+import { createLiveCosts, type CostObservation, type LiveCostSettings, type LiveCostView } from './live-costs.js';
+import { type LiveOption, liveVerdict, rankLive } from './live-ranking.js';
 import { bestFitting, fitsPayload, payloadSizes } from './payload-fit.js';
 import { formatRange, isOutsideBand, lookupPlanRange, planObjective } from './plan-lookup.js';
 
@@ -23,6 +30,8 @@ export interface ControlSettings {
   readonly floorMarginPoints: number;
   readonly holdMs: number;
   readonly bandMargin: number;
+  /** Re-rank with live estimates once measured; absent keeps to the plan table. */
+  readonly live?: LiveCostSettings;
 }
 
 /** The measurements a decision is made from. */
@@ -62,6 +71,10 @@ export interface Decision {
   /** The plan range the split came from, or null when pinned. */
   readonly range: { readonly minMbps: number; readonly maxMbps: number | null } | null;
   readonly pinned: boolean;
+  /** What chose the option: the plan table, the live re-ranking, or a pin. @default 'plan' */
+  readonly chosenBy?: 'plan' | 'live-costs' | 'pin';
+  /** The live cost model's estimate of the option when it was chosen by live costs. */
+  readonly liveEstimate?: { readonly latencyMs: number; readonly edgeJoules: number };
   /** Bandwidth estimate when decided. */
   readonly mbps: number;
   readonly since: number;
@@ -88,7 +101,22 @@ export interface ModelController {
   current(): Decision | undefined;
   /** Settings in force, for status output. */
   settings(): ControlSettings;
+  /** Records what one request on `version` measured. */
+  observe(version: string, observation: CostObservation): void;
+  /** The live estimates and ranking, for status output; null while live re-costing is off. */
+  live(inputs: ControlInputs): LiveCostStatus | null;
 }
+
+/** The live estimates of a model and the options they rank, best first (`/v1/status`). */
+export interface LiveCostStatus extends Omit<LiveCostView, 'candidates'> {
+  readonly ranking: readonly LiveOption[];
+}
+
+/** Used for the estimates while `settings.live` is absent, so they are ready when it is set. */
+const IDLE_LIVE_SETTINGS: LiveCostSettings = { minSamples: 5, alpha: 0.1, staleMs: 10_000, margin: 0.1, dwellMs: 500 };
+
+/** A choice that replaces the plan's lookup (made by the live ranking). */
+type Choice = Pick<LiveOption, 'candidate' | 'codec' | 'tailOn' | 'latencyMs' | 'edgeJoules'>;
 
 /** Creates a controller for one model, starting from `manifest`. */
 export function createModelController(initial: BundleManifest, initialSettings: ControlSettings): ModelController {
@@ -97,8 +125,13 @@ export function createModelController(initial: BundleManifest, initialSettings: 
   let decision: Decision | undefined;
   let pending: { key: string; since: number } | undefined;
   let forced: string | undefined = 'initial decision';
+  const liveCosts = createLiveCosts(initial, initialSettings.live ?? IDLE_LIVE_SETTINGS);
 
-  function desiredFor(inputs: ControlInputs, source: BundleManifest): { decision: Decision; notes: string[] } {
+  function desiredFor(
+    inputs: ControlInputs,
+    source: BundleManifest,
+    choice?: Choice,
+  ): { decision: Decision; notes: string[] } {
     const notes: string[] = [];
     const asked = settings.objective === 'auto' ? inputs.batteryObjective : settings.objective;
     const objective = planObjective(source.plan, asked);
@@ -122,6 +155,10 @@ export function createModelController(initial: BundleManifest, initialSettings: 
     if (pinned !== undefined) {
       candidate = pinned;
       codec = settings.codec ?? settings.codecs[0]!;
+    } else if (choice !== undefined) {
+      candidate = source.candidates.find((c) => c.id === choice.candidate) ?? edgeOnlyOf(source);
+      codec = choice.codec;
+      if (choice.tailOn === 'edge' && candidate.kind === 'split') tailOn = 'edge';
     } else {
       const planned = lookupPlanRange(source.plan, objective, inputs.mbps);
       candidate = source.candidates.find((c) => c.id === planned?.candidate) ?? edgeOnlyOf(source);
@@ -170,6 +207,10 @@ export function createModelController(initial: BundleManifest, initialSettings: 
         expectedAccuracy: point?.accuracy ?? source.exitPolicy?.finalAccuracy ?? 1,
         range,
         pinned: pinned !== undefined,
+        chosenBy: pinned !== undefined ? 'pin' : choice !== undefined ? 'live-costs' : 'plan',
+        ...(choice === undefined || pinned !== undefined
+          ? {}
+          : { liveEstimate: { latencyMs: choice.latencyMs, edgeJoules: choice.edgeJoules } }),
         mbps: inputs.mbps,
         since: inputs.now,
       },
@@ -193,6 +234,10 @@ export function createModelController(initial: BundleManifest, initialSettings: 
     }
     const why = structuralChange(current, desired, inputs, settings) ?? payloadChange(current, desired, inputs);
     if (why !== undefined) return commit(desired, `${why}${suffix}`);
+    if (settings.live !== undefined && !current.pinned) {
+      const view = liveCosts.view(inputs.now);
+      if (view.informed && view.version === manifest.version) return liveUpdate(current, desired, view, inputs);
+    }
     if (optionOf(desired) === optionOf(current)) {
       pending = undefined;
       return undefined;
@@ -217,6 +262,44 @@ export function createModelController(initial: BundleManifest, initialSettings: 
     );
   }
 
+  function rankNow(view: LiveCostView, objective: Objective, inputs: ControlInputs): LiveOption[] {
+    return rankLive(manifest, view, {
+      mbps: inputs.mbps,
+      objective,
+      codecs: settings.codec === undefined ? settings.codecs : [settings.codec],
+      ...(inputs.maxPayloadBytes === undefined ? {} : { maxPayloadBytes: inputs.maxPayloadBytes }),
+    });
+  }
+
+  // The live ranking decides: switch when its best beats the option in use by the margin for the dwell time.
+  function liveUpdate(
+    current: Decision,
+    planned: Decision,
+    view: LiveCostView,
+    inputs: ControlInputs,
+  ): SwitchEvent | undefined {
+    const live = settings.live!;
+    const verdict = liveVerdict(rankNow(view, planned.objective, inputs), optionOf(current), live.margin);
+    if (!verdict.better || verdict.best === undefined) {
+      pending = undefined;
+      return undefined;
+    }
+    const key = `live:${verdict.best.option}`;
+    if (pending?.key !== key) pending = { key, since: inputs.now };
+    if (inputs.now - pending.since < live.dwellMs || inputs.now - current.since < live.dwellMs) return undefined;
+    const { decision: to, notes } = desiredFor(inputs, manifest, verdict.best);
+    const was = verdict.current === undefined ? 'infeasible' : `${verdict.current.latencyMs.toFixed(2)} ms`;
+    const r = view.ratios;
+    const fmt = (x: number | null, digits = 2) => (x === null ? 'unmeasured' : x.toFixed(digits));
+    return commit(
+      to,
+      `live costs at ${inputs.mbps.toFixed(2)} Mbps (edge ×${fmt(r.edge)} of profile, cloud ×${fmt(r.cloud)}, ` +
+        `queue ${fmt(r.queueMs)} ms, exit rate ×${fmt(r.exit)}): ${optionOf(current)} ${was} → ` +
+        `${verdict.best.option} ${verdict.best.latencyMs.toFixed(2)} ms of the ${planned.objective} objective` +
+        (notes.length > 0 ? ` (${notes.join('; ')})` : ''),
+    );
+  }
+
   // The option in use no longer fits the server's max_payload (a reconnect to a stricter server): switch at once,
   // without waiting out the bandwidth hysteresis, since every offload on it would fail.
   function payloadChange(current: Decision, desired: Decision, inputs: ControlInputs): string | undefined {
@@ -231,7 +314,10 @@ export function createModelController(initial: BundleManifest, initialSettings: 
     update,
     preview: (other, inputs) => desiredFor(inputs, other).decision,
     setManifest(next) {
-      if (next.version !== manifest.version) forced = `bundle ${manifest.version} → ${next.version}`;
+      if (next.version !== manifest.version) {
+        forced = `bundle ${manifest.version} → ${next.version}`;
+        liveCosts.reset(next);
+      }
       manifest = next;
     },
     setSettings(next) {
@@ -240,6 +326,19 @@ export function createModelController(initial: BundleManifest, initialSettings: 
     },
     current: () => decision,
     settings: () => settings,
+    observe: (version, observation) => liveCosts.observe(version, observation),
+    live(inputs) {
+      if (settings.live === undefined) return null;
+      const view = liveCosts.view(inputs.now);
+      const objective = decision?.objective ?? planObjective(manifest.plan, inputs.batteryObjective);
+      return {
+        version: view.version,
+        informed: view.informed,
+        ratios: view.ratios,
+        status: view.status,
+        ranking: rankNow(view, objective, inputs),
+      };
+    },
   };
 }
 

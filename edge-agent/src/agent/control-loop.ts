@@ -8,6 +8,7 @@ import {
   type ControlSettings,
   createModelController,
   type Decision,
+  type LiveCostStatus,
   type ModelController,
   type SwitchEvent,
 } from '../adapt/model-controller.js';
@@ -17,6 +18,8 @@ import type { AgentLogger } from '../bundle/bundle-manager.js';
 import type { LoadedBundle } from '../bundle/loaded-bundle.js';
 import type { EdgeConfig } from '../config/edge-config-schema.js';
 import type { PolicyLayers } from '../policy/policy-watch.js';
+import { exitsMayAnswer } from '../runtime/final-outputs.js';
+import type { InferResult } from '../runtime/inference-pipeline.js';
 
 /** Switches kept per model for the status endpoint. */
 const SWITCH_HISTORY = 20;
@@ -45,6 +48,8 @@ export interface ControlLoop {
   /** The decision for a request on `bundle`: the current one, or a fresh one if the bundle is not current yet. */
   decisionFor(bundle: LoadedBundle): Decision;
   deadlineMs(model: string): number;
+  /** Feeds the live estimates with what an answered request on `bundle` measured. */
+  observe(bundle: LoadedBundle, result: InferResult): void;
   power(): PowerState;
   batteryObjective(): Objective;
   status(model: string): {
@@ -52,6 +57,7 @@ export interface ControlLoop {
     settings: ControlSettings | null;
     switches: SwitchRecord[];
     switchCount: number;
+    liveCosts: LiveCostStatus | null;
   };
 }
 
@@ -82,6 +88,7 @@ export function createControlLoop(deps: ControlLoopDeps): ControlLoop {
       floorMarginPoints: config.policy.floorMarginPoints,
       holdMs: config.control.holdMs,
       bandMargin: config.control.bandMargin,
+      ...(config.control.live.enabled ? { live: config.control.live } : {}),
     };
   }
 
@@ -172,6 +179,22 @@ export function createControlLoop(deps: ControlLoopDeps): ControlLoop {
     deadlineMs(model) {
       return mergePolicies(model, layers.fleet, layers.agent).deadlineMs ?? config.policy.deadlineMs;
     },
+    observe(bundle, result) {
+      const controller = controllers.get(bundle.model);
+      if (controller === undefined) return;
+      const candidate = bundle.candidate(result.split);
+      const canExit =
+        candidate.kind === 'split' && (candidate.exits ?? []).length > 0 && exitsMayAnswer(bundle.manifest);
+      const t = result.timings;
+      controller.observe(result.version, {
+        split: result.split,
+        at: now(),
+        ...(candidate.kind === 'cloud-only' ? {} : { headMs: t.headMs }),
+        ...(t.tailMs > 0 ? { edgeTailMs: t.tailMs } : {}),
+        ...(result.ranOn === 'cloud' ? { cloud: { queueMs: t.cloudQueueMs, processingMs: t.cloudMs } } : {}),
+        ...(canExit ? { exited: result.exit !== null } : {}),
+      });
+    },
     power: () => power,
     batteryObjective: () => objective,
     status(model) {
@@ -181,6 +204,7 @@ export function createControlLoop(deps: ControlLoopDeps): ControlLoop {
         settings: controller?.settings() ?? null,
         switches: [...(history.get(model) ?? [])],
         switchCount: switchCounts.get(model) ?? 0,
+        liveCosts: controller?.live(inputs()) ?? null,
       };
     },
   };

@@ -106,6 +106,25 @@ export const EdgeConfigSchema = z.strictObject({
       /** Bandwidth assumed until the first measurement. */
       initialMbps: z.number().positive().default(10),
       tickMs: positiveInt.default(100),
+      /**
+       * Live re-costing: re-rank the candidates from measured head, tail, cloud queue and exit rate. Off by default
+       * until its end-to-end tests (CPU quota halved, queue grown, exit rate dropped) exist.
+       */
+      live: z
+        .strictObject({
+          enabled: z.boolean().default(false),
+          /** Samples an estimate needs before it replaces the profile. */
+          minSamples: positiveInt.max(1000).default(5),
+          /** EWMA weight of the newest sample. */
+          alpha: z.number().gt(0).max(1).default(0.1),
+          /** A candidate's own estimate older than this gives way to its profile scaled by the live ratio. */
+          staleMs: positiveInt.default(10_000),
+          /** A new option must beat the current one's estimate by this fraction (0.1 = 10%)... */
+          margin: z.number().min(0).max(10).default(0.1),
+          /** ...for this long, and the current option must have served this long, before a switch. */
+          dwellMs: nonNegativeInt.default(500),
+        })
+        .prefault({}),
     })
     .prefault({}),
   link: z

@@ -1,25 +1,31 @@
-import { connect, type NatsConnection, type NodeConnectionOptions } from '@nats-io/transport-node';
-import { ConfigError, natsConnectOptions } from '@cleave/node-runtime';
+import type { NatsConnection, NodeConnectionOptions } from '@nats-io/transport-node';
+import { ConfigError, type ConnectRetry, connectWithRetry, natsConnectOptions } from '@cleave/node-runtime';
 import type { EdgeConfig } from './edge-config-schema.js';
 import { EdgeConfigError } from './resolve-edge-config.js';
 
 /**
  * NATS connection options for an agent: the daemons' shared ones (servers, one authentication method, TLS, credential
  * files read now so a missing one is an EdgeConfigError before any connection is tried), plus reconnects at the
- * agent's own pace that never give up (a gateway outlives any outage), and `waitOnFirstConnect`, which lets an
- * agent started offline connect later. Without a user name or creds, the agent id names its inbox prefix.
+ * agent's own pace that never give up (a gateway outlives any outage). Without a user name or creds, the agent id
+ * names its inbox prefix.
  */
 export async function edgeNatsOptions(config: Pick<EdgeConfig, 'nats' | 'agentId'>): Promise<NodeConnectionOptions> {
   try {
     const options = await natsConnectOptions(config.nats, `${config.nats.name}:${config.agentId}`, config.agentId);
-    return { ...options, reconnectTimeWait: config.nats.reconnectWaitMs, waitOnFirstConnect: true };
+    return { ...options, reconnectTimeWait: config.nats.reconnectWaitMs };
   } catch (error) {
     if (error instanceof ConfigError) throw new EdgeConfigError(error.issues);
     throw error;
   }
 }
 
-/** Connects with options from {@link edgeNatsOptions}; with `waitOnFirstConnect` it resolves on the first success. */
-export function connectEdgeNats(options: NodeConnectionOptions): Promise<NatsConnection> {
-  return connect(options);
+/**
+ * Connects with options from {@link edgeNatsOptions}, so an agent started offline connects later: it retries every
+ * `reconnectWaitMs`, telling `onRetry` about each failed attempt, and rejects only on refused credentials.
+ */
+export function connectEdgeNats(
+  options: NodeConnectionOptions,
+  onRetry: (retry: ConnectRetry) => void,
+): Promise<NatsConnection> {
+  return connectWithRetry(options, { onRetry });
 }

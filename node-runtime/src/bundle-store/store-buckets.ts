@@ -1,10 +1,18 @@
 // Opening the object store and the KV bucket, and reading one object whole. Buckets are created only by the
 // publisher; readers treat a missing bucket as "nothing published yet" and try again on the next call.
 import { createHash } from 'node:crypto';
-import { type Consumer, JetStreamApiCodes, JetStreamApiError, jetstream, jetstreamManager } from '@nats-io/jetstream';
+import {
+  type Consumer,
+  DiscardPolicy,
+  JetStreamApiCodes,
+  JetStreamApiError,
+  jetstream,
+  jetstreamManager,
+  RetentionPolicy,
+} from '@nats-io/jetstream';
 import { type KV, Kvm } from '@nats-io/kv';
 import { type ObjectStore, Objm, StorageType } from '@nats-io/obj';
-import type { NatsConnection } from '@nats-io/transport-node';
+import { nanos, type NatsConnection } from '@nats-io/transport-node';
 import { bucketNames } from '@cleave/proto';
 import { BundleStoreError, BundleStoreErrorCode, isBundleStoreError } from './bundle-store-error.js';
 import { cancelledError } from './download-pacer.js';
@@ -63,6 +71,60 @@ export async function openHeartbeatKv(nc: NatsConnection, prefix: string): Promi
     // No permission to read or update the stream: it was provisioned by an operator, who owns its settings.
   }
   return kv;
+}
+
+/** Name of the stream that keeps every agent's heartbeats for a day: `HISTORY_<prefix>_heartbeats`. */
+export function heartbeatHistoryStream(prefix: string): string {
+  return `HISTORY_${bucketNames(prefix).heartbeats}`;
+}
+
+/** How long the history keeps heartbeats, and how many per agent (a day at the default 5 s interval). */
+export const HEARTBEAT_HISTORY_LIMITS = {
+  maxAgeMs: 24 * 60 * 60 * 1000,
+  perAgent: 17_280,
+  /** Oldest heartbeats go first past this, so a large fleet keeps a shorter history instead of refusing writes. */
+  maxBytes: 4 * 1024 ** 3,
+} as const;
+
+/**
+ * Makes sure the heartbeat history exists: a stream that MIRRORS the heartbeat bucket's stream. A mirror keeps the
+ * subjects as written (`$KV.<prefix>_heartbeats.<agentId>`, one per agent, and only that agent may write there), so
+ * agents and their permissions are unchanged, and it has its own limits (24 h, a day of beats per agent) where the
+ * bucket keeps one value per key. A mirror has no subjects of its own: nobody can publish into it, so the history
+ * is exactly what agents wrote to their own keys. Returns the stream's name. Opens (creates) the bucket first, so the
+ * mirror's origin exists; an existing history (e.g. provisioned from deploy/nats/streams) is left as it is.
+ */
+export async function openHeartbeatHistory(nc: NatsConnection, prefix: string): Promise<string> {
+  const origin = `KV_${bucketNames(prefix).heartbeats}`;
+  const name = heartbeatHistoryStream(prefix);
+  try {
+    const jsm = await jetstreamManager(nc);
+    try {
+      await jsm.streams.info(name);
+      return name;
+    } catch (error) {
+      if (!isStreamNotFound(error)) throw error;
+    }
+    await openHeartbeatKv(nc, prefix);
+    await jsm.streams.add({
+      name,
+      description: `Heartbeat history: a mirror of ${origin}, one subject per agent, kept for 24 h`,
+      mirror: { name: origin },
+      retention: RetentionPolicy.Limits,
+      storage: StorageType.File,
+      discard: DiscardPolicy.Old,
+      max_age: nanos(HEARTBEAT_HISTORY_LIMITS.maxAgeMs),
+      max_msgs_per_subject: HEARTBEAT_HISTORY_LIMITS.perAgent,
+      max_bytes: HEARTBEAT_HISTORY_LIMITS.maxBytes,
+      deny_delete: true,
+      allow_rollup_hdrs: false,
+    });
+    return name;
+  } catch (error) {
+    // Another console may have created it between our info and add.
+    if (/already in use|name already/i.test((error as Error).message)) return name;
+    throw ioError(`cannot open the heartbeat history ${name}`, error);
+  }
 }
 
 /** True when a JetStream call failed because its stream (bucket) does not exist. */

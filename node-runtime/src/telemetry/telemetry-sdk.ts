@@ -5,6 +5,8 @@
 import { type Meter, metrics, trace, type Tracer } from '@opentelemetry/api';
 import { PrometheusExporter, PrometheusSerializer } from '@opentelemetry/exporter-prometheus';
 import { metrics as sdkMetrics, NodeSDK, resources } from '@opentelemetry/sdk-node';
+import { registerProcessMetrics } from './process-metrics.js';
+import { createSnapshotMetrics, type SnapshotMetrics } from './snapshot-metrics.js';
 
 /** Options of {@link startTelemetrySdk}. */
 export interface TelemetrySdkOptions {
@@ -13,6 +15,11 @@ export interface TelemetrySdkOptions {
   readonly serviceName: string;
   /** `service.instance.id`: the replica name or the agent id. */
   readonly instanceId: string;
+  /**
+   * The label naming this daemon on its process metrics, e.g. `{ agent: 'gw-1' }` or `{ replica: 'A' }`: the same
+   * label its own series carry, so a dashboard joins them without relabelling.
+   */
+  readonly instanceAttributes?: Readonly<Record<string, string>>;
   /** OTLP/HTTP base URL (e.g. `http://collector:4318`); traces and metrics are pushed there when set. */
   readonly otlpEndpoint?: string;
   /** @default 10000 */
@@ -28,6 +35,8 @@ export interface TelemetrySdkOptions {
 export interface TelemetrySdk {
   readonly tracer: Tracer;
   readonly meter: Meter;
+  /** Families computed from a status snapshot at each collection (no stale series), on every metric reader. */
+  readonly snapshots: SnapshotMetrics;
   /** The current metrics in the Prometheus text format. */
   renderPrometheus(): Promise<string>;
   /** Flushes pending exports and stops. */
@@ -37,7 +46,8 @@ export interface TelemetrySdk {
 /** Starts the metrics (and, with an OTLP endpoint, tracing) pipeline and registers it globally. */
 export async function startTelemetrySdk(options: TelemetrySdkOptions): Promise<TelemetrySdk> {
   const env = options.env ?? {};
-  const prometheus = new PrometheusExporter({ preventServerStart: true });
+  const snapshots = createSnapshotMetrics();
+  const prometheus = new PrometheusExporter({ preventServerStart: true, metricProducers: [snapshots.producer] });
   const readers: sdkMetrics.IMetricReader[] = [prometheus];
   const exporters = options.otlpEndpoint === undefined ? undefined : await loadOtlpExporters(options.otlpEndpoint);
   if (exporters !== undefined) {
@@ -45,6 +55,7 @@ export async function startTelemetrySdk(options: TelemetrySdkOptions): Promise<T
       new sdkMetrics.PeriodicExportingMetricReader({
         exporter: exporters.metricExporter,
         exportIntervalMillis: options.metricExportIntervalMs ?? 10_000,
+        metricProducers: [snapshots.producer],
       }),
     );
   }
@@ -64,10 +75,13 @@ export async function startTelemetrySdk(options: TelemetrySdkOptions): Promise<T
     instrumentations: [],
   });
   sdk.start();
+  const meter = metrics.getMeter(options.scope);
+  registerProcessMetrics(meter, options.instanceAttributes);
   const serializer = new PrometheusSerializer();
   return {
     tracer: trace.getTracer(options.scope),
-    meter: metrics.getMeter(options.scope),
+    meter,
+    snapshots,
     async renderPrometheus() {
       // With OTEL_SDK_DISABLED=true NodeSDK starts nothing, so the reader was never bound: nothing to render.
       const collected = await prometheus.collect().catch(() => undefined);

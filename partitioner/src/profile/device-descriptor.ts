@@ -46,6 +46,21 @@ export async function cgroupCpuQuota(): Promise<number | null> {
   return quota !== undefined && period !== undefined && quota > 0 ? quota / period : null;
 }
 
+/**
+ * True when two profiles were measured on one machine with the same CPU budget (host, CPU model and count, cgroup
+ * quota, memory). A plan between them compares a device with itself, so offloading never pays and every split
+ * comes out edge-only.
+ */
+export function isSameDevice(a: DeviceDescriptor, b: DeviceDescriptor): boolean {
+  return (
+    a.hostname === b.hostname &&
+    a.cpuModel === b.cpuModel &&
+    a.logicalCpus === b.logicalCpus &&
+    a.cgroupCpuQuota === b.cgroupCpuQuota &&
+    a.memoryBytes === b.memoryBytes
+  );
+}
+
 /** Describes the current machine for a profile. */
 export async function describeDevice(intraOpNumThreads: number): Promise<DeviceDescriptor> {
   const cpuList = cpus();
