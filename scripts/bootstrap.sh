@@ -59,3 +59,11 @@ if [[ ! -f $stamp || $(cat "$stamp") != "$lock_hash" ]]; then
 fi
 
 npx --no-install tsc -b >&2 || die "TypeScript build failed (npx tsc -b)"
+
+# npm links a workspace's bin only if its target exists at install time, and cli/dist is built just above: link
+# `cleave` now, so `export PATH="$PWD/node_modules/.bin:$PATH"` (README) works on a fresh clone.
+if [[ ! -e node_modules/.bin/cleave ]]; then
+  mkdir -p node_modules/.bin
+  chmod +x cli/dist/main.js
+  ln -sf ../@cleave/cli/dist/main.js node_modules/.bin/cleave
+fi
