@@ -43,6 +43,8 @@
   }
 
   // ---- Progress per model ----
+  // The list is rebuilt on every poll, so a cancel's outcome lives here, not in a DOM node a poll would replace.
+  const results = new Map();
   function agentRow(a) {
     const tr = el('tr', { className: `rollout-${a.state}` });
     tr.dataset.agent = a.agentId;
@@ -82,7 +84,12 @@
           el('h3', { textContent: `${r.model} · current ${r.current || 'none'}` }),
           summary,
           table(['Agent', 'State', 'Serving', 'Download', 'Error'], r.agents.map(agentRow), 'rollout-table'),
-          el('div', { className: 'tools' }, cancel, el('output', { className: 'rollout-result', role: 'status' })),
+          el(
+            'div',
+            { className: 'tools' },
+            cancel,
+            el('output', { className: 'rollout-result', role: 'status', textContent: results.get(r.model) || '' }),
+          ),
         );
         box.dataset.model = r.model;
         return box;
@@ -91,19 +98,18 @@
     if (rollouts.length === 0) $('#rollout-list').textContent = 'No bundle published yet: run cleave publish.';
   }
   async function cancelRollout(model, current) {
-    const out = document.querySelector(`.rollout[data-model="${model}"] .rollout-result`);
     if (!confirm(`Cancel the rollout of ${model}@${current} and make the previous version current again?`)) return;
     try {
       const r = await api(`/models/${model}/rollout/cancel`, {
         method: 'POST',
         body: JSON.stringify({ expectedCurrent: current }),
       });
-      out.textContent = `Cancelled ${r.cancelled}: ${r.current} is current again.`;
+      results.set(model, `Cancelled ${r.cancelled}: ${r.current} is current again.`);
       document.dispatchEvent(new CustomEvent('cleave:current-changed'));
     } catch (err) {
-      out.textContent = `Not cancelled: ${err.message}`;
+      results.set(model, `Not cancelled: ${err.message}`);
     }
-    void refresh();
+    await refresh();
   }
   async function refresh() {
     try {

@@ -162,13 +162,17 @@ describe('/metrics of real edge agents and a cloud replica', () => {
       expect(own.filter((s) => s.labels[instance] === undefined)).toEqual([]);
     }
     const edgeRequests = parseSamples(offloading.text).find((s) => s.name === 'cleave_edge_requests_total')!;
-    const cloudRequests = parseSamples(cloudText).find((s) => s.name === 'cleave_tail_requests_total')!;
+    // Both agents offload some requests, so the replica has one series per split: take the offloading agent's.
+    const cloudRequests = parseSamples(cloudText).find(
+      (s) => s.name === 'cleave_tail_requests_total' && s.labels['split'] === offloading.split,
+    )!;
     const tail = (l: Readonly<Record<string, string>>) => ({
       model: l['model'],
       version: l['version'],
       split: l['split'],
     });
     expect(tail(edgeRequests.labels)).toEqual({ model: 'fmnist', version: bundle.version, split: offloading.split });
+    expect(cloudRequests, `no cleave_tail_requests_total with split="${offloading.split}"`).toBeDefined();
     expect(tail(cloudRequests.labels)).toEqual(tail(edgeRequests.labels));
     expect(edgeRequests.labels['agent']).toBe('gw-offload');
     expect(cloudRequests.labels['replica']).toBe('cloud-a');
