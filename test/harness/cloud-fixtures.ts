@@ -1,7 +1,6 @@
 // Fixtures for the cloud-service suites: real bundles of the example model (two versions that differ only in the
 // classifier bias, so every tail of one version computes different logits from the other), a reference run of
 // head + tail with onnxruntime, and a small client for tail requests.
-import { createHash } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import ort from 'onnxruntime-node';
@@ -24,6 +23,7 @@ import {
   tailSubject,
 } from '@cleave/proto';
 import { testBundleTrust, testPublisher } from './bundle-signing.js';
+import { reusedProfileArgs } from './reused-profiles.js';
 import { runCleave } from './run-cli.js';
 
 /** A bundle on disk and the facts tests need from its manifest. */
@@ -48,21 +48,7 @@ export async function buildExampleBundle(
   const args = ['partition', modelPath, '--out', dir, '--model-id', 'fmnist', '--runs', '1', '--warmup', '1'];
   args.push('--sign-key', testPublisher().seedFile);
   if (options.profilesFrom !== undefined) {
-    const sha256 = createHash('sha256')
-      .update(await readFile(modelPath))
-      .digest('hex');
-    await mkdir(join(dir, '..'), { recursive: true });
-    for (const role of ['edge', 'cloud'] as const) {
-      const profile = JSON.parse(
-        await readFile(join(options.profilesFrom.dir, 'profiles', `${role}.json`), 'utf8'),
-      ) as {
-        model: { sha256: string };
-      };
-      profile.model.sha256 = sha256;
-      const file = `${dir}.${role}-profile.json`;
-      await writeFile(file, JSON.stringify(profile));
-      args.push(`--${role}-profile`, file);
-    }
+    args.push(...(await reusedProfileArgs(options.profilesFrom.dir, modelPath, dir)));
   }
   const result = await runCleave([...args, '--force'], { timeoutMs: 120_000 });
   if (result.code !== 0) throw new Error(`cleave partition failed (${result.code}): ${result.stderr}`);

@@ -16,6 +16,7 @@ import {
 } from '@cleave/partitioner';
 import { type BundleManifest, parseBundleManifest, type SplitCandidate } from '@cleave/proto';
 import { testBundleTrust, testPublisher } from './bundle-signing.js';
+import { reusedProfileArgs } from './reused-profiles.js';
 import { runCleave } from './run-cli.js';
 
 /** A bundle on disk with its parsed manifest. */
@@ -39,6 +40,8 @@ export interface EdgeBundleOptions {
   readonly edgeTails?: boolean;
   /** Sign the manifest with the test publisher (`--sign-key`); false leaves it unsigned. @default true */
   readonly sign?: boolean;
+  /** Partition with this bundle's measured profiles (a variant of its graph): the plan keeps the same candidates. */
+  readonly profilesFrom?: EdgeBundle;
 }
 
 /** Partitions a model with `cleave partition` (profiles measured on this machine) into `dir`. */
@@ -59,6 +62,9 @@ export async function buildEdgeBundle(dir: string, options: EdgeBundleOptions = 
     ...((options.sign ?? true) ? ['--sign-key', testPublisher().seedFile] : []),
     ...((options.calibrate ?? true) ? ['--calib', '/usr/share/datasets/fashion-mnist'] : []),
   ];
+  if (options.profilesFrom !== undefined) {
+    args.push(...(await reusedProfileArgs(options.profilesFrom.dir, options.model ?? EXAMPLE_MODEL_WITH_EXITS, dir)));
+  }
   const result = await runCleave(args, { timeoutMs: 120_000 });
   if (result.code !== 0) throw new Error(`cleave partition failed (${result.code}): ${result.stderr}`);
   const manifest = parseBundleManifest(JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')));

@@ -79,7 +79,11 @@ describe.skipIf(kernelMissing !== undefined)('a rollout on kernel-shaped links',
     models.push(await writeExitsVariantModel(join(work, 'v3.onnx'), 1.5, { retrained: true }));
     for (const [i, model] of models.entries()) {
       bundles.push(
-        await buildEdgeBundle(join(work, `bundle-${i + 1}`), { calibrate: false, ...(model ? { model } : {}) }),
+        // Later versions reuse v1's profiles: the pinned split stays a candidate in all three.
+        await buildEdgeBundle(join(work, `bundle-${i + 1}`), {
+          calibrate: false,
+          ...(model ? { model, profilesFrom: bundles[0]! } : {}),
+        }),
       );
     }
     nats = await startEmbeddedNats();
@@ -88,6 +92,10 @@ describe.skipIf(kernelMissing !== undefined)('a rollout on kernel-shaped links',
     cloud = await startCloudProcess(['--nats-url', nats.url, '--prefix', PREFIX, '--http-port', '0']);
     // Every request crosses the link: the pinned split computes no exit.
     const pin = splitWithoutExits(bundles[0]!.manifest).id;
+    for (const b of bundles) {
+      if (!b.manifest.candidates.some((c) => c.id === pin))
+        throw new Error(`${pin} is not a candidate of ${b.version}`);
+    }
     for (const [index, link] of LINKS.entries()) {
       agents.push(
         await startDemoAgent({
