@@ -2,7 +2,7 @@
 // polled from /api/alerts (the server evaluates them whether or not a page is open). Plain browser JS.
 (() => {
   'use strict';
-  const $ = (sel) => document.querySelector(sel);
+  const { $ } = window.CleavePage;
   const ago = (ms) => (ms < 60_000 ? `${Math.round(ms / 1000)} s ago` : `${Math.round(ms / 60_000)} min ago`);
 
   function item(a, now) {

@@ -2,20 +2,7 @@
 // the fleet live over server-sent events, and draws charts with Chart.js.
 (() => {
   'use strict';
-  const csrf = document.querySelector('meta[name="cleave-csrf"]').content;
-  const $ = (sel) => document.querySelector(sel);
-  const text = (v) => (v === undefined || v === null ? '–' : String(v));
-  const fmt = (n, d = 1) => (typeof n === 'number' && Number.isFinite(n) ? n.toFixed(d) : '–');
-
-  async function api(path, options = {}) {
-    const res = await fetch(`/api${path}`, {
-      ...options,
-      headers: { 'content-type': 'application/json', 'x-cleave-csrf': csrf, ...(options.headers || {}) },
-    });
-    const body = await res.json().catch(() => ({}));
-    if (!res.ok) throw Object.assign(new Error(body.error || res.statusText), { body, status: res.status });
-    return body;
-  }
+  const { csrf, $, api, el, text, fmt } = window.CleavePage;
 
   // ---- Fleet: one row per (agent, model), sortable and filterable ----
   let fleetRows = [];
@@ -107,9 +94,19 @@
   $('#fleet-filter').addEventListener('input', renderFleet);
 
   function renderCloud(replicas) {
+    if (replicas.length === 0) {
+      const empty = el('td', {
+        colSpan: 6,
+        className: 'empty',
+        textContent: 'No replica answers: start one with cleave cloud.',
+      });
+      $('#cloud-table tbody').replaceChildren(el('tr', {}, empty));
+      return;
+    }
     $('#cloud-table tbody').replaceChildren(
       ...replicas.map((r) => {
         const tr = document.createElement('tr');
+        tr.dataset.replica = r.replica || r.id;
         const sum = (k) => r.endpoints.reduce((s, e) => s + (e[k] || 0), 0);
         const avg = r.endpoints.length
           ? r.endpoints.reduce((s, e) => s + e.averageProcessingMs, 0) / r.endpoints.length
@@ -117,7 +114,9 @@
         const batches = r.endpoints
           .map((e) => (e.data && e.data.batches ? JSON.stringify(e.data.batches) : ''))
           .join(' ');
-        for (const c of [r.id, r.version, sum('requests'), sum('errors'), fmt(avg, 2), batches || '–']) {
+        // The name it was started with (--replica); the NATS service id only when it gave none.
+        const name = r.replica ? r.replica : `${r.id} (unnamed)`;
+        for (const c of [name, r.version, sum('requests'), sum('errors'), fmt(avg, 2), batches || '–']) {
           const td = document.createElement('td');
           td.textContent = String(c);
           tr.append(td);
@@ -127,203 +126,7 @@
     );
   }
 
-  // ---- Bundles, the split-point chart and the exit curve ----
-  let current = null;
-  let splitChart = null;
-  let exitChart = null;
-  const mbps = () => 10 ** Number($('#bandwidth').value);
-  async function renderBundles() {
-    const { models } = await api('/bundles');
-    const list = $('#bundle-list');
-    list.replaceChildren(
-      ...models.map((m) => {
-        const div = document.createElement('div');
-        const title = document.createElement('strong');
-        title.textContent = `${m.model} (current ${text(m.current)}) `;
-        div.append(title);
-        for (const v of m.versions) {
-          const open = document.createElement('button');
-          open.textContent = `chart ${v}`;
-          open.dataset.open = `${m.model}/${v}`;
-          open.addEventListener('click', () => openBundle(m.model, v));
-          div.append(open);
-          if (v !== m.current) {
-            const promote = document.createElement('button');
-            promote.textContent = `make ${v} current`;
-            promote.dataset.promote = `${m.model}/${v}`;
-            // rollouts.js shows what the promotion downloads and changes, and asks to confirm, before it applies.
-            promote.addEventListener('click', () =>
-              document.dispatchEvent(new CustomEvent('cleave:promote', { detail: { model: m.model, version: v } })),
-            );
-            div.append(promote);
-          }
-        }
-        return div;
-      }),
-    );
-  }
-  async function openBundle(model, version) {
-    const [manifest, view] = await Promise.all([
-      api(`/bundles/${model}/${version}`),
-      api(`/bundles/${model}/${version}/view`),
-    ]);
-    current = { model, version, manifest, view };
-    $('#bundle-detail').hidden = false;
-    $('#bundle-title').textContent = `${model} ${version}`;
-    renderBundleFacts();
-    await drawSplitChart();
-    drawExitChart();
-  }
-  const dims = (shape) => `[${shape.map((d) => (d === null ? '?' : String(d))).join(', ')}]`;
-  const bytes = (n) =>
-    typeof n !== 'number'
-      ? '–'
-      : n >= 1048576
-        ? `${fmt(n / 1048576, 2)} MB`
-        : n >= 1024
-          ? `${fmt(n / 1024, 1)} kB`
-          : `${n} B`;
-  // The task and every final output of the open version: exits stand in for the primary one only.
-  function renderBundleFacts() {
-    const { view } = current;
-    const task = $('#bundle-task');
-    task.dataset.task = view.task;
-    task.textContent = `Task: ${view.task}${view.taskDeclared ? '' : ' (not declared; older bundle)'} · ${
-      view.finals.length
-    } final output${view.finals.length === 1 ? '' : 's'}${view.exits.length ? ` · exits: ${view.exits.join(', ')}` : ''}`;
-    $('#bundle-finals tbody').replaceChildren(
-      ...view.finals.map((f) => {
-        const tr = document.createElement('tr');
-        tr.dataset.output = f.name;
-        for (const c of [f.name, f.dtype, dims(f.shape), f.primary ? 'primary' : 'final']) {
-          const td = document.createElement('td');
-          td.textContent = c;
-          tr.append(td);
-        }
-        return tr;
-      }),
-    );
-  }
-  async function drawSplitChart() {
-    if (!current) return;
-    $('#bandwidth-value').textContent = `${fmt(mbps(), 2)} Mbps`;
-    const q = new URLSearchParams({ mbps: String(mbps()), objective: $('#objective').value });
-    const { bars, best } = await api(`/bundles/${current.model}/${current.version}/costs?${q}`);
-    const labels = bars.map(
-      (b) => `${b.candidate}${b.candidate === best ? ' ★' : ''} (${b.tailOn === 'edge' ? 'tail on edge' : b.codec})`,
-    );
-    const data = {
-      labels,
-      datasets: [
-        { label: 'edge compute ms', data: bars.map((b) => b.edgeMs), backgroundColor: '#4c78a8' },
-        { label: 'transfer + RTT ms', data: bars.map((b) => b.transferMs + b.rttMs), backgroundColor: '#f58518' },
-        { label: 'cloud compute ms', data: bars.map((b) => b.cloudMs), backgroundColor: '#54a24b' },
-      ],
-    };
-    const options = {
-      responsive: true,
-      maintainAspectRatio: false,
-      animation: false,
-      scales: {
-        x: { stacked: true, ticks: { autoSkip: false, maxRotation: 60 } },
-        y: { stacked: true, title: { display: true, text: 'ms' } },
-      },
-    };
-    if (splitChart) {
-      splitChart.data = data;
-      splitChart.update();
-    } else splitChart = new Chart($('#split-chart'), { type: 'bar', data, options });
-    // The chosen option's wire sizes per sample, envelope included: the request up and the reply (every final output) down.
-    const top = bars[0];
-    const sizes =
-      top && top.payloadBytes > 0
-        ? ` (${top.codec}; request ${bytes(top.payloadBytes)}, reply ${bytes(top.replyPayloadBytes)} per sample)`
-        : top
-          ? ' (nothing crosses the network)'
-          : '';
-    $('#split-best').textContent = best ? `Best at ${fmt(mbps(), 2)} Mbps: ${best}${sizes}` : 'No feasible candidate';
-    $('#split-best').dataset.best = best || '';
-    $('#split-best').dataset.replyBytes = top ? String(top.replyPayloadBytes) : '';
-  }
-  // Read through the task: tasks without a confidence (and models with several final outputs) get splits only;
-  // the y axis is accuracy, pixel accuracy (segmentation) or agreement with the full model (unlabelled data).
-  function drawExitChart() {
-    const policy = current && current.manifest.exitPolicy;
-    const curve = current && current.view.exitCurve;
-    if (exitChart) exitChart.destroy();
-    exitChart = null;
-    const note = $('#exit-note');
-    note.hidden = !curve || curve.available;
-    note.textContent = curve && !curve.available ? curve.note : '';
-    $('#exit-chart-box').hidden = !curve || !curve.available;
-    if (!policy || !curve || !curve.available) return;
-    const metric = curve.metric;
-    const points = policy.curve.map((p) => ({ x: p.exitRate * 100, y: p.accuracy * 100 }));
-    const op = policy.operatingPoint;
-    exitChart = new Chart($('#exit-chart'), {
-      type: 'scatter',
-      data: {
-        datasets: [
-          { label: 'exit curve (budgets)', data: points, showLine: true, borderColor: '#4c78a8' },
-          {
-            label: 'operating point',
-            data: [{ x: op.exitRate * 100, y: op.accuracy * 100 }],
-            pointRadius: 7,
-            backgroundColor: '#e45756',
-          },
-          {
-            label: `${metric} floor`,
-            data: [
-              { x: 0, y: policy.floorAccuracy * 100 },
-              { x: 100, y: policy.floorAccuracy * 100 },
-            ],
-            showLine: true,
-            borderDash: [4, 4],
-            pointRadius: 0,
-            borderColor: '#a33',
-          },
-        ],
-      },
-      options: {
-        responsive: true,
-        maintainAspectRatio: false,
-        animation: false,
-        scales: {
-          x: { title: { display: true, text: 'answered early %' }, min: 0, max: 100 },
-          y: { title: { display: true, text: `${metric} %` } },
-        },
-      },
-    });
-  }
-  $('#bandwidth').addEventListener('input', () => void drawSplitChart());
-  $('#objective').addEventListener('change', () => void drawSplitChart());
-
-  // ---- Policies and audit ----
-  async function renderPolicies() {
-    $('#policy-current').textContent = JSON.stringify(await api('/policies'), null, 2);
-  }
-  $('#policy-form').addEventListener('submit', async (event) => {
-    event.preventDefault();
-    const form = new FormData(event.target);
-    const body = {};
-    for (const [k, v] of form.entries()) {
-      if (v === '') continue;
-      body[k] = ['deadlineMs', 'budgetPoints', 'floorAccuracy'].includes(k) ? Number(v) : v;
-    }
-    const scope = $('#policy-scope').value;
-    const path = scope === 'fleet' ? '/policies/fleet' : `/policies/agents/${scope.slice(6)}`;
-    try {
-      await api(path, { method: 'PUT', body: JSON.stringify(body) });
-      $('#policy-result').textContent = 'Saved.';
-    } catch (err) {
-      const fields =
-        err.body && err.body.fieldErrors
-          ? Object.entries(err.body.fieldErrors).map(([k, v]) => `${k}: ${v.join(', ')}`)
-          : [];
-      $('#policy-result').textContent = `Not saved: ${[err.message, ...fields].join('; ')}`;
-    }
-    await Promise.all([renderPolicies(), renderAudit()]);
-  });
+  // ---- Audit ----
   async function renderAudit() {
     const { entries } = await api('/audit');
     $('#audit-list').replaceChildren(
@@ -356,9 +159,8 @@
   Promise.all([api('/fleet'), api('/cloud')]).then(([f, c]) =>
     applySnapshot({ agents: f.agents, replicas: c.replicas }),
   );
-  void renderBundles();
-  // A promotion or a cancelled rollout (rollouts.js) changes the current versions and the audit log.
-  document.addEventListener('cleave:current-changed', () => void Promise.all([renderBundles(), renderAudit()]));
-  void renderPolicies();
+  // A promotion or a cancelled rollout (rollouts.js) and a policy change (policies.js) write the audit log.
+  document.addEventListener('cleave:current-changed', () => void renderAudit());
+  document.addEventListener('cleave:audit-changed', () => void renderAudit());
   void renderAudit();
 })();

@@ -2,32 +2,7 @@
 // button, and the promote dialog (what each agent downloads, the manifest diff, then confirm). Plain browser JS.
 (() => {
   'use strict';
-  const csrf = document.querySelector('meta[name="cleave-csrf"]').content;
-  const $ = (sel) => document.querySelector(sel);
-  const el = (tag, props = {}, ...children) => {
-    const node = Object.assign(document.createElement(tag), props);
-    node.append(...children);
-    return node;
-  };
-  const bytes = (n) =>
-    typeof n !== 'number'
-      ? '–'
-      : n >= 1e6
-        ? `${(n / 1e6).toFixed(2)} MB`
-        : n >= 1e3
-          ? `${(n / 1e3).toFixed(1)} kB`
-          : `${n} B`;
-  const pct = (x) => (typeof x === 'number' ? `${(x * 100).toFixed(1)}%` : '–');
-
-  async function api(path, options = {}) {
-    const res = await fetch(`/api${path}`, {
-      ...options,
-      headers: { 'content-type': 'application/json', 'x-cleave-csrf': csrf },
-    });
-    const body = await res.json().catch(() => ({}));
-    if (!res.ok) throw Object.assign(new Error(body.error || res.statusText), { status: res.status });
-    return body;
-  }
+  const { $, api, el, bytes, pct } = window.CleavePage;
 
   function table(headers, rows, className) {
     return el(

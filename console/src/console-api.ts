@@ -2,15 +2,14 @@ import { Hono } from 'hono';
 import { streamSSE } from 'hono/streaming';
 import { z } from 'zod';
 import {
-  assertToken,
   CodecSchema,
   DEFAULT_PLAN_CODECS,
   ObjectiveSchema,
   rankCandidates,
-  validateAgentPolicy,
   type BundleManifest,
   type PlanCandidate,
 } from '@cleave/proto';
+import { tokenOr400 } from './api-params.js';
 import { bundleView, exitsMayAnswer } from './bundle-view.js';
 import type { Principal } from './console-auth.js';
 import type { ConsoleData } from './console-data.js';
@@ -37,17 +36,6 @@ export function planCandidatesFromManifest(manifest: BundleManifest): PlanCandid
     ...(c.profile.encodeMs === undefined ? {} : { encodeMs: c.profile.encodeMs }),
     ...(c.replyBytesPerSample === undefined ? {} : { replyBytesPerSample: c.replyBytesPerSample }),
   }));
-}
-
-function tokenOr400(value: string, what: string): string | Response {
-  try {
-    return assertToken(value, what);
-  } catch (error) {
-    return Response.json(
-      { error: (error as Error).message, fieldErrors: { [what]: [(error as Error).message] } },
-      { status: 400 },
-    );
-  }
 }
 
 /** The console's JSON API. Everything the page does goes through these routes. */
@@ -115,6 +103,32 @@ export function createConsoleApi(data: ConsoleData, options: { eventIntervalMs?:
     });
   });
 
+  // What agents run of this version now (from their latest heartbeats): the split chart marks the candidates in
+  // use and the exit curve plots each agent's live exit rate at its operating point.
+  api.get('/bundles/:model/:version/usage', async (c) => {
+    const model = tokenOr400(c.req.param('model'), 'model');
+    const version = tokenOr400(c.req.param('version'), 'version');
+    if (model instanceof Response) return model;
+    if (version instanceof Response) return version;
+    const agents = (await data.fleet()).flatMap((a) =>
+      a.stale
+        ? []
+        : a.heartbeat.models
+            .filter((m) => m.model === model && m.version === version)
+            .map((m) => ({
+              agentId: a.agentId,
+              split: m.split,
+              codec: m.codec,
+              tailOn: m.tailOn ?? 'cloud',
+              requests: m.requests,
+              exitRate: m.requests > 0 ? m.exitRate : null,
+              budgetPoints: m.budgetPoints ?? null,
+              expectedAccuracy: m.expectedAccuracy ?? null,
+            })),
+    );
+    return c.json({ model, version, agents });
+  });
+
   api.put('/models/:model/current', async (c) => {
     const model = tokenOr400(c.req.param('model'), 'model');
     if (model instanceof Response) return model;
@@ -136,33 +150,6 @@ export function createConsoleApi(data: ConsoleData, options: { eventIntervalMs?:
     });
     return c.json({ model, current: version, previous: before ?? null });
   });
-
-  api.get('/policies', async (c) => c.json(await data.policies()));
-
-  const putPolicy = (scope: 'fleet' | 'agent') =>
-    api.put(scope === 'fleet' ? '/policies/fleet' : '/policies/agents/:agentId', async (c) => {
-      let agentId: string | undefined;
-      if (scope === 'agent') {
-        const checked = tokenOr400(c.req.param('agentId') ?? '', 'agentId');
-        if (checked instanceof Response) return checked;
-        agentId = checked;
-      }
-      const body: unknown = await c.req.json().catch(() => Symbol.for('invalid'));
-      if (typeof body === 'symbol')
-        return c.json({ error: 'body must be JSON', fieldErrors: { '(body)': ['not JSON'] } }, 400);
-      const result = validateAgentPolicy(body);
-      if (!result.ok) return c.json({ error: 'invalid policy', fieldErrors: result.fieldErrors }, 400);
-      await data.putPolicy(agentId ? { agentId } : {}, result.policy);
-      await data.record({
-        who: c.var.principal.name,
-        action: 'set-policy',
-        target: agentId ? `agent ${agentId}` : 'fleet',
-        detail: result.policy,
-      });
-      return c.json({ scope: agentId ? { agentId } : 'fleet', policy: result.policy });
-    });
-  putPolicy('fleet');
-  putPolicy('agent');
 
   api.get('/audit', async (c) => c.json({ entries: await data.audit(100) }));
 

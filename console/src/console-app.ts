@@ -17,6 +17,7 @@ import { clientAddress, servedOverHttps } from './request-origin.js';
 import { createAlertMonitor } from './alerts/alert-monitor.js';
 import { createAlertRoutes, createMetricsRoute } from './alerts/alert-routes.js';
 import { AlertRulesSchema } from './alerts/alert-rules.js';
+import { createPolicyRoutes } from './policy-routes.js';
 import { createRolloutRoutes } from './rollouts/rollout-routes.js';
 
 /** What the console app needs; everything else (sockets, env, signals) stays in the CLI. */
@@ -58,18 +59,40 @@ const CONTENT_SECURITY_POLICY = {
 const ASSET_DIR = fileURLToPath(new URL('../console-assets/', import.meta.url));
 const require = createRequire(import.meta.url);
 
-/** Static files of the page: our script and style, and Chart.js's browser build from node_modules. */
+/** The page's own scripts and styles, served from console-assets/. */
+const OWN_ASSETS = [
+  'page-lib.js',
+  'console.js',
+  'bundle-charts.js',
+  'policies.js',
+  'rollouts.js',
+  'alerts.js',
+  'console.css',
+  'operations.css',
+] as const;
+
+/** Static files of the page: our scripts and styles, and the browser builds of Chart.js and its plugins. */
 async function loadAssets(): Promise<Map<string, { body: string; type: string }>> {
-  // chart.js's exports map hides its browser build; it sits next to the CommonJS entry.
-  const chart = join(dirname(require.resolve('chart.js')), 'chart.umd.min.js');
-  return new Map([
-    ['console.js', { body: await readFile(`${ASSET_DIR}console.js`, 'utf8'), type: 'text/javascript' }],
-    ['console.css', { body: await readFile(`${ASSET_DIR}console.css`, 'utf8'), type: 'text/css' }],
-    ['rollouts.js', { body: await readFile(`${ASSET_DIR}rollouts.js`, 'utf8'), type: 'text/javascript' }],
-    ['alerts.js', { body: await readFile(`${ASSET_DIR}alerts.js`, 'utf8'), type: 'text/javascript' }],
-    ['operations.css', { body: await readFile(`${ASSET_DIR}operations.css`, 'utf8'), type: 'text/css' }],
-    ['chart.umd.min.js', { body: await readFile(chart, 'utf8'), type: 'text/javascript' }],
+  // Each package's exports map hides its browser (UMD) build; it sits next to the CommonJS entry. The literal
+  // require.resolve calls also tell knip these packages are used.
+  const nextTo = (entry: string, file: string) => join(dirname(entry), file);
+  const vendored = new Map([
+    ['chart.umd.min.js', nextTo(require.resolve('chart.js'), 'chart.umd.min.js')],
+    [
+      'chartjs-plugin-annotation.min.js',
+      nextTo(require.resolve('chartjs-plugin-annotation'), 'chartjs-plugin-annotation.min.js'),
+    ],
+    [
+      'chartjs-plugin-datalabels.min.js',
+      nextTo(require.resolve('chartjs-plugin-datalabels'), 'chartjs-plugin-datalabels.min.js'),
+    ],
   ]);
+  const assets = new Map<string, { body: string; type: string }>();
+  const type = (name: string) => (name.endsWith('.css') ? 'text/css' : 'text/javascript');
+  for (const name of OWN_ASSETS)
+    assets.set(name, { body: await readFile(`${ASSET_DIR}${name}`, 'utf8'), type: type(name) });
+  for (const [name, file] of vendored) assets.set(name, { body: await readFile(file, 'utf8'), type: type(name) });
+  return assets;
 }
 
 /**
@@ -189,6 +212,7 @@ export async function createConsoleApp(deps: ConsoleAppDeps): Promise<Hono<Conso
   app.route('/api', createRolloutRoutes(deps.data));
   app.route('/api', createAlertRoutes(alerts));
   app.route('/', createMetricsRoute(alerts));
+  app.route('/api', createPolicyRoutes(deps.data));
   app.route('/api', createConsoleApi(deps.data, deps.eventIntervalMs ? { eventIntervalMs: deps.eventIntervalMs } : {}));
 
   app.onError((error, c) => {

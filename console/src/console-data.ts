@@ -37,6 +37,8 @@ export interface FleetAgent {
 export interface CloudReplicaView {
   readonly id: string;
   readonly name: string;
+  /** The name the replica was started with (`--replica`), from its service metadata; null when it gave none. */
+  readonly replica: string | null;
   readonly version: string;
   readonly started: string;
   readonly endpoints: readonly {
@@ -76,6 +78,8 @@ export interface ConsoleData {
   currentHistory(model: string): Promise<string[]>;
   policies(): Promise<{ fleet: AgentPolicy | undefined; agents: Record<string, AgentPolicy> }>;
   putPolicy(scope: { agentId?: string }, policy: AgentPolicy): Promise<void>;
+  /** Removes the fleet's or one agent's policy document: the agents go back to what the next level down says. */
+  deletePolicy(scope: { agentId?: string }): Promise<void>;
   audit(limit: number): Promise<AuditEntry[]>;
   record(entry: Omit<AuditEntry, 'at'>): Promise<void>;
   /** Records a logout in the audit log, where every console (and this one after a restart) learns of it. */
@@ -182,12 +186,21 @@ export function createConsoleData(nc: NatsConnection, options: { prefix: string;
       const replicas = new Map<string, CloudReplicaView>();
       try {
         for await (const info of await client.info(TAIL_SERVICE_NAME)) {
-          replicas.set(info.id, { id: info.id, name: info.name, version: info.version, started: '', endpoints: [] });
+          const replica = typeof info.metadata?.['replica'] === 'string' ? info.metadata['replica'] : null;
+          replicas.set(info.id, {
+            id: info.id,
+            name: info.name,
+            replica,
+            version: info.version,
+            started: '',
+            endpoints: [],
+          });
         }
         for await (const stats of await client.stats(TAIL_SERVICE_NAME)) {
           replicas.set(stats.id, {
             id: stats.id,
             name: stats.name,
+            replica: replicas.get(stats.id)?.replica ?? null,
             version: stats.version,
             started: stats.started,
             endpoints: (stats.endpoints ?? []).map((e) => ({
@@ -263,6 +276,10 @@ export function createConsoleData(nc: NatsConnection, options: { prefix: string;
     async putPolicy(scope, policy) {
       const key = scope.agentId ? agentPolicyKey(scope.agentId) : FLEET_POLICY_KEY;
       await (await bucket(names.policies)).put(key, encoder.encode(JSON.stringify(policy)));
+    },
+
+    async deletePolicy(scope) {
+      await (await bucket(names.policies)).delete(scope.agentId ? agentPolicyKey(scope.agentId) : FLEET_POLICY_KEY);
     },
 
     async audit(limit) {

@@ -43,7 +43,7 @@ export function consolePage(csrfToken: string, operator: string): string {
 <th data-sort="p50Ms">p50/p95 ms</th><th data-sort="offloads">Offloads</th><th data-sort="fallbacks">Fallbacks</th><th>Last error</th>
 </tr></thead><tbody></tbody></table></div></section>
 <section id="cloud"><h2>Cloud replicas</h2><div class="scroll"><table id="cloud-table"><thead><tr>
-<th>Replica</th><th>Version</th><th>Requests</th><th>Errors</th><th>Avg processing ms</th><th>Batches</th></tr></thead><tbody></tbody></table></div></section>
+<th>Replica</th><th>Service version</th><th>Requests</th><th>Errors</th><th>Avg processing ms</th><th>Batches</th></tr></thead><tbody></tbody></table></div></section>
 <section id="rollouts"><h2>Rollouts</h2><div id="rollout-list"></div>
 <dialog id="promote-dialog" aria-labelledby="promote-title"><form method="dialog">
 <h3 id="promote-title"></h3><div id="promote-body"></div><p id="promote-result" role="status"></p>
@@ -55,10 +55,16 @@ export function consolePage(csrfToken: string, operator: string): string {
 <p id="bundle-task"></p>
 <div class="scroll"><table id="bundle-finals"><caption>Final outputs</caption><thead><tr>
 <th>Output</th><th>dtype</th><th>dims</th><th>Role</th></tr></thead><tbody></tbody></table></div>
-<div class="tools"><label>Bandwidth <input id="bandwidth" type="range" min="-1" max="3" step="0.01" value="0.77"></label>
-<output id="bandwidth-value"></output><label>Objective <select id="objective">${options(OBJECTIVES)}</select></label></div>
+<div class="tools"><label>Bandwidth <input id="bandwidth" type="range" min="-1" max="3" step="0.01" value="0.767"></label>
+<output id="bandwidth-value"></output>
+<label>Mbps <input id="bandwidth-mbps" type="number" min="0.01" max="100000" step="any" value="5.85"></label>
+<label>RTT ms <input id="rtt-ms" type="number" min="0" max="10000" step="any"></label>
+<label>Objective <select id="objective">${options(OBJECTIVES)}</select></label></div>
 <div class="chart"><canvas id="split-chart" aria-label="Split-point chart"></canvas></div>
 <p id="split-best"></p>
+<div class="scroll"><table id="split-cuts"><caption>Candidates at this bandwidth, best first</caption><thead><tr>
+<th>Candidate</th><th>Cut after</th><th>Cut tensors</th><th>Request / reply per sample</th><th>Cost</th><th>Agents on it now</th>
+</tr></thead><tbody></tbody></table></div>
 <p id="exit-note" hidden></p>
 <div class="chart" id="exit-chart-box"><canvas id="exit-chart" aria-label="Exit curve"></canvas></div>
 </div></section>
@@ -69,9 +75,15 @@ export function consolePage(csrfToken: string, operator: string): string {
 <label>Accuracy budget pt <input name="budgetPoints" type="number" min="0" max="20" step="0.1"></label>
 <label>Accuracy floor (0..1) <input name="floorAccuracy" type="number" min="0" max="1" step="0.001"></label>
 <label>Codec <select name="codec"><option value="">(inherit)</option>${options(['auto', ...CODECS])}</select></label>
-<button type="submit">Save policy</button><output id="policy-result" role="status"></output></form>
+<label>Split (pin a candidate) <input name="split" list="policy-splits" placeholder="(plan)" autocomplete="off"></label>
+<datalist id="policy-splits"></datalist>
+<button type="submit">Save policy</button><button type="button" id="policy-clear">Clear this policy</button>
+<output id="policy-result" role="status"></output></form>
+<p id="policy-effective"></p>
 <pre id="policy-current"></pre></section>
 <section id="audit"><h2>Audit log</h2><ol id="audit-list"></ol></section>
 </main>
-<script src="/assets/chart.umd.min.js"></script><script src="/assets/console.js"></script><script src="/assets/rollouts.js"></script><script src="/assets/alerts.js"></script></body></html>`;
+<script src="/assets/chart.umd.min.js"></script><script src="/assets/chartjs-plugin-annotation.min.js"></script>
+<script src="/assets/chartjs-plugin-datalabels.min.js"></script><script src="/assets/page-lib.js"></script><script src="/assets/console.js"></script>
+<script src="/assets/bundle-charts.js"></script><script src="/assets/policies.js"></script><script src="/assets/rollouts.js"></script><script src="/assets/alerts.js"></script></body></html>`;
 }

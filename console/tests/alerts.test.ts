@@ -52,6 +52,7 @@ function agent(id: string, hb: Partial<Heartbeat> = {}, ageMs = 100): FleetAgent
 const replica = (id: string, overloaded: number): CloudReplicaView => ({
   id,
   name: 'cleave-tail',
+  replica: id,
   version: '0.1.0',
   started: '',
   endpoints: [

@@ -54,7 +54,7 @@ beforeAll(async () => {
   });
   version = result.version;
   await publishBundle(nc, out, { signingKey: testPublisher().seed });
-  cloud = await startCloudProcess(['--nats-url', nats.url, '--http-port', '0']);
+  cloud = await startCloudProcess(['--nats-url', nats.url, '--http-port', '0', '--replica', 'cloud-main']);
   consoleProc = await startConsoleProcess(nats.url, 'cleave', TOKEN);
   agents = await Promise.all(
     ['gw-a', 'gw-b'].map((agentId) =>
@@ -122,6 +122,9 @@ describe('operator console in headless Chromium', () => {
 
     const overview = await loggedInPage(1280, 800);
     await untilTrue(overview, "document.querySelectorAll('#cloud-table tbody tr').length >= 1", 15_000);
+    // Replicas by the name they were started with, not their NATS service id.
+    expect(await overview.locator('#cloud-table tbody tr').first().getAttribute('data-replica')).toBe('cloud-main');
+    expect(await overview.locator('#cloud-table tbody tr td').first().textContent()).toBe('cloud-main');
     expect(await overview.locator('#cloud-table tbody tr').first().textContent()).toContain('0.1.0');
     await overview.screenshot({ path: join(ARTIFACTS, 'overview-1280x800.png'), fullPage: true });
     await overview.close();
@@ -215,6 +218,68 @@ describe('operator console in headless Chromium', () => {
     await page.close();
   });
 
+  it('reads the split chart at a typed bandwidth and RTT, in joules for energy, with cut positions and the agents on each', async () => {
+    const page = await loggedInPage(1280, 800);
+    await page.click(`button[data-open="fmnist/${version}"]`);
+    await untilTrue(page, "document.querySelector('#split-cuts tbody tr') !== null");
+    const chart = (expr: string) =>
+      page.evaluate<unknown>(
+        `(() => { const c = Chart.getChart(document.querySelector('#split-chart')); return ${expr}; })()`,
+      );
+    const setField = (sel: string, value: string) =>
+      page.evaluate(
+        `(() => { const i = document.querySelector('${sel}'); i.value = '${value}'; i.dispatchEvent(new Event('change')); })()`,
+      );
+    // A typed bandwidth reaches values the slider cannot (5.85 Mbps, the 4G link of the main job).
+    await setField('#bandwidth-mbps', '5.85');
+    await untilTrue(page, "document.querySelector('#bandwidth-value').textContent === '5.85 Mbps'");
+    expect(await chart('c.options.scales.y.type')).toBe('logarithmic');
+    expect(await chart("c.config.plugins.some((p) => p.id === 'datalabels')")).toBe(true);
+    // The RTT input: every bar that crosses the network pays the new RTT.
+    const rttOf = () =>
+      chart(
+        "Object.fromEntries(c.data.labels.map((l, i) => [l.split(' ')[0], c.data.datasets[1].data[i]]))",
+      ) as Promise<Record<string, number>>;
+    const plannedRtt = Number(await page.locator('#rtt-ms').inputValue());
+    const before = await rttOf();
+    await setField('#rtt-ms', String(plannedRtt + 400));
+    await expect
+      .poll(
+        async () => {
+          const after = await rttOf();
+          return Math.max(...Object.keys(before).map((k) => (after[k] ?? 0) - before[k]!));
+        },
+        { timeout: 5000 },
+      )
+      .toBeCloseTo(400, 0);
+    // Under the energy objective the bars are the edge's millijoules.
+    await page.selectOption('#objective', 'energy');
+    await expect.poll(() => chart('c.options.scales.y.title.text'), { timeout: 5000 }).toBe('mJ (log scale)');
+    expect(await chart('c.data.datasets.length')).toBe(1);
+    // The cut table: one row per bar, where each cuts, and which agents run it now.
+    const rows = await page.evaluate<{ candidate: string; position: string; agents: number }[]>(
+      "[...document.querySelectorAll('#split-cuts tbody tr')].map((r) => ({ candidate: r.dataset.candidate, position: r.children[1].textContent, agents: Number(r.dataset.agents) }))",
+    );
+    console.log(`split cuts at 5.85 Mbps (energy): ${JSON.stringify(rows)}`);
+    expect(rows.length).toBe(await chart('c.data.labels.length'));
+    expect(rows.some((r) => /% of the edge compute$/.test(r.position))).toBe(true);
+    expect(rows.reduce((n, r) => n + r.agents, 0)).toBeGreaterThanOrEqual(1);
+    // The exit curve: zoomed to its data, every budget labelled, and both agents at the point they run now.
+    const exit = (expr: string) =>
+      page.evaluate<unknown>(
+        `(() => { const c = Chart.getChart(document.querySelector('#exit-chart')); return ${expr}; })()`,
+      );
+    expect(Number(await exit('c.options.scales.x.max')) - Number(await exit('c.options.scales.x.min'))).toBeLessThan(
+      100,
+    );
+    expect(await exit('c.options.plugins.annotation.annotations.floor.type')).toBe('line');
+    await expect
+      .poll(() => exit('c.data.datasets[2].data.map((p) => p.agent.split(" ")[0]).sort().join()'), { timeout: 10_000 })
+      .toBe('gw-a,gw-b');
+    await page.screenshot({ path: join(ARTIFACTS, 'split-chart-energy-1280x800.png'), fullPage: true });
+    await page.close();
+  });
+
   it('saves a fleet policy and shows field errors for a bad one, with the change in the audit log', async () => {
     const page = await loggedInPage(1280, 800);
     await page.selectOption('select[name="objective"]', 'energy');
@@ -230,6 +295,43 @@ describe('operator console in headless Chromium', () => {
     await expect
       .poll(async () => page.locator('#policy-result').textContent(), { timeout: 5000 })
       .toContain('floorAccuracy');
+    await page.close();
+  });
+
+  it('loads the stored policy of a scope, pins a split from the suggestions, and clears the policy', async () => {
+    const page = await loggedInPage(1280, 800);
+    const splitCell = () => page.locator('#fleet-table tbody tr[data-agent="gw-a"] td.split').textContent();
+    await expect.poll(splitCell, { timeout: 15_000 }).toMatch(/\S/);
+    const suggestions = await page.evaluate<string[]>(
+      "[...document.querySelectorAll('#policy-splits option')].map((o) => o.value)",
+    );
+    const running = ((await splitCell()) ?? '').split(' ')[0];
+    const pin = suggestions.find((id) => id.startsWith('split-') && id !== running) ?? 'cloud-only';
+    await page.selectOption('#policy-scope', 'agent:gw-a');
+    await page.fill('input[name="split"]', pin);
+    await page.click('#policy-form button[type="submit"]');
+    await expect.poll(() => page.locator('#policy-result').textContent(), { timeout: 5000 }).toBe('Saved.');
+    await expect.poll(splitCell, { timeout: 15_000 }).toMatch(new RegExp(`^${pin}`));
+    // Another scope, then back: the form shows what is stored for each, and the agent's inherited fleet values.
+    await page.selectOption('#policy-scope', 'fleet');
+    expect(await page.locator('input[name="split"]').inputValue()).toBe('');
+    await page.selectOption('#policy-scope', 'agent:gw-a');
+    expect(await page.locator('input[name="split"]').inputValue()).toBe(pin);
+    expect(await page.locator('#policy-effective').textContent()).toMatch(/^gw-a runs now: fmnist@/);
+    // Clear: the document is gone and the agent follows the plan again.
+    await page.click('#policy-clear');
+    await expect
+      .poll(() => page.locator('#policy-result').textContent(), { timeout: 5000 })
+      .toBe('Cleared: the agent follows the fleet policy.');
+    const stored = (await (
+      await fetch(`${consoleProc.url}/api/policies`, { headers: { authorization: `Bearer ${TOKEN}` } })
+    ).json()) as { agents: Record<string, unknown> };
+    expect(stored.agents['gw-a']).toBeUndefined();
+    expect(await page.locator('input[name="split"]').inputValue()).toBe('');
+    await expect
+      .poll(() => page.locator('#audit-list li').first().textContent(), { timeout: 5000 })
+      .toContain('browser-test clear-policy agent gw-a');
+    await expect.poll(splitCell, { timeout: 15_000 }).not.toMatch(new RegExp(`^${pin}`));
     await page.close();
   });
 
