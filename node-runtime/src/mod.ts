@@ -9,6 +9,7 @@ export { pathExists } from './path-exists.js';
 // The bundle store: publish, fetch and verify bundles with a NATS Object Store and KV.
 export { BundleStoreError, BundleStoreErrorCode, isBundleStoreError } from './bundle-store/bundle-store-error.js';
 export {
+  agentBundleFiles,
   assertCandidateFetched,
   candidateFiles,
   filesOfCandidates,

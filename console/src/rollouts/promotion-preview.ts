@@ -1,23 +1,12 @@
 // What a promotion will cost and change, computed before anyone confirms it: the bytes each agent will download
 // (files are content-addressed, so an agent fetches only the files whose sha256 its cached version lacks) and
 // how the new manifest differs from the current one (exit rate, accuracy, candidates).
-import { filesOfCandidates, listsCandidateFiles } from '@cleave/node-runtime';
+import { agentBundleFiles } from '@cleave/node-runtime';
 import type { BundleManifest } from '@cleave/proto';
 
-/**
- * The files an agent fetches of `manifest`: those of the candidates the plan ranges name, of edge-only and of the
- * split it runs now, when every candidate lists its files; otherwise (older bundles) every file.
- * Mirrors `agentBundleFiles` in the edge agent's bundle manager, which the console cannot import (it would pull
- * the agent's onnxruntime in); the split in use is added because the agent fetches it on demand anyway.
- */
+/** The files an agent running `split` fetches of `manifest` (it fetches the split in use on demand anyway). */
 export function filesAnAgentFetches(manifest: BundleManifest, split: string | undefined): string[] {
-  if (!listsCandidateFiles(manifest)) return Object.keys(manifest.files);
-  const ids = [
-    ...manifest.plan.ranges.map((r) => r.candidate),
-    ...manifest.candidates.filter((c) => c.kind === 'edge-only').map((c) => c.id),
-    ...(split === undefined ? [] : [split]),
-  ];
-  return filesOfCandidates(manifest, ids);
+  return agentBundleFiles(manifest, split === undefined ? [] : [split]);
 }
 
 /** What one agent will download when `target` becomes current. */

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { BundleManifest } from '@cleave/proto';
 import {
+  agentBundleFiles,
   candidateFiles,
   currentVersion,
   type CurrentVersionWatch,
@@ -20,7 +21,6 @@ import {
   filesOfCandidates,
   isBundleRefusal,
   isBundleStoreError,
-  listsCandidateFiles,
   watchCurrent,
 } from '@cleave/node-runtime';
 import { EdgeAgentError, EdgeErrorCode } from '../edge-agent-error.js';
@@ -77,20 +77,6 @@ export interface BundleDownload {
   readonly percent: number;
   /** Epoch ms. */
   readonly startedAt: number;
-}
-
-/**
- * The files an agent fetches of a bundle: those of the candidates the plan ranges name (every objective's),
- * of edge-only and of `keep`, when every candidate lists its files; otherwise (older bundles) every file.
- */
-export function agentBundleFiles(manifest: BundleManifest, keep: readonly string[] = []): string[] {
-  if (!listsCandidateFiles(manifest)) return Object.keys(manifest.files);
-  const ids = [
-    ...manifest.plan.ranges.map((r) => r.candidate),
-    ...manifest.candidates.filter((c) => c.kind === 'edge-only').map((c) => c.id),
-    ...keep,
-  ];
-  return filesOfCandidates(manifest, ids);
 }
 
 /** The bundles of every served model. */

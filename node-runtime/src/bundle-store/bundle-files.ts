@@ -150,6 +150,21 @@ export function filesOfCandidates(manifest: BundleManifest, candidateIds: Iterab
   return Object.keys(manifest.files).filter((path) => wanted.has(path));
 }
 
+/**
+ * The files an edge agent fetches of a bundle: those of the candidates the plan ranges name (every objective's),
+ * of edge-only and of `keep` (e.g. a pinned split), when every candidate lists its files; otherwise (older
+ * bundles) every file. The agent fetches by this rule and the console estimates a promotion's download by it.
+ */
+export function agentBundleFiles(manifest: BundleManifest, keep: readonly string[] = []): string[] {
+  if (!listsCandidateFiles(manifest)) return Object.keys(manifest.files);
+  const ids = [
+    ...manifest.plan.ranges.map((r) => r.candidate),
+    ...manifest.candidates.filter((c) => c.kind === 'edge-only').map((c) => c.id),
+    ...keep,
+  ];
+  return filesOfCandidates(manifest, ids);
+}
+
 /** The files among `files` that are not in `dir` (not fetched, or removed as corrupted). */
 export async function missingFiles(dir: string, files: Iterable<string>): Promise<string[]> {
   const missing: string[] = [];
