@@ -39,8 +39,8 @@ export function consolePage(csrfToken: string, operator: string): string {
 <div class="tools"><input id="fleet-filter" type="search" placeholder="Filter agents"></div>
 <div class="scroll"><table id="fleet-table"><thead><tr>
 <th data-sort="agentId">Agent</th><th data-sort="model">Model@version</th><th data-sort="split">Split</th><th data-sort="codec">Codec</th>
-<th data-sort="bandwidthMbps">Mbps</th><th data-sort="rttMs">RTT ms</th><th data-sort="battery">Battery</th><th data-sort="exitRate">Exit rate</th>
-<th data-sort="p50Ms">p50/p95 ms</th><th data-sort="offloads">Offloads</th><th data-sort="fallbacks">Fallbacks</th><th>Last error</th>
+<th data-sort="bandwidthMbps" title="The agent's estimate from its own transfers and probes, not a link measurement">Mbps (est.)</th><th data-sort="rttMs" title="The agent's estimate">RTT ms (est.)</th><th data-sort="battery">Battery</th><th data-sort="exitRate" title="Over the last heartbeat interval">Exit rate</th>
+<th data-sort="p50Ms" title="Over the last heartbeat interval">p50/p95 ms</th><th data-sort="offloads" title="Over the last heartbeat interval">Offloads / interval</th><th data-sort="fallbacks" title="Over the last heartbeat interval">Fallbacks / interval</th><th>Last error</th>
 </tr></thead><tbody></tbody></table></div></section>
 <section id="cloud"><h2>Cloud replicas</h2><div class="scroll"><table id="cloud-table"><thead><tr>
 <th>Replica</th><th>Service version</th><th>Requests</th><th>Errors</th><th>Avg processing ms</th><th>Batches</th></tr></thead><tbody></tbody></table></div></section>
