@@ -23,6 +23,14 @@
       ...models.map((m) => {
         const div = el('div', {}, el('strong', { textContent: `${m.model} (current ${text(m.current)}) ` }));
         for (const v of m.versions) {
+          // Who signed it, checked as the agents check it (filled in once the view arrives).
+          const signer = el('span', { className: 'signer', textContent: '…' });
+          signer.dataset.version = `${m.model}/${v}`;
+          div.append(signer);
+          void api(`/bundles/${m.model}/${v}/view`).then(
+            (view) => showIntegrity(signer, view.integrity),
+            (err) => showIntegrity(signer, { status: 'unreadable', detail: `cannot check: ${err.message}` }),
+          );
           const open = el('button', { textContent: `chart ${v}` });
           open.dataset.open = `${m.model}/${v}`;
           open.addEventListener('click', () => void openBundle(m.model, v));
@@ -42,6 +50,14 @@
     );
   }
 
+  const INTEGRITY_MARK = { verified: '✓', untrusted: '?', unsigned: '✗', bad_signature: '✗', content_mismatch: '✗' };
+  function showIntegrity(node, integrity) {
+    node.dataset.integrity = integrity.status;
+    node.textContent = ` ${INTEGRITY_MARK[integrity.status] || '✗'} `;
+    node.title = integrity.detail;
+    node.className = `signer signer-${integrity.status}`;
+  }
+
   async function openBundle(model, version) {
     const [manifest, view, usage] = await Promise.all([
       api(`/bundles/${model}/${version}`),
@@ -52,6 +68,8 @@
     $('#bundle-detail').hidden = false;
     $('#bundle-title').textContent = `${model} ${version}`;
     $('#rtt-ms').value = String(manifest.plan.rttMs);
+    $('#bundle-signer').dataset.integrity = view.integrity.status;
+    $('#bundle-signer').textContent = view.integrity.detail;
     renderBundleFacts();
     await drawSplitChart();
     drawExitChart();

@@ -60,7 +60,8 @@ export function createConsoleApi(data: ConsoleData, options: { eventIntervalMs?:
     const version = tokenOr400(c.req.param('version'), 'version');
     if (model instanceof Response) return model;
     if (version instanceof Response) return version;
-    return c.json(bundleView(await data.manifest(model, version)));
+    const [manifest, integrity] = await Promise.all([data.manifest(model, version), data.integrity(model, version)]);
+    return c.json({ ...bundleView(manifest, data.trustedPublishers), integrity });
   });
 
   // Expected cost of every candidate at one bandwidth: the data behind the split-point chart.

@@ -17,6 +17,7 @@ interface ConsoleOptions {
   trustProxy?: boolean;
   secureCookies?: boolean;
   alertDriftMinutes: number;
+  trustedPublishers?: string;
 }
 
 /** Makes `command` the operator web console, served until SIGINT or SIGTERM. */
@@ -44,6 +45,10 @@ export function defineConsoleCommand(command: Command, ctx: CommandContext): Com
       'a reverse proxy fronts the console: take the client address from X-Forwarded-For and HTTPS from X-Forwarded-Proto',
     )
     .option('--secure-cookies', 'always mark the session cookie Secure (TLS terminated in front of the console)')
+    .option(
+      '--trusted-publishers <keys>',
+      'publisher public keys the agents trust, comma-separated, each KEY or NAME=KEY: the console checks every version against them (default: CLEAVE_TRUSTED_PUBLISHERS)',
+    )
     .option(
       '--alert-drift-minutes <minutes>',
       'raise a version-drift alert when an agent serves another version than current for this long',
@@ -84,7 +89,7 @@ export function defineConsoleCommand(command: Command, ctx: CommandContext): Com
         (error: unknown) => ctx.log.warn({ error: String(error) }, 'heartbeat history unavailable'),
       );
       const app = await web.createConsoleApp({
-        data: web.createConsoleData(nc, { prefix }),
+        data: web.createConsoleData(nc, { prefix, trustedPublishers: settings.trustedPublishers }),
         // Without a configured secret, a per-process one: a restart logs every operator out.
         auth: web.createConsoleAuth({
           token,
@@ -103,6 +108,7 @@ export function defineConsoleCommand(command: Command, ctx: CommandContext): Com
           sessionSecret: settings.sessionSecretSource ?? 'random per process (sessions end at restart)',
           trustProxy: settings.trustProxy,
           secureCookies: settings.secureCookies,
+          trustedPublishers: settings.trustedPublishers.map((p) => p.name ?? p.publicKey),
         },
         'console ready',
       );

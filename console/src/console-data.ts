@@ -11,8 +11,10 @@ import {
   type AgentPolicy,
   type BundleManifest,
   type Heartbeat,
+  type TrustedPublisher,
 } from '@cleave/proto';
 import { createBundleReader, openHeartbeatKv } from '@cleave/node-runtime';
+import { versionIntegrity, type VersionIntegrity } from './version-integrity.js';
 
 /** One agent as the fleet page shows it. */
 export interface FleetAgent {
@@ -73,6 +75,10 @@ export interface ConsoleData {
   cloud(): Promise<CloudReplicaView[]>;
   bundles(): Promise<ModelBundles[]>;
   manifest(model: string, version: string): Promise<BundleManifest>;
+  /** The check every loader runs on this version's manifest, against the publishers the console trusts. */
+  integrity(model: string, version: string): Promise<VersionIntegrity>;
+  /** The publishers this console was told to trust (the same list the agents and replicas are given). */
+  readonly trustedPublishers: readonly TrustedPublisher[];
   setCurrent(model: string, version: string): Promise<void>;
   /** The versions `model` was made current at, oldest first (the KV keeps the last few), for a rollback. */
   currentHistory(model: string): Promise<string[]>;
@@ -121,7 +127,10 @@ const decoder = new TextDecoder();
 const encoder = new TextEncoder();
 
 /** Reads the console's view of the system from NATS: heartbeats and policies in KV, bundles in the object store, replicas via `$SRV`. */
-export function createConsoleData(nc: NatsConnection, options: { prefix: string; now?: () => number }): ConsoleData {
+export function createConsoleData(
+  nc: NatsConnection,
+  options: { prefix: string; now?: () => number; trustedPublishers?: readonly TrustedPublisher[] },
+): ConsoleData {
   const names = bucketNames(options.prefix);
   const now = options.now ?? Date.now;
   const kvm = new Kvm(nc);
@@ -244,6 +253,12 @@ export function createConsoleData(nc: NatsConnection, options: { prefix: string;
 
     async manifest(model, version) {
       return (await reader.readManifest(model, version)).manifest;
+    },
+
+    trustedPublishers: options.trustedPublishers ?? [],
+
+    async integrity(model, version) {
+      return versionIntegrity(await reader.readManifest(model, version), options.trustedPublishers ?? []);
     },
 
     async setCurrent(model, version) {

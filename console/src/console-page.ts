@@ -53,6 +53,7 @@ export function consolePage(csrfToken: string, operator: string): string {
 <div id="bundle-detail" hidden>
 <h3 id="bundle-title"></h3>
 <p id="bundle-task"></p>
+<p id="bundle-signer" class="signer"></p>
 <div class="scroll"><table id="bundle-finals"><caption>Final outputs</caption><thead><tr>
 <th>Output</th><th>dtype</th><th>dims</th><th>Role</th></tr></thead><tbody></tbody></table></div>
 <div class="tools"><label>Bandwidth <input id="bandwidth" type="range" min="-1" max="3" step="0.01" value="0.767"></label>

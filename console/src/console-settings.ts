@@ -2,6 +2,7 @@
 // environment, validated once with every problem listed. The NATS settings are resolved by node-runtime.
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
+import { PublisherKeySchema, type TrustedPublisher } from '@cleave/proto';
 import { MIN_SESSION_SECRET_LENGTH } from './console-auth.js';
 
 /** The web settings as given: flags, with the environment variables they fall back to. */
@@ -10,6 +11,8 @@ export interface ConsoleWebOptions {
   readonly sessionSecretFile?: string;
   readonly trustProxy?: boolean;
   readonly secureCookies?: boolean;
+  /** Comma-separated publisher keys, each `KEY` or `NAME=KEY`. */
+  readonly trustedPublishers?: string;
 }
 
 /** Validated web settings. */
@@ -22,6 +25,8 @@ export interface ResolvedConsoleWebSettings {
   readonly sessionSecretSource: string | undefined;
   readonly trustProxy: boolean;
   readonly secureCookies: boolean;
+  /** The publishers whose signatures the console reports as trusted (the agents' and replicas' list). */
+  readonly trustedPublishers: readonly TrustedPublisher[];
 }
 
 /** Environment variables the console reads besides the NATS ones. */
@@ -29,7 +34,28 @@ export const CONSOLE_ENV = {
   token: 'CLEAVE_CONSOLE_TOKEN',
   sessionSecret: 'CLEAVE_CONSOLE_SESSION_SECRET',
   sessionSecretFile: 'CLEAVE_CONSOLE_SESSION_SECRET_FILE',
+  /** The same variable the agents and replicas read. */
+  trustedPublishers: 'CLEAVE_TRUSTED_PUBLISHERS',
 } as const;
+
+/** Parses `KEY` or `NAME=KEY` entries, comma-separated; each bad entry is a problem naming `source`. */
+function parseTrustedPublishers(text: string, source: string, problems: string[]): TrustedPublisher[] {
+  const out: TrustedPublisher[] = [];
+  for (const entry of text
+    .split(',')
+    .map((e) => e.trim())
+    .filter((e) => e !== '')) {
+    const at = entry.lastIndexOf('=');
+    const [name, key] = at < 0 ? [undefined, entry] : [entry.slice(0, at).trim(), entry.slice(at + 1).trim()];
+    const parsed = PublisherKeySchema.safeParse(key);
+    if (!parsed.success || name === '') {
+      problems.push(`${source}: '${entry}' ${parsed.success ? 'has an empty name' : parsed.error.issues[0]!.message}`);
+      continue;
+    }
+    out.push(name === undefined ? { publicKey: parsed.data } : { publicKey: parsed.data, name });
+  }
+  return out;
+}
 
 const settingsSchema = z.object({
   token: z.string().min(16, 'must be at least 16 characters').optional(),
@@ -69,6 +95,13 @@ export async function resolveConsoleWebSettings(
     sessionSecretSource = CONSOLE_ENV.sessionSecret;
     sessionSecret = env[CONSOLE_ENV.sessionSecret];
   }
+  const trustedSource =
+    options.trustedPublishers !== undefined ? '--trusted-publishers' : CONSOLE_ENV.trustedPublishers;
+  const trustedPublishers = parseTrustedPublishers(
+    options.trustedPublishers ?? env[CONSOLE_ENV.trustedPublishers] ?? '',
+    trustedSource,
+    problems,
+  );
   const parsed = settingsSchema.safeParse({ token, sessionSecret });
   if (!parsed.success) {
     const sources: Record<string, string | undefined> = { token: tokenSource, sessionSecret: sessionSecretSource };
@@ -86,6 +119,7 @@ export async function resolveConsoleWebSettings(
       sessionSecretSource,
       trustProxy: options.trustProxy ?? false,
       secureCookies: options.secureCookies ?? false,
+      trustedPublishers,
     },
   };
 }

@@ -100,7 +100,23 @@ describe('console web settings', () => {
         sessionSecretSource: 'CLEAVE_CONSOLE_SESSION_SECRET',
         trustProxy: true,
         secureCookies: false,
+        trustedPublishers: [],
       },
     });
+  });
+
+  it("read trusted publishers as KEY or NAME=KEY, the flag over the agents' variable, and name each bad entry", async () => {
+    const key = `A${'B'.repeat(55)}`;
+    const fromEnv = await resolveConsoleWebSettings({}, { CLEAVE_TRUSTED_PUBLISHERS: `release=${key}, ${key}` });
+    expect(fromEnv.ok && fromEnv.settings.trustedPublishers).toEqual([
+      { publicKey: key, name: 'release' },
+      { publicKey: key },
+    ]);
+    const bad = await resolveConsoleWebSettings({ trustedPublishers: `ok=${key},SXXXX,=${key}` }, {});
+    expect(bad.ok).toBe(false);
+    expect(!bad.ok && bad.problems).toEqual([
+      '--trusted-publishers: \'SXXXX\' must be a publisher public key: "A" and 55 base32 characters (cleave keys new prints one)',
+      `--trusted-publishers: '=${key}' has an empty name`,
+    ]);
   });
 });

@@ -202,6 +202,7 @@ export {
   canonicalJson,
   contentVersion,
   manifestSigningBytes,
+  PublisherKeySchema,
   type TrustedPublisher,
 } from './bundle-integrity.js';
 export { inferTask, isTask, TASKS, TASKS_WITH_CONFIDENCE, TaskSchema, taskHasConfidence, type Task } from './tasks.js';

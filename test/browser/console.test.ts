@@ -55,7 +55,10 @@ beforeAll(async () => {
   version = result.version;
   await publishBundle(nc, out, { signingKey: testPublisher().seed });
   cloud = await startCloudProcess(['--nats-url', nats.url, '--http-port', '0', '--replica', 'cloud-main']);
-  consoleProc = await startConsoleProcess(nats.url, 'cleave', TOKEN);
+  consoleProc = await startConsoleProcess(nats.url, 'cleave', TOKEN, undefined, [
+    '--trusted-publishers',
+    `test-publisher=${testPublisher().publicKey}`,
+  ]);
   agents = await Promise.all(
     ['gw-a', 'gw-b'].map((agentId) =>
       startEdgeProcess({ agentId, natsUrl: nats.url, prefix: 'cleave', workDir: work, heartbeatIntervalMs: 500 }),
@@ -209,6 +212,11 @@ describe('operator console in headless Chromium', () => {
     expect(await page.locator('#bundle-finals tbody tr').count()).toBe(1);
     expect(await page.locator('#bundle-finals tbody tr td').nth(3).textContent()).toBe('primary');
     expect(await page.locator('#exit-note').isHidden()).toBe(true);
+    // Who signed the version, checked as the agents check it.
+    expect(await page.locator('#bundle-signer').textContent()).toBe('signed by test-publisher (trusted, verified)');
+    await expect
+      .poll(() => page.locator(`.signer[data-version="fmnist/${version}"]`).getAttribute('data-integrity'))
+      .toBe('verified');
     expect(
       await page.evaluate<string>("Chart.getChart(document.querySelector('#exit-chart')).options.scales.y.title.text"),
     ).toBe('accuracy %');

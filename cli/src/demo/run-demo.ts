@@ -169,7 +169,10 @@ export async function runDemo(options: DemoRunOptions, deps: DemoRunDeps): Promi
     // --- console ---
     const token = options.consoleToken ?? randomBytes(18).toString('base64url');
     const app = await createConsoleApp({
-      data: createConsoleData(nc, { prefix: PREFIX }),
+      data: createConsoleData(nc, {
+        prefix: PREFIX,
+        trustedPublishers: [{ publicKey: publisher.publicKey, name: 'demo publisher' }],
+      }),
       auth: createConsoleAuth({ token, secret: randomBytes(32).toString('hex') }),
     });
     let server: ConsoleServer;
