@@ -97,7 +97,10 @@ export function createEdgeAgent(deps: EdgeAgentDeps): EdgeAgent {
     now,
     // Options whose messages the connected server would refuse are never chosen.
     maxPayloadBytes: () => (nc === undefined || nc.isClosed() ? undefined : nc.info?.max_payload),
-    onSwitch: (e) => telemetry.switched(e.model),
+    onSwitch: (e) => {
+      telemetry.switched(e.model);
+      telemetry.serving(e.to);
+    },
   });
   const bundles = createBundleManager({
     models,

@@ -190,6 +190,21 @@ describe('/metrics of real edge agents and a cloud replica', () => {
     }
   });
 
+  it('starts the exit and fallback series of the split in use at 0, before any such event', () => {
+    const series = (text: string, name: string, label: string) =>
+      new Set(parseSamples(text).flatMap((s) => (s.name === name ? [s.labels[label]] : [])));
+    const exitsOfSplit = bundle.manifest.candidates.find((c) => c.id === exiting.split)?.exits ?? [];
+    expect(exitsOfSplit.length).toBeGreaterThan(0);
+    expect([...series(exiting.text, 'cleave_edge_exits_total', 'exit')].sort()).toEqual([...exitsOfSplit].sort());
+    // Reasons that never happened here are exported too, at 0: an alert on rate() needs the series to exist.
+    for (const edge of edges()) {
+      const reasons = series(edge.text, 'cleave_edge_fallbacks_total', 'reason');
+      expect(reasons).toContain('circuit_open');
+      expect(reasons).toContain('timeout');
+      expect(reasons).toContain('overloaded');
+    }
+  });
+
   it('resolves sub-millisecond edge latencies', () => {
     const buckets = parseSamples(exiting.text).filter((s) => s.name === 'cleave_edge_request_duration_seconds_bucket');
     const bounds = [...new Set(buckets.map((s) => Number(s.labels['le'])))].sort((a, b) => a - b);

@@ -20,24 +20,30 @@ import {
   PROTOCOL_VERSION,
   tailSubject,
   TraceHeader,
-  type WireErrorCode,
+  WireErrorCode,
 } from '@cleave/proto';
 import type { AgentTensor } from './tensor-io.js';
 
+/** Fallback reasons of the agent's own making, besides the cloud's error codes. */
+const LOCAL_FALLBACK_REASONS = [
+  'timeout',
+  'no_responders',
+  'disconnected',
+  'no_connection',
+  'circuit_open',
+  'refused_recently',
+  'deadline_too_close',
+  'bad_reply',
+  'request_failed',
+  'unsupported_tensor',
+  'request_too_large',
+] as const;
+
 /** Why a request's tail ran on the edge instead of in the cloud. */
-export type FallbackReason =
-  | WireErrorCode
-  | 'timeout'
-  | 'no_responders'
-  | 'disconnected'
-  | 'no_connection'
-  | 'circuit_open'
-  | 'refused_recently'
-  | 'deadline_too_close'
-  | 'bad_reply'
-  | 'request_failed'
-  | 'unsupported_tensor'
-  | 'request_too_large';
+export type FallbackReason = WireErrorCode | (typeof LOCAL_FALLBACK_REASONS)[number];
+
+/** Every {@link FallbackReason}: the fallback counters start at 0 for each. */
+export const FALLBACK_REASONS: readonly FallbackReason[] = [...Object.values(WireErrorCode), ...LOCAL_FALLBACK_REASONS];
 
 /** One tail request. */
 export interface OffloadRequest {

@@ -6,6 +6,7 @@
 import { type Attributes, type Meter, metrics, trace, type Tracer } from '@opentelemetry/api';
 import { LATENCY_BUCKETS_SECONDS, msToSeconds } from '@cleave/node-runtime';
 import { EdgeErrorCode } from '../edge-agent-error.js';
+import { FALLBACK_REASONS } from '../runtime/offload-client.js';
 import type { RanOn } from './request-stats.js';
 
 /** Instrumentation scope of the agent's spans and metrics. */
@@ -32,6 +33,21 @@ export interface EdgeTelemetry {
   refused(code: EdgeErrorCode): void;
   /** One controller switch. */
   switched(model: string): void;
+  /**
+   * The agent serves `split` of `model@version` from now on: its request, exit and fallback series start at 0, so
+   * rate() and alerts see them before the first event (exit names are known only once a bundle is loaded).
+   */
+  serving(decision: ServedDecision): void;
+}
+
+/** What {@link EdgeTelemetry.serving} reads of a decision (a controller Decision fits). */
+export interface ServedDecision {
+  readonly model: string;
+  readonly version: string;
+  readonly split: string;
+  readonly tailOn: 'cloud' | 'edge';
+  /** Exit name → threshold: the exits this split's head computes. */
+  readonly thresholds: Readonly<Record<string, number | null>>;
 }
 
 /** Options of {@link createEdgeTelemetry}. */
@@ -94,6 +110,13 @@ export function createEdgeTelemetry(options: EdgeTelemetryOptions): EdgeTelemetr
     },
     switched(model) {
       switches.add(1, { agent, model });
+    },
+    serving(decision) {
+      const tail: Attributes = { agent, model: decision.model, version: decision.version, split: decision.split };
+      const where: readonly RanOn[] = decision.tailOn === 'cloud' ? ['edge', 'cloud', 'fallback'] : ['edge'];
+      for (const ranOn of where) requests.add(0, { ...tail, ran_on: ranOn });
+      for (const exit of Object.keys(decision.thresholds)) exits.add(0, { ...tail, exit });
+      if (decision.tailOn === 'cloud') for (const reason of FALLBACK_REASONS) fallbacks.add(0, { ...tail, reason });
     },
   };
 }
