@@ -93,9 +93,18 @@
         },
       ]),
     );
+    // The axis starts at the first beat when the history is shorter than the window, so the data fills the chart.
+    const first = h.points.length ? Math.max(h.from, h.points[0].t) : h.from;
+    const radius = h.points.length <= 60 ? 2 : 0;
+    charts.battery.data.datasets[0].label = h.points.some((p) => p.battery !== null)
+      ? 'battery %'
+      : 'battery % (none reported: on mains)';
     for (const [name, chart] of Object.entries(charts)) {
-      data[name].forEach((points, i) => (chart.data.datasets[i].data = points));
-      chart.options.scales.x.min = h.from;
+      data[name].forEach((points, i) => {
+        chart.data.datasets[i].data = points;
+        chart.data.datasets[i].pointRadius = radius;
+      });
+      chart.options.scales.x.min = first;
       chart.options.scales.x.max = h.to;
       chart.options.plugins.annotation.annotations = annotations;
       chart.update('none');
@@ -141,7 +150,7 @@
     $('#agent-decision').replaceChildren(
       ...rows.flatMap(([k, v, cls]) => [
         el('dt', { textContent: k }),
-        el('dd', { textContent: v, className: cls || '', id: `agent-${k.toLowerCase().replace(/\s+/g, '-')}` }),
+        el('dd', { textContent: v, className: cls || '', id: `field-${k.toLowerCase().replace(/\s+/g, '-')}` }),
       ]),
     );
     const switches = model ? [...model.switches].reverse() : [];
