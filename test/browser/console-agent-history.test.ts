@@ -23,6 +23,7 @@ import {
   startConsoleProcess,
   startEdgeProcess,
   waitFor,
+  watchCsp,
 } from '../harness/mod.js';
 
 const TOKEN = 'history-test-token-0123456789';
@@ -38,6 +39,8 @@ let agent: EdgeProcess;
 let browser: Browser;
 let traffic: Promise<void> | undefined;
 let sending = true;
+/** Content-Security-Policy violations reported by the pages opened here. */
+const cspViolations: string[] = [];
 
 beforeAll(async () => {
   await mkdir(ARTIFACTS, { recursive: true });
@@ -80,6 +83,7 @@ const api = (path: string, init: RequestInit = {}) =>
 
 async function agentPage(width: number, height: number): Promise<Page> {
   const page = await browser.newPage({ viewport: { width, height } });
+  await watchCsp(page, cspViolations);
   await page.goto(`${consoleProc.url}/login`);
   await page.fill('input[name="name"]', 'history-test');
   await page.fill('input[name="token"]', TOKEN);
@@ -183,6 +187,7 @@ describe('the per-agent page', () => {
     await phone.screenshot({ path: join(ARTIFACTS, 'agent-history-390.png'), fullPage: true });
     expect(overflow).toBeLessThanOrEqual(1);
     await phone.close();
+    expect(cspViolations).toEqual([]);
     console.log(`agent page test body took ${Date.now() - startedAt} ms`);
   }, 60_000);
 });
