@@ -66,6 +66,9 @@
           ...cells.map((c, i) => {
             const td = document.createElement('td');
             td.textContent = c;
+            // The agent id links to its page (the id is a subject token, encoded anyway).
+            if (i === 0)
+              td.replaceChildren(el('a', { href: `/agents/${encodeURIComponent(r.agentId)}`, textContent: c }));
             if (i === 0 && r.claimedAgentId !== undefined) {
               td.className = 'identity-warning';
               td.title = `This heartbeat was written by ${r.agentId} but names ${r.claimedAgentId}: a misconfigured or compromised agent.`;

@@ -17,6 +17,7 @@ import { clientAddress, servedOverHttps } from './request-origin.js';
 import { createAlertMonitor } from './alerts/alert-monitor.js';
 import { createAlertRoutes, createMetricsRoute } from './alerts/alert-routes.js';
 import { AlertRulesSchema } from './alerts/alert-rules.js';
+import { createAgentRoutes } from './history/agent-routes.js';
 import { createPolicyRoutes } from './policy-routes.js';
 import { createRolloutRoutes } from './rollouts/rollout-routes.js';
 
@@ -69,6 +70,8 @@ const OWN_ASSETS = [
   'alerts.js',
   'console.css',
   'operations.css',
+  'agent.js',
+  'agent.css',
 ] as const;
 
 /** Static files of the page: our scripts and styles, and the browser builds of Chart.js and its plugins. */
@@ -213,6 +216,10 @@ export async function createConsoleApp(deps: ConsoleAppDeps): Promise<Hono<Conso
   app.route('/api', createAlertRoutes(alerts));
   app.route('/', createMetricsRoute(alerts));
   app.route('/api', createPolicyRoutes(deps.data));
+  app.route(
+    '/',
+    createAgentRoutes(deps.data, (c) => deps.auth.csrfFor(getCookie(c, SESSION_COOKIE) ?? '')),
+  );
   app.route('/api', createConsoleApi(deps.data, deps.eventIntervalMs ? { eventIntervalMs: deps.eventIntervalMs } : {}));
 
   app.onError((error, c) => {

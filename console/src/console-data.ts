@@ -14,6 +14,8 @@ import {
   type TrustedPublisher,
 } from '@cleave/proto';
 import { createBundleReader, openHeartbeatKv } from '@cleave/node-runtime';
+import type { HistoryBeat } from './history/heartbeat-series.js';
+import { readHeartbeatHistory } from './history/history-reader.js';
 import { versionIntegrity, type VersionIntegrity } from './version-integrity.js';
 
 /** One agent as the fleet page shows it. */
@@ -72,6 +74,10 @@ export interface AuditEntry {
 /** Everything the console reads from and writes to NATS. */
 export interface ConsoleData {
   fleet(): Promise<FleetAgent[]>;
+  /** One agent from its latest heartbeat; undefined when it has none (or only a malformed one). */
+  agent(agentId: string): Promise<FleetAgent | undefined>;
+  /** The agent's heartbeats written since `sinceMs` (server time), oldest first, from the heartbeat history. */
+  heartbeatHistory(agentId: string, sinceMs: number): Promise<HistoryBeat[]>;
   cloud(): Promise<CloudReplicaView[]>;
   bundles(): Promise<ModelBundles[]>;
   manifest(model: string, version: string): Promise<BundleManifest>;
@@ -123,6 +129,27 @@ function parseLogout(bytes: Uint8Array): SessionLogout | undefined {
   }
 }
 
+/** The agent behind heartbeat bytes stored under `key`, or undefined when they are not a valid heartbeat. */
+function fleetAgent(key: string, value: Uint8Array, nowMs: number): FleetAgent | undefined {
+  try {
+    const hb = decodeMessage(value);
+    if (hb.kind !== 'heartbeat') return undefined;
+    const ageMs = Math.max(0, nowMs - hb.sentAt);
+    const spoofed = hb.agentId !== key;
+    return {
+      agentId: key,
+      heartbeat: { ...hb, agentId: key },
+      spoofed,
+      ...(spoofed ? { claimedAgentId: hb.agentId } : {}),
+      ageMs,
+      stale: ageMs > 3 * (hb.intervalMs ?? 5000),
+    };
+  } catch {
+    // A malformed heartbeat is skipped; the agent shows up again with its next valid one.
+    return undefined;
+  }
+}
+
 const decoder = new TextDecoder();
 const encoder = new TextEncoder();
 
@@ -164,25 +191,18 @@ export function createConsoleData(
   }
 
   return {
+    async agent(agentId) {
+      const entry = await (await heartbeats()).get(agentId);
+      return entry?.operation === 'PUT' ? fleetAgent(agentId, entry.value, now()) : undefined;
+    },
+
+    heartbeatHistory: (agentId, sinceMs) => readHeartbeatHistory(nc, options.prefix, agentId, sinceMs),
+
     async fleet() {
       const agents: FleetAgent[] = [];
       for (const [key, value] of await readAll(await heartbeats())) {
-        try {
-          const hb = decodeMessage(value);
-          if (hb.kind !== 'heartbeat') continue;
-          const ageMs = Math.max(0, now() - hb.sentAt);
-          const spoofed = hb.agentId !== key;
-          agents.push({
-            agentId: key,
-            heartbeat: { ...hb, agentId: key },
-            spoofed,
-            ...(spoofed ? { claimedAgentId: hb.agentId } : {}),
-            ageMs,
-            stale: ageMs > 3 * (hb.intervalMs ?? 5000),
-          });
-        } catch {
-          // A malformed heartbeat is skipped; the agent shows up again with its next valid one.
-        }
+        const agent = fleetAgent(key, value, now());
+        if (agent) agents.push(agent);
       }
       return agents.sort((a, b) => a.agentId.localeCompare(b.agentId));
     },

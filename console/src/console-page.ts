@@ -1,7 +1,7 @@
 import { CODECS, OBJECTIVE_MODES, OBJECTIVES } from '@cleave/proto';
 
 /** Escapes text for HTML, so names and messages never become markup. */
-function escapeHtml(s: string): string {
+export function escapeHtml(s: string): string {
   return s.replace(/[&<>"']/g, (ch) => `&#${ch.charCodeAt(0)};`);
 }
 

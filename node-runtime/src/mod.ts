@@ -26,7 +26,13 @@ export {
   type BundleStoreOptions,
   type ReadManifestOptions,
 } from './bundle-store/bundle-reader.js';
-export { openHeartbeatHistory, openHeartbeatKv } from './bundle-store/store-buckets.js';
+export {
+  HEARTBEAT_HISTORY_LIMITS,
+  heartbeatHistoryStream,
+  isStreamNotFound,
+  openHeartbeatHistory,
+  openHeartbeatKv,
+} from './bundle-store/store-buckets.js';
 export {
   addBundleFiles,
   fetchBundle,

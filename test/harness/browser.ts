@@ -1,5 +1,5 @@
 import { access } from 'node:fs/promises';
-import { chromium, type Browser } from 'playwright-core';
+import { chromium, type Browser, type Page } from 'playwright-core';
 
 /** Debian's Chromium; playwright cannot download browsers on these machines. */
 export const CHROMIUM_PATH = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
@@ -26,4 +26,17 @@ export async function launchChromium(): Promise<Browser> {
       '--disable-quic',
     ],
   });
+}
+
+/**
+ * Collects the Content-Security-Policy violations a page reports into `sink` (Chromium logs some to the console,
+ * and the init script reports every `securitypolicyviolation` event), so a test can assert there were none.
+ */
+export async function watchCsp(page: Page, sink: string[]): Promise<void> {
+  page.on('console', (msg) => {
+    if (/Content Security Policy|csp-violation/i.test(msg.text())) sink.push(msg.text());
+  });
+  await page.addInitScript(
+    "document.addEventListener('securitypolicyviolation', (e) => console.warn('csp-violation: ' + e.violatedDirective + ' ' + e.blockedURI))",
+  );
 }

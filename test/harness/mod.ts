@@ -34,7 +34,7 @@ export {
   type RetriedResult,
   type RetryReason,
 } from './retrying-tail-client.js';
-export { launchChromium } from './browser.js';
+export { launchChromium, watchCsp } from './browser.js';
 export { startConsoleProcess, type ConsoleProcess } from './console-process.js';
 export { startEdgeProcess, type EdgeProcess, type EdgeProcessOptions } from './edge-process.js';
 export {

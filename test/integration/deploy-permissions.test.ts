@@ -14,6 +14,8 @@ import { Kvm } from '@nats-io/kv';
 import { Objm } from '@nats-io/obj';
 import { connect, headers, type NatsConnection, PermissionViolationError } from '@nats-io/transport-node';
 import { createBundleReader, inboxPrefixFor, publishBundle } from '@cleave/node-runtime';
+import { createConsoleData } from '@cleave/console';
+import { encodeMessage, PROTOCOL_VERSION } from '@cleave/proto';
 import {
   buildExampleBundle,
   type DeployNats,
@@ -109,7 +111,12 @@ beforeAll(async () => {
   publisher = await connectAs('publisher');
   operator = await connectAs('console');
   await provision(publisher, ['OBJ_cleave_bundles', 'KV_cleave_current']);
-  await provision(operator, ['KV_cleave_policies', 'KV_cleave_heartbeats', 'KV_cleave_audit']);
+  await provision(operator, [
+    'KV_cleave_policies',
+    'KV_cleave_heartbeats',
+    'HISTORY_cleave_heartbeats',
+    'KV_cleave_audit',
+  ]);
   await publishBundle(publisher, bundle.dir);
   await (await new Kvm(operator).open('cleave_policies')).put('fleet', FLEET_POLICY);
 }, 60_000);
@@ -361,6 +368,38 @@ describe('the console and the publisher', () => {
       '$KV.cleave_policies.fleet',
     );
   });
+});
+
+describe("the console's heartbeat history", () => {
+  it("reads one agent's beats since a time with the grants it has (an ordered push consumer on the mirror)", async () => {
+    const agent = await connectAs('gw-3g');
+    const beat = (sentAt: number) =>
+      encodeMessage({ kind: 'heartbeat', v: PROTOCOL_VERSION, agentId: 'gw-3g', sentAt, models: [], rttMs: sentAt });
+    const kv = await new Kvm(agent).open('cleave_heartbeats');
+    const subject = '$KV.cleave_heartbeats.gw-3g';
+    const jsm = await jetstreamManager(operator);
+    const mirrored = async () =>
+      (await jsm.streams.info('HISTORY_cleave_heartbeats', { subjects_filter: subject })).state.subjects?.[subject] ??
+      0;
+    const before = await mirrored();
+    const since = Date.now();
+    // Enough beats that the server asks for flow control, which the console must be allowed to answer.
+    const count = 3000;
+    for (let sentAt = 1; sentAt <= count; sentAt++) await kv.put('gw-3g', beat(sentAt));
+    const data = createConsoleData(operator, { prefix: 'cleave' });
+    // The mirror holds what it copied: puts this fast can replace a key before the mirror reads it (the bucket
+    // keeps one value per key), so the reference is the mirror's own count, and the last beat must be there.
+    const lastRtt = async () => (await data.heartbeatHistory('gw-3g', since)).at(-1)?.heartbeat.rttMs;
+    await expect.poll(lastRtt, { timeout: 10_000 }).toBe(count);
+    const beats = await data.heartbeatHistory('gw-3g', since);
+    console.log(`history read back ${beats.length} of ${count} beats written, the mirror holds ${await mirrored()}`);
+    // Every beat the mirror took in since (an earlier test wrote this key too, not a heartbeat), none twice.
+    expect(beats.length).toBe((await mirrored()) - before);
+    expect(beats.length).toBeGreaterThan(count * 0.9);
+    const rtts = beats.map((b) => b.heartbeat.rttMs!);
+    expect(rtts.every((r, i) => i === 0 || r > rtts[i - 1]!)).toBe(true);
+    expect(beats.every((b) => b.t >= since - 1000)).toBe(true);
+  }, 15_000);
 });
 
 describe('the server log', () => {

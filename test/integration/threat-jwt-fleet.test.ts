@@ -12,6 +12,8 @@ import { Kvm } from '@nats-io/kv';
 import { AuthorizationError, connect, credsAuthenticator, type NatsConnection } from '@nats-io/transport-node';
 import { readFile } from 'node:fs/promises';
 import { connectNats } from '@cleave/node-runtime';
+import { createConsoleData } from '@cleave/console';
+import { encodeMessage, type Heartbeat, PROTOCOL_VERSION } from '@cleave/proto';
 import {
   type DeployNats,
   measureSnooping,
@@ -57,8 +59,12 @@ beforeAll(async () => {
       await cleave('fleet', 'add-user', '--role', 'console', 'console', '--dir', fleetDir);
     },
   });
-  const heartbeats = (await readDeployStreams()).get('KV_cleave_heartbeats')!;
-  await (await jetstreamManager(await connectAs('console'))).streams.add({ ...heartbeats, num_replicas: 1 });
+  const streams = await readDeployStreams();
+  const jsm = await jetstreamManager(await connectAs('console'));
+  // The heartbeats bucket, then its history (a mirror of it), as the console creates them.
+  for (const name of ['KV_cleave_heartbeats', 'HISTORY_cleave_heartbeats']) {
+    await jsm.streams.add({ ...streams.get(name)!, num_replicas: 1 });
+  }
 }, 120_000);
 
 afterAll(async () => {
@@ -129,6 +135,20 @@ describe('a JWT-mode fleet issued by cleave fleet', () => {
     expect(received).toEqual(['cleave.heartbeat.gw-wifi']);
     expect(violations[0]).toContain('cleave.heartbeat.gw-4g');
     expect(forgedKv).toMatch(/Permissions Violation.*\$KV\.cleave_heartbeats\.gw-4g/);
+  });
+
+  it("lets the console read an agent's heartbeat history with its role's grants", async () => {
+    const agent = await connectAs('gw-wifi');
+    const kv = await new Kvm(agent).open('cleave_heartbeats');
+    const since = Date.now();
+    for (const sentAt of [1, 2, 3]) {
+      const beat = { kind: 'heartbeat', v: PROTOCOL_VERSION, agentId: 'gw-wifi', sentAt, models: [], rttMs: sentAt };
+      await kv.put('gw-wifi', encodeMessage(beat as Heartbeat));
+    }
+    const data = createConsoleData(await connectAs('console'), { prefix: 'cleave' });
+    const rtts = async () => (await data.heartbeatHistory('gw-wifi', since)).map((b) => b.heartbeat.rttMs);
+    await waitFor(async () => (await rtts()).length === 3, 'three beats in the history');
+    expect(await rtts()).toEqual([1, 2, 3]);
   });
 
   it('disconnects a revoked agent on reload and refuses its creds from then on; the other agent stays', async () => {

@@ -66,10 +66,10 @@ export const ROLE_TEMPLATES: Readonly<Record<FleetRole, RoleTemplate>> = {
         '$JS.API.INFO',
         ...readStream('KV_cleave_heartbeats'),
         '$JS.API.STREAM.CREATE.KV_cleave_heartbeats',
-        // The heartbeat history, a mirror of the bucket (accounts.conf): create it, read it with a pull consumer.
+        // The heartbeat history, a mirror of the bucket (accounts.conf): create it, read it with an ordered push
+        // consumer (readStream's grants, flow control included).
         ...readStream('HISTORY_cleave_heartbeats'),
         '$JS.API.STREAM.CREATE.HISTORY_cleave_heartbeats',
-        '$JS.API.CONSUMER.MSG.NEXT.HISTORY_cleave_heartbeats.*',
         ...readStream('KV_cleave_policies'),
         '$JS.API.STREAM.CREATE.KV_cleave_policies',
         '$KV.cleave_policies.>',
