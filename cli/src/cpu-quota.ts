@@ -16,8 +16,26 @@ export interface CpuQuotaGroup extends AsyncDisposable {
   readonly unavailableReason: string | undefined;
   /** Spawns `command args` inside the group (it joins before exec, so no instruction runs unthrottled). */
   spawn(command: string, args: readonly string[], options?: SpawnOptions): ChildProcess;
+  /**
+   * Changes the quota of the running group, e.g. a device getting slower mid-run (thermal throttling, a
+   * co-located job). Resolves once the kernel applies it; a no-op when quotas are unavailable.
+   */
+  setCores(cores: number): Promise<void>;
+  /** Moves a running process (all its threads) into the group. A no-op when quotas are unavailable. */
+  adopt(pid: number): Promise<void>;
   /** Removes the cgroup once its processes have exited. */
   remove(): Promise<void>;
+}
+
+/** Writes `cores` as cfs quota / period (a short period, see MIN_QUOTA_US) into the group at `dir`. */
+async function writeQuota(dir: string, cores: number): Promise<void> {
+  if (!(cores > 0)) throw new RangeError(`'cores' must be > 0, got ${cores}`);
+  const quotaUs = Math.max(MIN_QUOTA_US, Math.round(cores * MIN_QUOTA_US));
+  const periodUs = Math.round(quotaUs / cores);
+  // Lift the quota first: the kernel rejects a period change that would exceed the current quota.
+  await writeFile(join(dir, 'cpu.cfs_quota_us'), '-1');
+  await writeFile(join(dir, 'cpu.cfs_period_us'), String(periodUs));
+  await writeFile(join(dir, 'cpu.cfs_quota_us'), String(quotaUs));
 }
 
 /**
@@ -31,21 +49,27 @@ export async function createCpuQuotaGroup(name: string, cores: number): Promise<
   try {
     await access(join(CGROUP_CPU_ROOT, 'cpu.cfs_quota_us'));
     await mkdir(dir, { recursive: true });
-    const quotaUs = Math.max(MIN_QUOTA_US, Math.round(cores * MIN_QUOTA_US));
-    const periodUs = Math.round(quotaUs / cores);
-    // Lower the quota first: the kernel rejects a period change that would exceed the current quota.
-    await writeFile(join(dir, 'cpu.cfs_quota_us'), '-1');
-    await writeFile(join(dir, 'cpu.cfs_period_us'), String(periodUs));
-    await writeFile(join(dir, 'cpu.cfs_quota_us'), String(quotaUs));
+    await writeQuota(dir, cores);
   } catch (err) {
     reason = `cgroup v1 cpu controller not writable at ${CGROUP_CPU_ROOT} (${(err as NodeJS.ErrnoException).code ?? 'error'}); run as root to throttle`;
   }
   const remove = async (): Promise<void> => {
     if (reason === undefined) await rmdir(dir).catch(() => undefined);
   };
+  let current = cores;
   return {
-    cores: reason === undefined ? cores : null,
+    get cores() {
+      return reason === undefined ? current : null;
+    },
     unavailableReason: reason,
+    async setCores(next) {
+      if (reason !== undefined) return;
+      await writeQuota(dir, next);
+      current = next;
+    },
+    async adopt(pid) {
+      if (reason === undefined) await writeFile(join(dir, 'cgroup.procs'), String(pid));
+    },
     spawn(command, args, options = {}) {
       if (reason !== undefined) return spawn(command, [...args], options);
       // The shell writes its own pid into the group, then execs: the target starts already throttled.

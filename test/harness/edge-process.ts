@@ -23,6 +23,8 @@ export interface EdgeProcessOptions {
   readonly model?: string;
   /** Heartbeats this often, so a console sees changes within a second. */
   readonly heartbeatIntervalMs?: number;
+  /** More top-level config sections (e.g. `control`), written as they are. */
+  readonly config?: Readonly<Record<string, unknown>>;
 }
 
 /**
@@ -36,7 +38,11 @@ export async function startEdgeProcess(options: EdgeProcessOptions): Promise<Edg
     `agentId: ${options.agentId}\nprefix: ${options.prefix}\nnats:\n  servers: [${options.natsUrl}]\n` +
       `models:\n  - id: ${options.model ?? 'fmnist'}\ncacheDir: ${join(options.workDir, `${options.agentId}-cache`)}\n` +
       `http:\n  port: 0\nbattery:\n  path: ${join(options.workDir, 'no-power-supply')}\n` +
-      `heartbeatIntervalMs: ${options.heartbeatIntervalMs ?? 500}\n`,
+      `heartbeatIntervalMs: ${options.heartbeatIntervalMs ?? 500}\n` +
+      // JSON is YAML: each extra section as one flow-style line.
+      Object.entries(options.config ?? {})
+        .map(([key, value]) => `${key}: ${JSON.stringify(value)}\n`)
+        .join(''),
   );
   const { child, value, exited } = await startCleaveUntil(['edge', '--config', config], (entry) =>
     entry['msg'] === 'edge agent started' && typeof entry['http'] === 'string' ? entry['http'] : undefined,

@@ -37,6 +37,7 @@ export {
 export { launchChromium, watchCsp } from './browser.js';
 export { startConsoleProcess, type ConsoleProcess } from './console-process.js';
 export { startEdgeProcess, type EdgeProcess, type EdgeProcessOptions } from './edge-process.js';
+export { buildThrottledBundle, type ThrottledBundleOptions } from './throttled-bundle.js';
 export {
   argmax,
   buildEdgeBundle,
