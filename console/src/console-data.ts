@@ -5,7 +5,6 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import {
   agentPolicyKey,
   bucketNames,
-  decodeMessage,
   FLEET_POLICY_KEY,
   TAIL_SERVICE_NAME,
   type AgentPolicy,
@@ -13,6 +12,7 @@ import {
   type Heartbeat,
 } from '@cleave/proto';
 import { createBundleReader, openHeartbeatKv } from '@cleave/node-runtime';
+import { createFleetCache, type FleetCacheLog } from './fleet/fleet-cache.js';
 
 /** One agent as the fleet page shows it. */
 export interface FleetAgent {
@@ -67,6 +67,7 @@ export interface AuditEntry {
 
 /** Everything the console reads from and writes to NATS. */
 export interface ConsoleData {
+  /** Every agent, sorted by id, from the console's watch-fed copy of the heartbeat bucket. */
   fleet(): Promise<FleetAgent[]>;
   cloud(): Promise<CloudReplicaView[]>;
   bundles(): Promise<ModelBundles[]>;
@@ -117,7 +118,10 @@ const decoder = new TextDecoder();
 const encoder = new TextEncoder();
 
 /** Reads the console's view of the system from NATS: heartbeats and policies in KV, bundles in the object store, replicas via `$SRV`. */
-export function createConsoleData(nc: NatsConnection, options: { prefix: string; now?: () => number }): ConsoleData {
+export function createConsoleData(
+  nc: NatsConnection,
+  options: { prefix: string; now?: () => number; log?: FleetCacheLog },
+): ConsoleData {
   const names = bucketNames(options.prefix);
   const now = options.now ?? Date.now;
   const kvm = new Kvm(nc);
@@ -141,6 +145,12 @@ export function createConsoleData(nc: NatsConnection, options: { prefix: string;
     return heartbeatKv;
   };
 
+  const fleetCache = createFleetCache(heartbeats, {
+    now,
+    connectionClosed: () => nc.isClosed(),
+    ...(options.log ? { log: options.log } : {}),
+  });
+
   async function readAll(kv: KV): Promise<Map<string, Uint8Array>> {
     const out = new Map<string, Uint8Array>();
     for await (const key of await kv.keys()) {
@@ -151,28 +161,7 @@ export function createConsoleData(nc: NatsConnection, options: { prefix: string;
   }
 
   return {
-    async fleet() {
-      const agents: FleetAgent[] = [];
-      for (const [key, value] of await readAll(await heartbeats())) {
-        try {
-          const hb = decodeMessage(value);
-          if (hb.kind !== 'heartbeat') continue;
-          const ageMs = Math.max(0, now() - hb.sentAt);
-          const spoofed = hb.agentId !== key;
-          agents.push({
-            agentId: key,
-            heartbeat: { ...hb, agentId: key },
-            spoofed,
-            ...(spoofed ? { claimedAgentId: hb.agentId } : {}),
-            ageMs,
-            stale: ageMs > 3 * (hb.intervalMs ?? 5000),
-          });
-        } catch {
-          // A malformed heartbeat is skipped; the agent shows up again with its next valid one.
-        }
-      }
-      return agents.sort((a, b) => a.agentId.localeCompare(b.agentId));
-    },
+    fleet: () => fleetCache.agents(),
 
     async cloud() {
       // @nats-io/services pins its own nats-core, whose types differ from ours; at runtime both are the same
