@@ -27,6 +27,12 @@ export interface FleetCacheOptions {
   readonly readyTimeoutMs?: number;
   /** First wait before restarting a watch that ended; doubles up to 30 s while it keeps failing. @default 500 */
   readonly restartDelayMs?: number;
+  /**
+   * Between checks that the watch still delivers: a watch whose consumer is gone (deleted, lost with a server) does
+   * not end, it only stops delivering, so it is restarted once the bucket holds a revision one check old it never
+   * delivered. @default 10000
+   */
+  readonly livenessCheckMs?: number;
 }
 
 /** The fleet as the heartbeat bucket holds it now. */
@@ -101,11 +107,31 @@ export function createFleetCache(open: () => Promise<KV>, options: FleetCacheOpt
       (status) => status.values === 0 && initialized(),
       () => undefined,
     );
-    for await (const entry of iterator) {
-      if (initializing) seen.add(entry.key);
-      apply(entry);
-      // The watch flags the last replayed value (and every later one) as an update.
-      if (entry.isUpdate) initialized();
+    let delivered = 0;
+    let expected: number | undefined;
+    const liveness = setInterval(() => {
+      kv.status().then(
+        (status) => {
+          if (expected !== undefined && delivered < expected) {
+            log.warn({ delivered, expected }, 'heartbeat watch stopped delivering');
+            iterator.stop();
+          }
+          expected = status.streamInfo.state.last_seq;
+        },
+        () => undefined,
+      );
+    }, options.livenessCheckMs ?? 10_000);
+    liveness.unref();
+    try {
+      for await (const entry of iterator) {
+        delivered = Math.max(delivered, entry.revision);
+        if (initializing) seen.add(entry.key);
+        apply(entry);
+        // The watch flags the last replayed value (and every later one) as an update.
+        if (entry.isUpdate) initialized();
+      }
+    } finally {
+      clearInterval(liveness);
     }
   }
 
