@@ -3,7 +3,7 @@
 // `cleave console`. Every agent has its own creds from `cleave fleet add-agent`, writes real heartbeats and sends
 // real tail requests. Prints: heartbeat writes, tail answers, the console's fleet API latency and how many agents it
 // flags stale, the live stream's bytes per second, the fleet page's load time in Chromium, and the CPU of the
-// console and of each nats-server over the measured window.
+// console, of each nats-server and of the simulators over the measured window.
 //
 //   npm run bench:fleet -- --agents 1000 --seconds 60
 import { mkdtemp, writeFile } from 'node:fs/promises';
@@ -154,16 +154,19 @@ try {
 
   phase(`measuring for ${seconds} s`);
   const pids = { console: console_.child.pid!, ...Object.fromEntries(nats.nodes.map((n) => [n.name, n.pid])) };
-  const cpuBefore = await cpuSeconds(Object.values(pids));
+  const cpuBefore = await cpuSeconds([...Object.values(pids), ...sims.pids]);
   const started = performance.now();
   const probe = await measureConsole({ url: console_.url, token: TOKEN, seconds, expectedAgents: agents });
   const elapsed = (performance.now() - started) / 1000;
-  const cpuAfter = await cpuSeconds(Object.values(pids));
+  const cpuAfter = await cpuSeconds([...Object.values(pids), ...sims.pids]);
   const figures = await sims.finish();
 
-  const cpu = Object.fromEntries(
-    Object.entries(pids).map(([name, pid]) => [name, (cpuAfter.get(pid)! - cpuBefore.get(pid)!) / elapsed]),
-  );
+  const used = (pid: number) => (cpuAfter.get(pid)! - cpuBefore.get(pid)!) / elapsed;
+  const cpu = {
+    ...Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, used(pid)])),
+    // Summed over the simulator processes: on a small machine they compete with the console and the cluster.
+    simulators: sims.pids.reduce((sum, pid) => sum + used(pid), 0),
+  };
   const report = {
     agents,
     connected: sims.connected,
