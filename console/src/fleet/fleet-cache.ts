@@ -75,8 +75,13 @@ export function createFleetCache(open: () => Promise<KV>, options: FleetCacheOpt
   let lastError: unknown;
   let restarts = 0;
   let malformed = 0;
-  let markReady!: () => void;
-  const ready = new Promise<void>((resolve) => (markReady = resolve));
+  let isReady = false;
+  let resolveReady!: () => void;
+  const ready = new Promise<void>((resolve) => (resolveReady = resolve));
+  const markReady = () => {
+    isReady = true;
+    resolveReady();
+  };
 
   function apply(entry: KvWatchEntry): void {
     const had = entries.has(entry.key);
@@ -156,15 +161,7 @@ export function createFleetCache(open: () => Promise<KV>, options: FleetCacheOpt
   return {
     async agents() {
       running ??= run();
-      let timer: NodeJS.Timeout | undefined;
-      const timedOut = new Promise<boolean>((resolve) => {
-        timer = setTimeout(() => resolve(true), options.readyTimeoutMs ?? 5000);
-      });
-      const late = await Promise.race([ready.then(() => false), timedOut]);
-      clearTimeout(timer);
-      if (late && lastError !== undefined) {
-        throw new Error('the heartbeat bucket cannot be read', { cause: lastError });
-      }
+      if (!isReady) await untilReady();
       sortedKeys ??= [...entries.keys()].sort((a, b) => a.localeCompare(b));
       const at = now();
       return sortedKeys.map((key) => fleetAgentAt(key, entries.get(key)!, at));
@@ -175,4 +172,16 @@ export function createFleetCache(open: () => Promise<KV>, options: FleetCacheOpt
       watch?.stop();
     },
   };
+
+  async function untilReady(): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(true), options.readyTimeoutMs ?? 5000);
+    });
+    const late = await Promise.race([ready.then(() => false), timedOut]);
+    clearTimeout(timer);
+    if (late && lastError !== undefined) {
+      throw new Error('the heartbeat bucket cannot be read', { cause: lastError });
+    }
+  }
 }
