@@ -3,7 +3,7 @@
 // `cleave console`. Every agent has its own creds from `cleave fleet add-agent`, writes real heartbeats and sends
 // real tail requests. Prints: heartbeat writes, tail answers, the console's fleet API latency and how many agents it
 // flags stale, the live stream's bytes per second, the fleet page's load time in Chromium, and the CPU of the
-// console and of each nats-server over the measured window.
+// console, of each nats-server, of the cloud replicas and of the simulators over the measured window.
 //
 //   npm run bench:fleet -- --agents 1000 --seconds 60
 import { mkdtemp, writeFile } from 'node:fs/promises';
@@ -139,7 +139,8 @@ try {
       agentIds: agentIds.slice(i * perProcess, (i + 1) * perProcess),
       heartbeatMs,
       requestsPerSecond: rate,
-      seconds: seconds + 10,
+      // Past the warm-up, the window and the page load: finish() stops them with SIGTERM once measured.
+      seconds: seconds + (2 * heartbeatMs) / 1000 + 120,
       model: { model: bundle.model, version: bundle.version, split },
       cut,
     };
@@ -153,17 +154,24 @@ try {
   await new Promise((resolve) => setTimeout(resolve, 2 * heartbeatMs));
 
   phase(`measuring for ${seconds} s`);
-  const pids = { console: console_.child.pid!, ...Object.fromEntries(nats.nodes.map((n) => [n.name, n.pid])) };
-  const cpuBefore = await cpuSeconds(Object.values(pids));
+  const pids = {
+    console: console_.child.pid!,
+    ...Object.fromEntries(nats.nodes.map((n) => [n.name, n.pid])),
+    ...Object.fromEntries(replicas.map((r, i) => [`cloud-${i + 1}`, r.child.pid!])),
+  };
+  const cpuBefore = await cpuSeconds([...Object.values(pids), ...sims.pids]);
   const started = performance.now();
   const probe = await measureConsole({ url: console_.url, token: TOKEN, seconds, expectedAgents: agents });
   const elapsed = (performance.now() - started) / 1000;
-  const cpuAfter = await cpuSeconds(Object.values(pids));
+  const cpuAfter = await cpuSeconds([...Object.values(pids), ...sims.pids]);
   const figures = await sims.finish();
 
-  const cpu = Object.fromEntries(
-    Object.entries(pids).map(([name, pid]) => [name, (cpuAfter.get(pid)! - cpuBefore.get(pid)!) / elapsed]),
-  );
+  const used = (pid: number) => (cpuAfter.get(pid)! - cpuBefore.get(pid)!) / elapsed;
+  const cpu = {
+    ...Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, used(pid)])),
+    // Summed over the simulator processes: on a small machine they compete with the console and the cluster.
+    simulators: sims.pids.reduce((sum, pid) => sum + used(pid), 0),
+  };
   const report = {
     agents,
     connected: sims.connected,
@@ -209,7 +217,7 @@ function printReport(r: {
     ],
     [
       'fleet API',
-      `${r.console.fleetRequests} requests, p50 ${f(r.console.fleetP50Ms)} ms, p95 ${f(r.console.fleetP95Ms)} ms, ${f(r.console.fleetBytes / 1024, 0)} KiB each`,
+      `${r.console.fleetRequests} requests, p50 ${f(r.console.fleetP50Ms)} ms, p95 ${f(r.console.fleetP95Ms)} ms (console's own time p95 ${f(r.console.fleetServerP95Ms, 2)} ms), ${f(r.console.fleetBytes / 1024, 0)} KiB each`,
     ],
     ['agents listed / flagged stale (worst sample)', `${r.console.minAgentsListed} / ${r.console.maxStale}`],
     ['live stream', `${f(r.console.streamBytesPerSecond / 1024)} KiB/s, ${r.console.streamEvents} events`],

@@ -76,7 +76,8 @@ export function simulatedHeartbeat(state: SimulatedAgentState): Heartbeat {
         budgetPoints: 1,
         expectedAccuracy: 0.91,
         exits,
-        cloud: offloads - state.failures,
+        // A request sent late in the last interval may fail in this one: never a negative count.
+        cloud: Math.max(0, offloads - state.failures),
         reason: state.switches.at(-1)?.reason ?? 'plan for the measured link',
         switches: [...state.switches],
       },

@@ -8,6 +8,8 @@ import type { SimulatorFigures } from './simulated-agents.js';
 export interface Simulators {
   /** Agents connected over all processes. */
   readonly connected: number;
+  /** Process ids of the simulator processes, for their CPU. */
+  readonly pids: readonly number[];
   /** Stops every process and sums their figures. */
   finish(): Promise<Pick<SimulatorFigures, 'heartbeats' | 'tails'>>;
 }
@@ -37,6 +39,7 @@ export async function startSimulators(specFiles: readonly string[], script: stri
   const connected = (await Promise.all(children.map((c) => c.ready))).reduce((a, b) => a + b, 0);
   return {
     connected,
+    pids: children.map((c) => c.child.pid!),
     async finish() {
       for (const c of children) c.child.kill('SIGTERM');
       const all = await Promise.all(children.map((c) => c.figures));

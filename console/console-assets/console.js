@@ -4,10 +4,12 @@
   'use strict';
   const { csrf, $, api, el, text, fmt } = window.CleavePage;
 
-  // ---- Fleet: one row per (agent, model), sortable and filterable ----
+  // ---- Fleet: one page of agents (sorted and filtered by the server), one row per (agent, model) ----
   let fleetRows = [];
   let sortKey = 'agentId';
   let sortDir = 1;
+  const PAGE = 100;
+  const fleet = { offset: 0, filter: '', total: 0, order: [], agents: new Map(), summary: null };
   function flattenFleet(agents) {
     return agents.flatMap((a) =>
       (a.heartbeat.models.length ? a.heartbeat.models : [{}]).map((m) => ({
@@ -34,11 +36,27 @@
       })),
     );
   }
+  const count = (n) => n.toLocaleString('en-US');
+  function renderPager() {
+    const { offset, total, summary } = fleet;
+    const last = Math.min(offset + fleet.order.length, total);
+    $('#fleet-range').textContent = total ? `${count(offset + 1)}–${count(last)} of ${count(total)}` : 'no agents';
+    $('#fleet-range').dataset.total = String(total);
+    $('#fleet-prev').disabled = offset === 0;
+    $('#fleet-next').disabled = offset + PAGE >= total;
+    const s = summary;
+    $('#fleet-summary').textContent = s
+      ? `${count(s.agents)} agents · ${count(s.stale)} stale · ${count(s.spoofed)} spoofed · ${count(s.offloading)} offloading · ${count(s.withErrors)} with errors · ${Object.entries(
+          s.models,
+        )
+          .map(([m, n]) => `${m}: ${count(n)}`)
+          .join(', ')}`
+      : '';
+  }
   function renderFleet() {
-    const filter = $('#fleet-filter').value.trim().toLowerCase();
-    const rows = fleetRows
-      .filter((r) => !filter || JSON.stringify(r).toLowerCase().includes(filter))
-      .sort((a, b) => (a[sortKey] > b[sortKey] ? sortDir : a[sortKey] < b[sortKey] ? -sortDir : 0));
+    fleetRows = flattenFleet(fleet.order.map((id) => fleet.agents.get(id)).filter(Boolean));
+    renderPager();
+    const rows = fleetRows;
     const tbody = $('#fleet-table tbody');
     tbody.replaceChildren(
       ...rows.map((r) => {
@@ -91,10 +109,27 @@
     th.addEventListener('click', () => {
       sortDir = sortKey === th.dataset.sort ? -sortDir : 1;
       sortKey = th.dataset.sort;
-      renderFleet();
+      fleet.offset = 0;
+      followFleet();
     }),
   );
-  $('#fleet-filter').addEventListener('input', renderFleet);
+  let filterTimer;
+  $('#fleet-filter').addEventListener('input', () => {
+    clearTimeout(filterTimer);
+    filterTimer = setTimeout(() => {
+      fleet.filter = $('#fleet-filter').value.trim();
+      fleet.offset = 0;
+      followFleet();
+    }, 250);
+  });
+  $('#fleet-prev').addEventListener('click', () => {
+    fleet.offset = Math.max(0, fleet.offset - PAGE);
+    followFleet();
+  });
+  $('#fleet-next').addEventListener('click', () => {
+    fleet.offset += PAGE;
+    followFleet();
+  });
 
   function renderCloud(replicas) {
     if (replicas.length === 0) {
@@ -141,13 +176,40 @@
     );
   }
 
-  // ---- Live updates ----
-  function applySnapshot({ agents, replicas }) {
-    fleetRows = flattenFleet(agents);
+  // ---- Live updates: the page asked for comes whole once, then only its changes ----
+  function applySnapshot({ total, agents, summary }) {
+    fleet.total = total;
+    fleet.summary = summary;
+    fleet.order = agents.map((a) => a.agentId);
+    fleet.agents = new Map(agents.map((a) => [a.agentId, a]));
     renderFleet();
-    renderCloud(replicas);
   }
-  const events = new EventSource('/api/events');
+  function applyDelta({ changed, removed, order, total, summary }) {
+    for (const id of removed) fleet.agents.delete(id);
+    for (const a of changed) fleet.agents.set(a.agentId, a);
+    if (order) fleet.order = order;
+    fleet.total = total;
+    if (summary) fleet.summary = summary;
+    renderFleet();
+  }
+  let events;
+  // A new page, sort or filter is a new stream: the server sends its snapshot, then the changes of that page.
+  function followFleet() {
+    if (events) events.close();
+    const q = new URLSearchParams({
+      offset: String(fleet.offset),
+      limit: String(PAGE),
+      sort: `${sortDir < 0 ? '-' : ''}${sortKey}`,
+      filter: fleet.filter,
+    });
+    events = new EventSource(`/api/events?${q}`);
+    events.addEventListener('snapshot', (e) => applySnapshot(JSON.parse(e.data)));
+    events.addEventListener('delta', (e) => applyDelta(JSON.parse(e.data)));
+    events.addEventListener('replicas', (e) => renderCloud(JSON.parse(e.data).replicas));
+    events.onerror = () => ($('#fleet-live').textContent = 'reconnecting…');
+    events.onopen = () => ($('#fleet-live').textContent = 'live');
+  }
+  followFleet();
   // Log out with the CSRF header, as every other write: the server revokes the session, then shows the login form.
   $('form.who').addEventListener('submit', async (event) => {
     event.preventDefault();
@@ -155,13 +217,6 @@
     await fetch('/logout', { method: 'POST', headers: { 'x-cleave-csrf': csrf } }).catch(() => undefined);
     location.assign('/login');
   });
-  events.addEventListener('snapshot', (e) => applySnapshot(JSON.parse(e.data)));
-  events.onerror = () => ($('#fleet-live').textContent = 'reconnecting…');
-  events.onopen = () => ($('#fleet-live').textContent = 'live');
-
-  Promise.all([api('/fleet'), api('/cloud')]).then(([f, c]) =>
-    applySnapshot({ agents: f.agents, replicas: c.replicas }),
-  );
   // A promotion or a cancelled rollout (rollouts.js) and a policy change (policies.js) write the audit log.
   document.addEventListener('cleave:current-changed', () => void renderAudit());
   document.addEventListener('cleave:audit-changed', () => void renderAudit());

@@ -1,5 +1,4 @@
 import { Hono } from 'hono';
-import { streamSSE } from 'hono/streaming';
 import { z } from 'zod';
 import {
   CodecSchema,
@@ -13,6 +12,7 @@ import { tokenOr400 } from './api-params.js';
 import { bundleView, exitsMayAnswer } from './bundle-view.js';
 import type { Principal } from './console-auth.js';
 import type { ConsoleData } from './console-data.js';
+import { createFleetRoutes } from './fleet/fleet-routes.js';
 
 /** Variables the auth middleware puts on every API request. */
 export type ConsoleEnv = { Variables: { principal: Principal } };
@@ -42,7 +42,6 @@ export function planCandidatesFromManifest(manifest: BundleManifest): PlanCandid
 export function createConsoleApi(data: ConsoleData, options: { eventIntervalMs?: number } = {}): Hono<ConsoleEnv> {
   const api = new Hono<ConsoleEnv>();
 
-  api.get('/fleet', async (c) => c.json({ agents: await data.fleet() }));
   api.get('/cloud', async (c) => c.json({ replicas: await data.cloud() }));
   api.get('/bundles', async (c) => c.json({ models: await data.bundles() }));
 
@@ -154,17 +153,8 @@ export function createConsoleApi(data: ConsoleData, options: { eventIntervalMs?:
 
   api.get('/audit', async (c) => c.json({ entries: await data.audit(100) }));
 
-  // Live updates without reloads: a snapshot of fleet and cloud every few seconds.
-  api.get('/events', (c) =>
-    streamSSE(c, async (stream) => {
-      let id = 0;
-      while (!stream.aborted && !stream.closed) {
-        const [agents, replicas] = await Promise.all([data.fleet(), data.cloud()]);
-        await stream.writeSSE({ event: 'snapshot', id: String(id++), data: JSON.stringify({ agents, replicas }) });
-        await stream.sleep(options.eventIntervalMs ?? 2000);
-      }
-    }),
-  );
+  // GET /fleet and the live stream GET /events.
+  api.route('/', createFleetRoutes(data, options));
 
   return api;
 }

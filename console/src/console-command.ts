@@ -89,7 +89,7 @@ export function defineConsoleCommand(command: Command, ctx: CommandContext): Com
         (error: unknown) => ctx.log.warn({ error: String(error) }, 'heartbeat history unavailable'),
       );
       const app = await web.createConsoleApp({
-        data: web.createConsoleData(nc, { prefix, trustedPublishers: settings.trustedPublishers }),
+        data: web.createConsoleData(nc, { prefix, log: ctx.log, trustedPublishers: settings.trustedPublishers }),
         // Without a configured secret, a per-process one: a restart logs every operator out.
         auth: web.createConsoleAuth({
           token,

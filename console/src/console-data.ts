@@ -5,7 +5,6 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import {
   agentPolicyKey,
   bucketNames,
-  decodeMessage,
   FLEET_POLICY_KEY,
   TAIL_SERVICE_NAME,
   type AgentPolicy,
@@ -14,6 +13,7 @@ import {
   type TrustedPublisher,
 } from '@cleave/proto';
 import { createBundleReader, openHeartbeatKv } from '@cleave/node-runtime';
+import { createFleetCache, fleetAgentAt, storedHeartbeat, type FleetCacheLog } from './fleet/fleet-cache.js';
 import type { HistoryBeat } from './history/heartbeat-series.js';
 import { readHeartbeatHistory } from './history/history-reader.js';
 import { versionIntegrity, type VersionIntegrity } from './version-integrity.js';
@@ -73,6 +73,7 @@ export interface AuditEntry {
 
 /** Everything the console reads from and writes to NATS. */
 export interface ConsoleData {
+  /** Every agent, sorted by id, from the console's watch-fed copy of the heartbeat bucket. */
   fleet(): Promise<FleetAgent[]>;
   /** One agent from its latest heartbeat; undefined when it has none (or only a malformed one). */
   agent(agentId: string): Promise<FleetAgent | undefined>;
@@ -129,34 +130,18 @@ function parseLogout(bytes: Uint8Array): SessionLogout | undefined {
   }
 }
 
-/** The agent behind heartbeat bytes stored under `key`, or undefined when they are not a valid heartbeat. */
-function fleetAgent(key: string, value: Uint8Array, nowMs: number): FleetAgent | undefined {
-  try {
-    const hb = decodeMessage(value);
-    if (hb.kind !== 'heartbeat') return undefined;
-    const ageMs = Math.max(0, nowMs - hb.sentAt);
-    const spoofed = hb.agentId !== key;
-    return {
-      agentId: key,
-      heartbeat: { ...hb, agentId: key },
-      spoofed,
-      ...(spoofed ? { claimedAgentId: hb.agentId } : {}),
-      ageMs,
-      stale: ageMs > 3 * (hb.intervalMs ?? 5000),
-    };
-  } catch {
-    // A malformed heartbeat is skipped; the agent shows up again with its next valid one.
-    return undefined;
-  }
-}
-
 const decoder = new TextDecoder();
 const encoder = new TextEncoder();
 
 /** Reads the console's view of the system from NATS: heartbeats and policies in KV, bundles in the object store, replicas via `$SRV`. */
 export function createConsoleData(
   nc: NatsConnection,
-  options: { prefix: string; now?: () => number; trustedPublishers?: readonly TrustedPublisher[] },
+  options: {
+    prefix: string;
+    now?: () => number;
+    log?: FleetCacheLog;
+    trustedPublishers?: readonly TrustedPublisher[];
+  },
 ): ConsoleData {
   const names = bucketNames(options.prefix);
   const now = options.now ?? Date.now;
@@ -181,6 +166,12 @@ export function createConsoleData(
     return heartbeatKv;
   };
 
+  const fleetCache = createFleetCache(heartbeats, {
+    now,
+    connectionClosed: () => nc.isClosed(),
+    ...(options.log ? { log: options.log } : {}),
+  });
+
   async function readAll(kv: KV): Promise<Map<string, Uint8Array>> {
     const out = new Map<string, Uint8Array>();
     for await (const key of await kv.keys()) {
@@ -193,19 +184,13 @@ export function createConsoleData(
   return {
     async agent(agentId) {
       const entry = await (await heartbeats()).get(agentId);
-      return entry?.operation === 'PUT' ? fleetAgent(agentId, entry.value, now()) : undefined;
+      const stored = entry?.operation === 'PUT' ? storedHeartbeat(agentId, entry.value) : undefined;
+      return stored === undefined ? undefined : fleetAgentAt(agentId, stored, now());
     },
 
     heartbeatHistory: (agentId, sinceMs) => readHeartbeatHistory(nc, options.prefix, agentId, sinceMs),
 
-    async fleet() {
-      const agents: FleetAgent[] = [];
-      for (const [key, value] of await readAll(await heartbeats())) {
-        const agent = fleetAgent(key, value, now());
-        if (agent) agents.push(agent);
-      }
-      return agents.sort((a, b) => a.agentId.localeCompare(b.agentId));
-    },
+    fleet: () => fleetCache.agents(),
 
     async cloud() {
       // @nats-io/services pins its own nats-core, whose types differ from ours; at runtime both are the same

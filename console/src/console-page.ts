@@ -36,7 +36,10 @@ export function consolePage(csrfToken: string, operator: string): string {
 <ul id="alert-list" class="alert-list"></ul>
 <details id="alert-cleared-box"><summary>Cleared recently</summary><ul id="alert-cleared" class="alert-list"></ul></details></section>
 <section id="fleet"><h2>Fleet <span id="fleet-live" class="live">live</span></h2>
-<div class="tools"><input id="fleet-filter" type="search" placeholder="Filter agents"></div>
+<div class="tools"><input id="fleet-filter" type="search" placeholder="Filter agents (id, model@version, split, stale…)">
+<span class="pager"><button type="button" id="fleet-prev" disabled>‹ Prev</button><output id="fleet-range"></output>
+<button type="button" id="fleet-next" disabled>Next ›</button></span></div>
+<p id="fleet-summary" class="summary"></p>
 <div class="scroll"><table id="fleet-table"><thead><tr>
 <th data-sort="agentId">Agent</th><th data-sort="model">Model@version</th><th data-sort="split">Split</th><th data-sort="codec">Codec</th>
 <th data-sort="bandwidthMbps" title="The agent's estimate from its own transfers and probes, not a link measurement">Mbps (est.)</th><th data-sort="rttMs" title="The agent's estimate">RTT ms (est.)</th><th data-sort="battery">Battery</th><th data-sort="exitRate" title="Over the last heartbeat interval">Exit rate</th>

@@ -369,6 +369,52 @@ describe('operator console in headless Chromium', () => {
     }
   });
 
+  it('pages a big fleet on the server: 100 rows, prev/next, a filter, live changes of the page', async () => {
+    // 150 more agents, sorted after gw-a and gw-b, so the page shows gw-a, gw-b and the first 98 of them.
+    const kv = await openHeartbeatKv(nc, 'cleave');
+    const ids = Array.from({ length: 150 }, (_, i) => `sim-${String(i).padStart(3, '0')}`);
+    const write = (id: string, rttMs: number) =>
+      kv.put(
+        id,
+        encodeMessage({
+          kind: 'heartbeat',
+          v: PROTOCOL_VERSION,
+          agentId: id,
+          sentAt: Date.now(),
+          intervalMs: 60_000,
+          models: [],
+          rttMs,
+        }),
+      );
+    await Promise.all(ids.map((id) => write(id, 5)));
+    try {
+      const page = await loggedInPage(1280, 800);
+      const rows = page.locator('#fleet-table tbody tr');
+      await expect
+        .poll(async () => page.locator('#fleet-range').textContent(), { timeout: 15_000 })
+        .toBe('1–100 of 152');
+      expect(await rows.count()).toBe(100);
+      expect(await page.locator('#fleet-summary').textContent()).toMatch(/^152 agents · 0 stale · 0 spoofed/);
+      await page.click('#fleet-next');
+      await expect.poll(async () => page.locator('#fleet-range').textContent()).toBe('101–152 of 152');
+      expect(await rows.count()).toBe(52);
+      expect(await rows.first().getAttribute('data-agent')).toBe('sim-098');
+      // A heartbeat of an agent on the page arrives as a change, without a reload.
+      await write('sim-149', 77.5);
+      await expect
+        .poll(async () => page.locator('#fleet-table tbody tr[data-agent="sim-149"] td').nth(5).textContent(), {
+          timeout: 10_000,
+        })
+        .toBe('77.5');
+      await page.fill('#fleet-filter', 'sim-14');
+      await expect.poll(async () => page.locator('#fleet-range').textContent()).toBe('1–10 of 10');
+      await page.screenshot({ path: join(ARTIFACTS, 'fleet-paged-1280x800.png'), fullPage: true });
+      await page.close();
+    } finally {
+      await Promise.all(ids.map((id) => kv.delete(id)));
+    }
+  });
+
   it('logs out with the button: lands on the login page, and the old cookie is refused', async () => {
     const page = await loggedInPage(1280, 800);
     const [session] = (await page.context().cookies()).filter((c) => c.name === 'cleave_session');

@@ -201,9 +201,11 @@ describe('console API (through app.request)', () => {
     expect(res.headers.get('content-type')).toContain('text/event-stream');
     const reader = (res.body as ReadableStream<Uint8Array>).getReader();
     const chunk = await reader.read();
-    expect(new TextDecoder().decode(chunk.value)).toMatch(
-      /event: snapshot\ndata: \{"agents":\[.*\],"replicas":\[.*\]\}/s,
-    );
+    // The fleet page first (read from memory), the replicas after them (they answer within the discovery wait).
+    let text = new TextDecoder().decode(chunk.value);
+    while (!text.includes('event: replicas')) text += new TextDecoder().decode((await reader.read()).value);
+    expect(text).toMatch(/event: snapshot\ndata: \{"total":\d+,"offset":0,"agents":\[.*\],"summary":\{.*\}\}\n/);
+    expect(text).toMatch(/event: replicas\ndata: \{"replicas":\[.*\]\}\n/);
     await reader.cancel();
   });
 });
