@@ -171,3 +171,12 @@ describe('fleet delta tracker', () => {
     expect(update).toEqual({ kind: 'delta', changed: [], removed: [], order: ['gw-b', 'gw-a'], total: 2 });
   });
 });
+
+describe('fleet page rows', () => {
+  it('leave out the switch history the table never shows, and keep everything else', () => {
+    const switches = [{ at: '2026-12-02T00:00:00.000Z', from: null, to: 'split-1/f16/latency/1', reason: 'initial' }];
+    const [row] = pageFleet([agent('gw-a', { models: [model({ switches, reason: 'initial' })] })], query()).agents;
+    expect(row!.heartbeat.models[0]).not.toHaveProperty('switches');
+    expect(row!.heartbeat.models[0]).toMatchObject({ split: 'split-1', reason: 'initial' });
+  });
+});

@@ -144,6 +144,15 @@ export function summarizeFleet(agents: readonly FleetAgent[]): FleetSummary {
   return { agents: agents.length, stale, spoofed, offloading, withErrors, lowBattery, models };
 }
 
+/**
+ * An agent as a fleet page carries it: without each model's switch history, which the table never shows and which
+ * was a third of a page's bytes (the agent page reads it from `/api/agents/:id`).
+ */
+function pageRow(agent: FleetAgent): FleetAgent {
+  const models = agent.heartbeat.models.map(({ switches: _switches, ...m }) => m);
+  return { ...agent, heartbeat: { ...agent.heartbeat, models } };
+}
+
 /** The page `query` asks for out of `agents` (any order), with the summary of all of them. */
 export function pageFleet(agents: readonly FleetAgent[], query: FleetQuery): FleetPage {
   const needle = query.filter.trim().toLowerCase();
@@ -152,7 +161,7 @@ export function pageFleet(agents: readonly FleetAgent[], query: FleetQuery): Fle
   return {
     total: matching.length,
     offset: query.offset,
-    agents: matching.slice(query.offset, query.offset + query.limit),
+    agents: matching.slice(query.offset, query.offset + query.limit).map(pageRow),
     summary: summarizeFleet(agents),
   };
 }
