@@ -15,6 +15,7 @@ import { EdgeClient } from '@cleave/edge-agent';
 import {
   fashionSamples,
   launchChromium,
+  watchCsp,
   startCloudProcess,
   startConsoleProcess,
   startEdgeProcess,
@@ -81,16 +82,6 @@ afterAll(async () => {
   await nats?.stop();
 });
 
-/** Records CSP violations: Chromium's own console report, and the page's securitypolicyviolation events. */
-async function watchCsp(page: Page): Promise<void> {
-  page.on('console', (msg) => {
-    if (/Content Security Policy|csp-violation/i.test(msg.text())) cspViolations.push(msg.text());
-  });
-  await page.addInitScript(
-    "document.addEventListener('securitypolicyviolation', (e) => console.warn('csp-violation: ' + e.violatedDirective + ' ' + e.blockedURI))",
-  );
-}
-
 /**
  * Waits until `expression` is true in the page. Not page.waitForFunction: its string predicates are evaluated
  * with eval inside the page, which the console's CSP (no 'unsafe-eval') refuses; page.evaluate goes through the
@@ -102,7 +93,7 @@ async function untilTrue(page: Page, expression: string, timeout = 5000): Promis
 
 async function loggedInPage(width: number, height: number): Promise<Page> {
   const page = await browser.newPage({ viewport: { width, height } });
-  await watchCsp(page);
+  await watchCsp(page, cspViolations);
   await page.goto(consoleProc.url);
   await page.waitForURL(/\/login$/);
   await page.fill('input[name="name"]', 'browser-test');
@@ -115,7 +106,7 @@ async function loggedInPage(width: number, height: number): Promise<Page> {
 describe('operator console in headless Chromium', () => {
   it('rejects a wrong token, then logs in and shows the cloud replica', async () => {
     const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
-    await watchCsp(page);
+    await watchCsp(page, cspViolations);
     await page.goto(`${consoleProc.url}/login`);
     await page.fill('input[name="token"]', 'wrong-token-wrong-token');
     await page.click('button[type="submit"]');
