@@ -59,7 +59,7 @@ export function createConsoleApi(data: ConsoleData, options: { eventIntervalMs?:
     const version = tokenOr400(c.req.param('version'), 'version');
     if (model instanceof Response) return model;
     if (version instanceof Response) return version;
-    const [manifest, integrity] = await Promise.all([data.manifest(model, version), data.integrity(model, version)]);
+    const { manifest, integrity } = await data.integrity(model, version);
     return c.json({ ...bundleView(manifest, data.trustedPublishers), integrity });
   });
 

@@ -82,8 +82,8 @@ export interface ConsoleData {
   cloud(): Promise<CloudReplicaView[]>;
   bundles(): Promise<ModelBundles[]>;
   manifest(model: string, version: string): Promise<BundleManifest>;
-  /** The check every loader runs on this version's manifest, against the publishers the console trusts. */
-  integrity(model: string, version: string): Promise<VersionIntegrity>;
+  /** The manifest of a version, with the check every loader runs on it against the publishers the console trusts. */
+  integrity(model: string, version: string): Promise<{ manifest: BundleManifest; integrity: VersionIntegrity }>;
   /** The publishers this console was told to trust (the same list the agents and replicas are given). */
   readonly trustedPublishers: readonly TrustedPublisher[];
   setCurrent(model: string, version: string): Promise<void>;
@@ -263,7 +263,9 @@ export function createConsoleData(
     trustedPublishers: options.trustedPublishers ?? [],
 
     async integrity(model, version) {
-      return versionIntegrity(await reader.readManifest(model, version), options.trustedPublishers ?? []);
+      // One read of the manifest for both: the view shows it, and the check needs its exact bytes.
+      const stored = await reader.readManifest(model, version);
+      return { manifest: stored.manifest, integrity: versionIntegrity(stored, options.trustedPublishers ?? []) };
     },
 
     async setCurrent(model, version) {
