@@ -8,10 +8,11 @@
 //
 //   bound = baseline RSS (tails loaded, small traffic flowing) + limits.maxInFlightBytes
 //
-// The issue asks peak RSS (VmHWM) <= baseline + 1.25 × maxInFlightBytes. Measured on this machine (2 shared cores, a
-// suite running beside): peak baseline + 0.99-1.35 × the bound (above 1.25 in 1 run of 5), RSS 10 s after the burst
-// baseline + 7-75 MiB (0.07-0.78 × the bound: what glibc gives back varies). So the test asserts what holds:
-// peak <= baseline + 1.5 × the bound, and the same limit for RSS after. Admission counts a chunk-decoded request at its whole decoded size on purpose: the
+// The issue asks peak RSS (VmHWM) <= baseline + 1.25 × maxInFlightBytes, and that is what the test asserts, for the
+// peak and for RSS 10 s after. The replica runs with the environment it is deployed with (MALLOC_MMAP_THRESHOLD_
+// from deploy/docker/Dockerfile.cloud, so big decoded buffers are mmapped and go back to the OS): measured 0.71-0.79 ×
+// the bound in 4 runs. Without it, glibc kept freed heap and runs measured 0.99-1.54 ×. Admission counts a
+// chunk-decoded request at its whole decoded size on purpose: the
 // bound then leaves room for the garbage (nats.js assembles each 8 MiB payload from 64 KiB reads into a buffer grown
 // by doubling) and for glibc keeping freed heap, and the tail is not crowded by eight huge requests. Counting only the
 // two chunks it holds at once admitted all eight and gave 1.27-1.73 × (see cloud-service/README.md).
@@ -20,6 +21,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, headers as natsHeaders, type NatsConnection } from '@nats-io/transport-node';
+import { REPO_ROOT } from '@cleave/cli';
 import { publishBundle } from '@cleave/node-runtime';
 import {
   DEADLINE_HEADER,
@@ -51,8 +53,8 @@ const BIG_REQUESTS = 8;
 /** Deadline of each small request, from when it is sent. */
 const SMALL_DEADLINE_MS = 1000;
 const SMALL_EVERY_MS = 10;
-/** Asserted peak: baseline + this × MAX_IN_FLIGHT_BYTES (the issue asks 1.25; measured 0.99-1.35, see the header). */
-const PEAK_LIMIT_FACTOR = 1.5;
+/** Asserted peak: baseline + this × MAX_IN_FLIGHT_BYTES, as the issue asks (measured 0.71-0.79, see the header). */
+const PEAK_LIMIT_FACTOR = 1.25;
 
 const nats = useTestNats();
 let nc: NatsConnection;
@@ -111,20 +113,34 @@ beforeAll(async () => {
   const config = join(await mkdtemp(join(tmpdir(), 'cleave-amplification-config-')), 'cloud.yaml');
   // Unsigned test bundles are allowed here: bundle trust has its own threat test.
   await writeFile(config, `limits:\n  maxInFlightBytes: ${MAX_IN_FLIGHT_BYTES}\nbundles:\n  allowUnsigned: true\n`);
-  replica = await startCloudProcess([
-    '--config',
-    config,
-    '--nats-url',
-    url,
-    '--prefix',
-    prefix,
-    '--replica',
-    'amplified',
-    '--no-http',
-    '--intra-op-threads',
-    '1',
-  ]);
+  replica = await startCloudProcess(
+    [
+      '--config',
+      config,
+      '--nats-url',
+      url,
+      '--prefix',
+      prefix,
+      '--replica',
+      'amplified',
+      '--no-http',
+      '--intra-op-threads',
+      '1',
+    ],
+    await deployedEnv(),
+  );
 }, 180_000);
+
+/**
+ * The replica's environment as deployed: Dockerfile.cloud and the Kubernetes deployment set MALLOC_MMAP_THRESHOLD_,
+ * so big decoded buffers go back to the OS. Read from the Dockerfile, so the test measures what ships.
+ */
+async function deployedEnv(): Promise<NodeJS.ProcessEnv> {
+  const dockerfile = await readFile(join(REPO_ROOT, 'deploy', 'docker', 'Dockerfile.cloud'), 'utf8');
+  const threshold = /^ENV MALLOC_MMAP_THRESHOLD_=(\d+)$/m.exec(dockerfile)?.[1];
+  if (threshold === undefined) throw new Error('deploy/docker/Dockerfile.cloud no longer sets MALLOC_MMAP_THRESHOLD_');
+  return { ...process.env, MALLOC_MMAP_THRESHOLD_: threshold };
+}
 
 afterAll(async () => {
   if (replica?.child.exitCode === null) replica.child.kill('SIGKILL');
