@@ -1,12 +1,12 @@
 /**
- * Builds the bundles the bench serves, the way a user would: `cleave profile` on the (throttled) edge, then
+ * Builds the bundles the bench serves, the way a user would: `cleave profile` timed on the (throttled) edge, then
  * `cleave partition --edge-profile` here (the cloud side is profiled unthrottled), with exit calibration on
  * Fashion-MNIST train for the example model and the int8 codec on the wire.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { REPO_ROOT, type CpuQuotaGroup } from '@cleave/cli';
+import { profileInQuota, REPO_ROOT, type CpuQuotaGroup } from '@cleave/cli';
 import { parseBundleManifest, type BundleManifest } from '@cleave/proto';
 
 const CLEAVE = join(REPO_ROOT, 'cli', 'dist', 'main.js');
@@ -27,6 +27,8 @@ export interface BundleSpec {
   readonly id: string;
   readonly modelPath: string;
   readonly calibrate: boolean;
+  /** `--calib-resize`: the calibration images' size when the model wants them larger than 28×28. */
+  readonly calibResize?: number;
   readonly rttMs: number;
   readonly maxPayloadBytes: number;
   readonly runs: number;
@@ -34,15 +36,15 @@ export interface BundleSpec {
 
 /** Profiles `spec` on the edge group, partitions it here into `dir`, and returns the manifest. */
 export async function buildBenchBundle(edge: CpuQuotaGroup, spec: BundleSpec, dir: string): Promise<BundleManifest> {
-  const calib = spec.calibrate ? CALIB : [];
+  const calib = spec.calibrate
+    ? [...CALIB, ...(spec.calibResize === undefined ? [] : ['--calib-resize', String(spec.calibResize)])]
+    : [];
   const edgeProfile = `${dir}.edge-profile.json`;
   const runs = ['--runs', String(spec.runs)];
-  await finished(
-    edge.spawn(process.execPath, [CLEAVE, 'profile', spec.modelPath, '--out', edgeProfile, ...runs, ...calib], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-    }),
-    `cleave profile ${spec.id} (edge)`,
-  );
+  await profileInQuota(edge, [spec.modelPath, '--out', edgeProfile, ...runs, ...calib], {
+    ...process.env,
+    CLEAVE_LOG_LEVEL: 'warn',
+  });
   const args = [
     CLEAVE,
     'partition',
@@ -58,7 +60,7 @@ export async function buildBenchBundle(edge: CpuQuotaGroup, spec: BundleSpec, di
     '--max-payload',
     String(spec.maxPayloadBytes),
     '--codecs',
-    'int8',
+    'f32,f16,int8,u8-deflate,f16-deflate,int8-deflate',
     ...runs,
     ...calib,
     '--force',

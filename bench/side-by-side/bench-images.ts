@@ -1,13 +1,15 @@
 /**
- * The requests every strategy sends: real Fashion-MNIST t10k images, either as the example model's 28×28 input or
- * upscaled to a 224×224 RGB input for mobilenet_v2 (random weights: only latency and bytes matter there). Each
- * image also exists as a PNG file's bytes, which is what an application would send to a cloud-only service.
+ * The requests every strategy sends: real Fashion-MNIST t10k images, as the example model's 28×28 input, upscaled
+ * to the heavier example's 96×96 grey input, or to a 224×224 RGB input for mobilenet_v2 (random weights: only
+ * latency and bytes matter there). Upscaled images are rounded to 8 bits, as a camera of that resolution delivers
+ * them. Each image also exists as a PNG file's bytes, which is what an application would send to a cloud-only
+ * service.
  */
 import { PNG } from 'pngjs';
-import { loadMnistSplit, type LabelledImages } from '@cleave/partitioner';
+import { imageTarget, loadMnistSplit, preprocessImage, type LabelledImages } from '@cleave/partitioner';
 
-/** How a model wants its input. `gray28` is the example model; `rgb224` is ImageNet-sized. */
-export type InputKind = 'gray28' | 'rgb224';
+/** How a model wants its input. `gray28` is the example model, `gray96` the heavier one; `rgb224` is ImageNet-sized. */
+export type InputKind = 'gray28' | 'gray96' | 'rgb224';
 
 /** One request's input. */
 export interface BenchImage {
@@ -21,21 +23,41 @@ let t10k: Promise<LabelledImages> | undefined;
 
 /** Side of the square image for a kind. */
 export function sideOf(kind: InputKind): number {
-  return kind === 'gray28' ? 28 : 224;
+  return kind === 'gray28' ? 28 : kind === 'gray96' ? 96 : 224;
 }
 
 /** Channels of the image for a kind. */
 export function channelsOf(kind: InputKind): number {
-  return kind === 'gray28' ? 1 : 3;
+  return kind === 'rgb224' ? 3 : 1;
 }
 
-/** 8-bit pixels (HWC) of t10k image `index` for `kind`: the original, or a bilinear 224×224 RGB upscale. */
+/** 8-bit pixels (HWC) of t10k image `index` for `kind`: the original, or a bilinear upscale (grey or RGB). */
 function pixelsOf(data: LabelledImages, index: number, kind: InputKind): Uint8Array {
   const size = data.width * data.height;
   const original = data.pixels.subarray(index * size, (index + 1) * size);
   if (kind === 'gray28') return original;
-  const side = 224;
-  const out = new Uint8Array(side * side * 3);
+  // The heavier example was trained on PyTorch's bilinear upsampling (half-pixel centres); the calibration
+  // pipeline's resize gives the same values (models/fmnist-heavy/README.md).
+  if (kind === 'gray96') {
+    const image = {
+      format: 'png' as const,
+      width: data.width,
+      height: data.height,
+      channels: 1,
+      colour: false,
+      data: Float32Array.from(original),
+    };
+    const sample = preprocessImage(
+      image,
+      imageTarget([1, 1, 96, 96], { resize: 96 }),
+      { resize: 96, scale: 1 },
+      't10k',
+    );
+    return Uint8Array.from(sample, (v) => Math.min(255, Math.max(0, Math.round(v))));
+  }
+  const side = sideOf(kind);
+  const channels = channelsOf(kind);
+  const out = new Uint8Array(side * side * channels);
   const scale = (data.width - 1) / (side - 1);
   for (let y = 0; y < side; y++) {
     const fy = y * scale;
@@ -49,7 +71,7 @@ function pixelsOf(data: LabelledImages, index: number, kind: InputKind): Uint8Ar
       const top = at(y0, x0) + (at(y0, x1) - at(y0, x0)) * (fx - x0);
       const bottom = at(y1, x0) + (at(y1, x1) - at(y1, x0)) * (fx - x0);
       const v = Math.round(top + (bottom - top) * (fy - y0));
-      out.set([v, v, v], (y * side + x) * 3);
+      out.fill(v, (y * side + x) * channels, (y * side + x + 1) * channels);
     }
   }
   return out;

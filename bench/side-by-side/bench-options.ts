@@ -1,18 +1,29 @@
 /** Command-line options of `npm run bench`, parsed and validated once. */
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { DEVICE_CLASSES, DEVICE_CLASS_NAMES, deviceClass } from '@cleave/cli';
 
-/** Models the bench knows: the example model (accuracy measured) and a torchvision fixture (latency and bytes). */
-export const BENCH_MODELS = ['fmnist', 'mobilenet_v2'] as const;
+/**
+ * Models the bench knows: the example model and the heavier example (both trained, accuracy measured) and a
+ * torchvision fixture (latency and bytes).
+ */
+export const BENCH_MODELS = ['fmnist', 'fmnist-heavy', 'mobilenet_v2'] as const;
 /** One of {@link BENCH_MODELS}. */
 export type BenchModel = (typeof BENCH_MODELS)[number];
+
+/** An emulated edge device: a class of cli/src/device-classes.ts, or a custom quota. */
+export interface BenchDevice {
+  readonly name: string;
+  readonly cores: number;
+}
 
 /** The resolved options. */
 export interface BenchOptions {
   readonly models: readonly BenchModel[];
   readonly bandwidths: readonly number[];
   readonly rttMs: number;
-  readonly quota: number;
-  /** Measured requests per cell for the example model and for mobilenet_v2. */
+  /** Device classes, fastest first. */
+  readonly devices: readonly BenchDevice[];
+  /** Measured requests per cell, per model. */
   readonly requests: Readonly<Record<BenchModel, number>>;
   /** Unmeasured requests per strategy after each bandwidth change. */
   readonly warmup: Readonly<Record<BenchModel, number>>;
@@ -68,8 +79,17 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions {
         .default([0.13, 1.1, 5.85, 18.88, 100], '0.13,1.1,5.85,18.88,100'),
     )
     .option('--rtt <ms>', 'round-trip time the link adds (half each way)', positive('rtt'), 20)
-    .option('--quota <cores>', 'CPU quota of the emulated edge device (cgroup)', positive('quota'), 0.25)
+    .addOption(
+      new Option(
+        '--devices <list>',
+        `edge device classes: ${DEVICE_CLASS_NAMES.map((n) => `${n} (${DEVICE_CLASSES[n].cores} core)`).join(', ')}`,
+      )
+        .argParser(list('devices', (n) => deviceClass(n, '--devices').name))
+        .default([...DEVICE_CLASS_NAMES], DEVICE_CLASS_NAMES.join(',')),
+    )
+    .option('--quota <cores>', 'one custom edge device of this CPU quota instead of --devices', positive('quota'))
     .option('--requests <n>', 'measured requests per cell, example model', positive('requests', true), 300)
+    .option('--heavy-requests <n>', 'measured requests per cell, heavier example', positive('heavy-requests', true), 60)
     .option(
       '--mobilenet-requests <n>',
       'measured requests per cell, mobilenet_v2',
@@ -82,6 +102,7 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions {
       positive('warmup', true),
       20,
     )
+    .option('--heavy-warmup <n>', 'the same for the heavier example', positive('heavy-warmup', true), 5)
     .option('--mobilenet-warmup <n>', 'the same for mobilenet_v2', positive('mobilenet-warmup', true), 3)
     .option(
       '--cell-seconds <s>',
@@ -107,10 +128,13 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions {
     models: BenchModel[];
     bandwidths: number[];
     rtt: number;
-    quota: number;
+    devices: string[];
+    quota?: number;
     requests: number;
+    heavyRequests: number;
     mobilenetRequests: number;
     warmup: number;
+    heavyWarmup: number;
     mobilenetWarmup: number;
     cellSeconds: number;
     minRequests: number;
@@ -121,9 +145,14 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions {
     models: [...new Set(o.models)],
     bandwidths: [...o.bandwidths].sort((a, b) => a - b),
     rttMs: o.rtt,
-    quota: o.quota,
-    requests: { fmnist: o.requests, mobilenet_v2: o.mobilenetRequests },
-    warmup: { fmnist: o.warmup, mobilenet_v2: o.mobilenetWarmup },
+    devices:
+      o.quota !== undefined
+        ? [{ name: `quota-${o.quota}`, cores: o.quota }]
+        : [...new Set(o.devices)]
+            .map((n) => ({ name: n, cores: DEVICE_CLASSES[deviceClass(n).name].cores }))
+            .sort((a, b) => b.cores - a.cores),
+    requests: { fmnist: o.requests, 'fmnist-heavy': o.heavyRequests, mobilenet_v2: o.mobilenetRequests },
+    warmup: { fmnist: o.warmup, 'fmnist-heavy': o.heavyWarmup, mobilenet_v2: o.mobilenetWarmup },
     cellSeconds: o.cellSeconds,
     minRequests: o.minRequests,
     outDir: o.out,

@@ -1,10 +1,16 @@
 /** Renders the side-by-side results: a markdown table per model and a latency-vs-bandwidth SVG plot. */
 import * as vega from 'vega';
 import * as vl from 'vega-lite';
-import { STRATEGIES, STRATEGY_LABELS, type BandwidthRow, type Strategy, type TargetResult } from './cell-stats.js';
+import { STRATEGIES, STRATEGY_LABELS, type BandwidthRow, type Strategy } from './cell-stats.js';
+import type { TargetResult } from './grid-targets.js';
 
-/** Per cell extras shown in the table: how requests were answered, and the static split's choice. */
-export type CellNotes = Readonly<Record<number, Partial<Record<Strategy, string>>>>;
+/** Per cell extras shown in the table, keyed by {@link cellKey}: how requests were answered, the static split's choice. */
+export type CellNotes = Readonly<Record<string, Partial<Record<Strategy, string>>>>;
+
+/** The key of a (device, uplink) cell in notes and logs. */
+export function cellKey(row: Pick<BandwidthRow, 'device' | 'mbps'>): string {
+  return `${row.device}@${row.mbps}`;
+}
 
 const num = (x: number | null, digits: number): string => (x === null || !Number.isFinite(x) ? '–' : x.toFixed(digits));
 
@@ -22,13 +28,15 @@ export function formatMs(ms: number): string {
   return ms < 10 ? ms.toFixed(2) : ms < 100 ? ms.toFixed(1) : ms.toFixed(0);
 }
 
-/** One markdown table for a model: a row per (bandwidth, strategy). */
+/** One markdown table for a model: a row per (device, bandwidth, strategy); Cleave's row shows the planner's prediction. */
 export function markdownTable(rows: readonly BandwidthRow[], notes: CellNotes, withAccuracy: boolean): string {
   const header = [
+    'device',
     'Mbps',
     'strategy',
     'n',
     'p50 ms',
+    'predicted ms',
     'p95 ms',
     ...(withAccuracy ? ['accuracy %'] : []),
     'bytes/req',
@@ -37,22 +45,24 @@ export function markdownTable(rows: readonly BandwidthRow[], notes: CellNotes, w
   ];
   const lines = [
     `| ${header.join(' | ')} |`,
-    `|${header.map((h) => (h === 'strategy' || h === 'answered by' ? '---' : '---:')).join('|')}|`,
+    `|${header.map((h) => (h === 'device' || h === 'strategy' || h === 'answered by' ? '---' : '---:')).join('|')}|`,
   ];
   for (const row of rows) {
     for (const s of STRATEGIES) {
       const c = row.cells[s];
       if (c === undefined) continue;
       const cells = [
+        row.device,
         String(row.mbps),
         s === 'cleave' ? `**${STRATEGY_LABELS[s]}**` : STRATEGY_LABELS[s],
         String(c.n),
         formatMs(c.p50Ms),
+        s === 'cleave' && row.cleavePredictedMs !== undefined ? formatMs(row.cleavePredictedMs) : '',
         formatMs(c.p95Ms),
         ...(withAccuracy ? [num(c.accuracyPct, 2)] : []),
         formatBytes(c.bytesPerRequest),
         num(c.edgeMilliJoules, 2),
-        notes[row.mbps]?.[s] ?? '',
+        notes[cellKey(row)]?.[s] ?? '',
       ];
       lines.push(`| ${cells.join(' | ')} |`);
     }
@@ -62,7 +72,9 @@ export function markdownTable(rows: readonly BandwidthRow[], notes: CellNotes, w
 
 /** The targets as PASS/MISS lines. */
 export function targetLines(model: string, targets: readonly TargetResult[]): string[] {
-  return targets.map((t) => `${t.pass ? 'PASS' : 'MISS'} [${model}] (${t.id}) ${t.description}: ${t.detail}`);
+  return targets.map(
+    (t) => `${t.id === 'wins' ? 'COUNT' : t.pass ? 'PASS' : 'MISS'} [${model}] (${t.id}) ${t.description}: ${t.detail}`,
+  );
 }
 
 /** An SVG plot of p50 latency against bandwidth (both log scales), one line per strategy. */

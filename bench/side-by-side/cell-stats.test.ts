@@ -1,16 +1,10 @@
-// Unit tests of the side-by-side bench's pure logic: cell summaries, energy, targets, the static split
+// Unit tests of the side-by-side bench's pure logic: cell summaries, energy, the static split
 // choice, cell sizing and table formatting. Run: npx vitest run --root bench/side-by-side
 import { describe, expect, it } from 'vitest';
 import type { BundleManifest } from '@cleave/proto';
 import { bestStaticSplit, requestsForCell } from './bench-plan.js';
 import { formatBytes, markdownTable } from './bench-report.js';
-import {
-  checkTargets,
-  edgeEnergyMilliJoules,
-  summariseCell,
-  type BandwidthRow,
-  type CellSummary,
-} from './cell-stats.js';
+import { edgeEnergyMilliJoules, summariseCell, type CellSummary } from './cell-stats.js';
 
 const cell = (p50Ms: number, bytesPerRequest = 0): CellSummary => ({
   n: 10,
@@ -51,32 +45,6 @@ describe('summariseCell', () => {
     expect(
       summariseCell({ latencyMs: [1], edgeComputeMs: [1], correct: null, wireBytes: 0 }, 1).accuracyPct,
     ).toBeNull();
-  });
-});
-
-describe('checkTargets', () => {
-  const rows: BandwidthRow[] = [
-    { mbps: 0.13, cells: { 'edge-only': cell(40), 'cloud-raw': cell(300, 4000), cleave: cell(30, 100) } },
-    { mbps: 100, cells: { 'edge-only': cell(40), 'cloud-raw': cell(25, 4000), cleave: cell(26, 900) } },
-  ];
-  it('passes and misses each target on its own figures', () => {
-    const [a, b, c, d] = checkTargets(rows, { cleaveCorrect: 91, fullCorrect: 92, n: 100 });
-    expect(a).toMatchObject({ id: 'a', pass: false });
-    expect(a!.detail).toContain('fails at 100 Mbps');
-    expect(b).toMatchObject({ id: 'b', pass: true });
-    expect(c).toMatchObject({ id: 'c', pass: true });
-    expect(d).toMatchObject({ id: 'd', pass: true }); // 4000 / 500 = 8×
-  });
-  it('misses accuracy beyond one point and skips it when not measured', () => {
-    expect(checkTargets(rows, { cleaveCorrect: 90, fullCorrect: 92, n: 100 })[2]).toMatchObject({
-      id: 'c',
-      pass: false,
-    });
-    expect(checkTargets(rows, null).map((t) => t.id)).toEqual(['a', 'b', 'd']);
-  });
-  it('misses a target whose inputs are missing', () => {
-    expect(checkTargets([{ mbps: 1, cells: { cleave: cell(1) } }], null)[0]!.pass).toBe(false);
-    expect(checkTargets([{ mbps: 5, cells: {} }], null)[1]!.pass).toBe(false);
   });
 });
 
@@ -123,14 +91,15 @@ describe('report formatting', () => {
   });
   it('writes one row per strategy with the notes', () => {
     const table = markdownTable(
-      [{ mbps: 1.1, cells: { 'edge-only': cell(1), cleave: cell(0.5) } }],
-      { 1.1: { cleave: 'edge:exit_1 80%' } },
+      [{ device: 'pi', mbps: 1.1, cells: { 'edge-only': cell(1), cleave: cell(0.5) }, cleavePredictedMs: 0.55 }],
+      { 'pi@1.1': { cleave: 'edge:exit_1 80%' } },
       false,
     );
     const lines = table.split('\n');
     expect(lines).toHaveLength(4);
     expect(lines[3]).toContain('**Cleave');
     expect(lines[3]).toContain('edge:exit_1 80%');
+    expect(lines[3]).toMatch(/^\| pi \| 1\.1 \|.*\| 0\.55 \|/);
     expect(lines[0]).not.toContain('accuracy');
   });
 });

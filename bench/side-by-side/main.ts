@@ -1,9 +1,10 @@
 /**
- * `npm run bench`: the side-by-side benchmark of issue 8. One run, the same model, images and emulated link for
- * every strategy: edge-only, cloud-only (raw f32 tensor and PNG), the best static split without exits, and Cleave
- * (the real edge agent with its calibrated bundle: adaptive split, early exits, int8). Each strategy's edge is its own
- * worker process under a cgroup CPU quota; the bundles are profiled under that same quota. Strategies are interleaved per
- * bandwidth. Writes JSON, markdown and SVG plots, checks the acceptance targets, then runs the short
+ * `npm run bench`: the side-by-side benchmark, a grid of edge device classes × uplinks × models. One run, the same
+ * model, images and emulated link for every strategy: edge-only, cloud-only (raw f32 tensor and PNG), the best static
+ * split without exits (an oracle from measured profiles), and Cleave (the real edge agent with its calibrated bundle:
+ * adaptive split, early exits, compressed codecs). Each strategy's edge is its own worker process under a cgroup CPU
+ * quota, the device class's; the bundles are profiled under that same quota, once per class. Strategies are
+ * interleaved per bandwidth. Writes JSON, markdown and SVG plots, checks the acceptance targets, then runs the short
  * cloud-batching and orchestration-overhead benches.
  *
  * Usage: npm run bench [-- --help]
@@ -19,6 +20,8 @@ import {
   type CpuQuotaGroup,
   EXAMPLE_MODEL_BACKBONE,
   EXAMPLE_MODEL_WITH_EXITS,
+  HEAVY_EXAMPLE_BACKBONE,
+  HEAVY_EXAMPLE_WITH_EXITS,
   REPO_ROOT,
   startEmbeddedNats,
 } from '@cleave/cli';
@@ -31,10 +34,11 @@ import { ensureZooModel } from '../../test/harness/zoo-models.js';
 import { loadBenchImages, type InputKind } from './bench-images.js';
 import { buildBenchBundle } from './bench-bundles.js';
 import { startCloudOnlyResponder } from './cloud-only-responder.js';
-import { parseBenchOptions, type BenchModel } from './bench-options.js';
+import { parseBenchOptions, type BenchDevice, type BenchModel } from './bench-options.js';
 import { bestStaticSplit, expectedTransferMs, requestsForCell } from './bench-plan.js';
-import { latencyPlotSvg, markdownTable, targetLines } from './bench-report.js';
-import { checkTargets, STRATEGIES, type BandwidthRow, type Strategy } from './cell-stats.js';
+import { cellKey, latencyPlotSvg, markdownTable, targetLines } from './bench-report.js';
+import { STRATEGIES, type BandwidthRow, type Strategy } from './cell-stats.js';
+import { checkGridTargets } from './grid-targets.js';
 import { startEdgeWorker, type EdgeWorker } from './edge-worker-client.js';
 import {
   benchFinals,
@@ -55,12 +59,15 @@ const prefix = 'bench';
 const MAX_PAYLOAD = 8 * 1024 * 1024;
 const started = Date.now();
 
-// One emulated device (cgroup) per strategy, plus one to profile the edge for the bundles, all with the same quota.
-const edge = await createCpuQuotaGroup('cleave-bench-sbs-profile', opts.quota);
+// One emulated device (cgroup) per strategy, plus one to profile the edge for the bundles, all with the same quota:
+// the current device class's. Workers start at a full core (start-up is not what is measured) and get the quota
+// once they are ready.
+const edge = await createCpuQuotaGroup('cleave-bench-sbs-profile', opts.devices[0]!.cores);
 const groups = {} as Record<Strategy, CpuQuotaGroup>;
-for (const s of STRATEGIES) groups[s] = await createCpuQuotaGroup(`cleave-bench-sbs-${s}`, opts.quota);
+for (const s of STRATEGIES) groups[s] = await createCpuQuotaGroup(`cleave-bench-sbs-${s}`, 1);
 if (edge.cores === null) log(`warning: the edge is NOT throttled: ${edge.unavailableReason}`);
-const machine = `${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} logical cores; each strategy's edge device = its own process, 1 onnxruntime thread, in its own ${edge.cores ?? 'NO'}-core cgroup quota; cloud = unthrottled, in the bench process`;
+const devicesText = opts.devices.map((d) => `${d.name} ${d.cores} core`).join(', ');
+const machine = `${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} logical cores; each strategy's edge device = its own process, 1 onnxruntime thread, in its own cgroup quota (${edge.cores === null ? 'NOT throttled' : devicesText}); cloud = unthrottled, in the bench process`;
 const work = await mkdtemp(join(tmpdir(), 'cleave-bench-sbs-'));
 const nats = await startEmbeddedNats({ maxPayloadBytes: MAX_PAYLOAD });
 const admin = await connect({ servers: nats.url });
@@ -73,42 +80,60 @@ interface ModelSetup {
   readonly finals: BenchFinals;
   readonly dims: readonly number[];
 }
-const setups: ModelSetup[] = [];
-for (const name of opts.models) {
-  const kind: InputKind = name === 'fmnist' ? 'gray28' : 'rgb224';
-  const backbone = name === 'fmnist' ? EXAMPLE_MODEL_BACKBONE : await ensureZooModel(name);
-  const bundleModel = name === 'fmnist' ? EXAMPLE_MODEL_WITH_EXITS : backbone;
-  log(
-    `[${name}] profiling the edge under the quota, partitioning (int8${name === 'fmnist' ? ', calibrated exits' : ''}), publishing`,
-  );
-  const dir = join(work, `bundle-${name}`);
-  const manifest = await buildBenchBundle(
-    edge,
-    {
+
+const MODEL_FILES: Record<BenchModel, () => Promise<{ backbone: string; bundleModel: string; kind: InputKind }>> = {
+  fmnist: () =>
+    Promise.resolve({ backbone: EXAMPLE_MODEL_BACKBONE, bundleModel: EXAMPLE_MODEL_WITH_EXITS, kind: 'gray28' }),
+  'fmnist-heavy': () =>
+    Promise.resolve({ backbone: HEAVY_EXAMPLE_BACKBONE, bundleModel: HEAVY_EXAMPLE_WITH_EXITS, kind: 'gray96' }),
+  mobilenet_v2: async () => {
+    const backbone = await ensureZooModel('mobilenet_v2');
+    return { backbone, bundleModel: backbone, kind: 'rgb224' };
+  },
+};
+const trained = (name: BenchModel): boolean => name !== 'mobilenet_v2';
+
+/** Profiles every model under the device's quota, partitions and publishes it (a new current version). */
+async function setUpModels(device: BenchDevice): Promise<ModelSetup[]> {
+  const setups: ModelSetup[] = [];
+  for (const name of opts.models) {
+    const { backbone, bundleModel, kind } = await MODEL_FILES[name]();
+    log(
+      `[${device.name}/${name}] profiling the edge under ${device.cores} core, partitioning${trained(name) ? ' (calibrated exits)' : ''}, publishing`,
+    );
+    const dir = join(work, `bundle-${device.name}-${name}`);
+    const manifest = await buildBenchBundle(
+      edge,
+      {
+        id: name,
+        modelPath: bundleModel,
+        calibrate: trained(name),
+        ...(kind === 'gray96' ? { calibResize: 96 } : {}),
+        rttMs: opts.rttMs,
+        maxPayloadBytes: MAX_PAYLOAD,
+        runs: 10,
+      },
+      dir,
+    );
+    await publishBundle(admin, dir, { prefix, signingKey: testPublisher().seed });
+    const input = manifest.model.inputs[0]!;
+    const finals = benchFinals(manifest);
+    log(
+      `[${device.name}/${name}] task ${finals.task}; final outputs ${finals.names.join(', ')} (primary ${finals.primary})`,
+    );
+    const spec: WorkerModel = {
       id: name,
-      modelPath: bundleModel,
-      calibrate: name === 'fmnist',
-      rttMs: opts.rttMs,
-      maxPayloadBytes: MAX_PAYLOAD,
-      runs: 10,
-    },
-    dir,
-  );
-  await publishBundle(admin, dir, { prefix, signingKey: testPublisher().seed });
-  const input = manifest.model.inputs[0]!;
-  const finals = benchFinals(manifest);
-  log(`[${name}] task ${finals.task}; final outputs ${finals.names.join(', ')} (primary ${finals.primary})`);
-  const spec: WorkerModel = {
-    id: name,
-    backbone,
-    kind,
-    inputName: input.name,
-    bundleDir: dir,
-    version: manifest.version,
-    // t10k labels are classes: only a classifier's answers are scored against them.
-    accuracy: name === 'fmnist' && finals.task === 'classification',
-  };
-  setups.push({ name, spec, manifest, finals, dims: (await loadBenchImages(kind, 0, 1))[0]!.dims });
+      backbone,
+      kind,
+      inputName: input.name,
+      bundleDir: dir,
+      version: manifest.version,
+      // t10k labels are classes: only a classifier's answers are scored against them.
+      accuracy: trained(name) && finals.task === 'classification',
+    };
+    setups.push({ name, spec, manifest, finals, dims: (await loadBenchImages(kind, 0, 1))[0]!.dims });
+  }
+  return setups;
 }
 
 const replica = await startTestReplica(
@@ -117,108 +142,130 @@ const replica = await startTestReplica(
     batching: { maxBatchSize: 1, maxQueueDelayUs: 0, maxQueueRequests: 64 },
   }),
 );
-const responder = await startCloudOnlyResponder(
-  admin,
-  prefix,
-  setups.map((s) => ({
-    id: s.name,
-    path: s.spec.backbone,
-    kind: s.spec.kind,
-    inputName: s.spec.inputName,
-    dims: s.dims,
-    outputs: s.finals.names,
-  })),
-);
 const natsPort = Number(new URL(nats.url.replace('nats://', 'http://')).port);
 // The RTT is there from the first byte: a link is never faster to answer than its RTT, and an agent that once saw a
 // shorter one would take it as its base RTT and misread every later transfer.
 const links = {} as Record<NetworkStrategy, LinkEmulator>;
 for (const s of ['cloud-raw', 'cloud-png', 'static-split', 'cleave'] as const)
   links[s] = await startLinkEmulator({ host: '127.0.0.1', port: natsPort }, { delayMs: opts.rttMs / 2 });
-log('starting one edge worker per strategy (the agent fetches its bundles before any rate is shaped)');
-const workers = {} as Record<Strategy, EdgeWorker>;
-for (const strategy of STRATEGIES) {
-  workers[strategy] = await startEdgeWorker(groups[strategy], {
-    type: 'init',
-    strategy,
-    prefix,
-    links: Object.fromEntries(Object.entries(links).map(([k, l]) => [k, l.url])) as Record<NetworkStrategy, string>,
-    models: setups.map((s) => s.spec),
-    requestTimeoutMs: 180_000,
-  });
-}
-
-// The schedule: requests per cell, cut where a strategy's requests are slow at this bandwidth.
-const plans = new Map<string, BandwidthPlan>();
-for (const setup of setups) {
-  const sample = (await loadBenchImages(setup.spec.kind, 0, 1))[0]!;
-  const wanted = opts.requests[setup.name];
-  opts.bandwidths.forEach((mbps, b) => {
-    const st = bestStaticSplit(setup.manifest, mbps, opts.rttMs);
-    const cleave = lookupPlan(setup.manifest.plan, 'latency', mbps)?.expectedLatencyMs ?? 0;
-    const expected: Record<Strategy, number> = {
-      'edge-only': setup.manifest.candidates.find((c) => c.kind === 'edge-only')?.profile.edge?.medianMs ?? 0,
-      'cloud-raw': expectedTransferMs(sample.tensor.byteLength + 150, mbps, opts.rttMs),
-      'cloud-png': expectedTransferMs(sample.png.byteLength + 150, mbps, opts.rttMs),
-      'static-split': st.expectedMs,
-      cleave,
-    };
-    const requests = Object.fromEntries(
-      STRATEGIES.map((s) => [s, requestsForCell(wanted, expected[s], opts.cellSeconds * 1000, opts.minRequests)]),
-    ) as Record<Strategy, number>;
-    plans.set(`${setup.name}@${mbps}`, {
-      model: setup.name,
-      mbps,
-      rttMs: opts.rttMs,
-      requests,
-      warmup: opts.warmup[setup.name],
-      offset: b * wanted,
-      chunk: setup.name === 'fmnist' ? 20 : 1,
-      staticSplit: st.candidate,
-    });
-  });
-}
-const total = [...plans.values()].reduce((n, p) => n + STRATEGIES.reduce((m, s) => m + p.requests[s], 0), 0);
-const bar = process.stderr.isTTY
-  ? new SingleBar(
-      { format: 'measuring [{bar}] {value}/{total} requests | {cell} | ETA {eta_formatted}', hideCursor: true },
-      Presets.shades_classic,
-    )
-  : undefined;
-bar?.start(total, 0, { cell: '' });
 
 interface ModelResult {
   rows: BandwidthRow[];
-  notes: Record<number, Partial<Record<Strategy, string>>>;
-  raw: Record<number, BandwidthResult & { plan: BandwidthPlan }>;
+  notes: Record<string, Partial<Record<Strategy, string>>>;
+  raw: Record<string, BandwidthResult & { plan: BandwidthPlan; device: string }>;
+  setup: ModelSetup;
 }
 const results = new Map<BenchModel, ModelResult>();
-for (const setup of setups) {
-  const r: ModelResult = { rows: [], notes: {}, raw: {} };
-  results.set(setup.name, r);
-  for (const mbps of opts.bandwidths) {
-    const plan = plans.get(`${setup.name}@${mbps}`)!;
-    bar?.update({ cell: `${setup.name} @ ${mbps} Mbps` });
-    if (!bar)
-      log(`[${setup.name}] ${mbps} Mbps: ${STRATEGIES.map((s) => `${s} ${plan.requests[s]}`).join(', ')} requests`);
-    const res = await runBandwidth(plan, workers, links, (n) => bar?.increment(n));
-    r.rows.push({ mbps, cells: res.cells });
-    r.raw[mbps] = { ...res, plan };
-    const routes = (s: Strategy): string =>
-      Object.entries(res.answeredBy[s] ?? {})
-        .sort((a, b) => b[1] - a[1])
-        .map(([k, v]) => `${k} ${((100 * v) / (res.cells[s]?.n ?? 1)).toFixed(0)}%`)
-        .join(', ');
-    const range = lookupPlan(setup.manifest.plan, 'latency', mbps);
-    const planned = range === undefined ? 'none' : `${range.candidate}/${range.codec}`;
-    r.notes[mbps] = {
-      'static-split': `chose ${plan.staticSplit}; ${routes('static-split')}`,
-      cleave: `plan ${planned}; ${routes('cleave')}; agent estimate ${res.agentEstimate.after}`,
-    };
+let responder: Awaited<ReturnType<typeof startCloudOnlyResponder>> | undefined;
+let bar: SingleBar | undefined;
+
+for (const device of opts.devices) {
+  for (const g of [edge, ...Object.values(groups)]) await g.setCores(g === edge ? device.cores : 1);
+  const setups = await setUpModels(device);
+  responder ??= await startCloudOnlyResponder(
+    admin,
+    prefix,
+    setups.map((s) => ({
+      id: s.name,
+      path: s.spec.backbone,
+      kind: s.spec.kind,
+      inputName: s.spec.inputName,
+      dims: s.dims,
+      outputs: s.finals.names,
+    })),
+  );
+  log(
+    `[${device.name}] starting one edge worker per strategy (the agent fetches its bundles before any rate is shaped)`,
+  );
+  const workers = {} as Record<Strategy, EdgeWorker>;
+  for (const strategy of STRATEGIES) {
+    workers[strategy] = await startEdgeWorker(groups[strategy], {
+      type: 'init',
+      strategy,
+      prefix,
+      links: Object.fromEntries(Object.entries(links).map(([k, l]) => [k, l.url])) as Record<NetworkStrategy, string>,
+      models: setups.map((s) => s.spec),
+      requestTimeoutMs: 180_000,
+    });
   }
+  for (const s of STRATEGIES) await groups[s].setCores(device.cores);
+
+  // The schedule: requests per cell, cut where a strategy's requests are slow at this bandwidth.
+  const plans = new Map<string, BandwidthPlan>();
+  for (const setup of setups) {
+    const sample = (await loadBenchImages(setup.spec.kind, 0, 1))[0]!;
+    const wanted = opts.requests[setup.name];
+    opts.bandwidths.forEach((mbps, b) => {
+      const st = bestStaticSplit(setup.manifest, mbps, opts.rttMs);
+      const cleave = lookupPlan(setup.manifest.plan, 'latency', mbps)?.expectedLatencyMs ?? 0;
+      const expected: Record<Strategy, number> = {
+        'edge-only': setup.manifest.candidates.find((c) => c.kind === 'edge-only')?.profile.edge?.medianMs ?? 0,
+        'cloud-raw': expectedTransferMs(sample.tensor.byteLength + 150, mbps, opts.rttMs),
+        'cloud-png': expectedTransferMs(sample.png.byteLength + 150, mbps, opts.rttMs),
+        'static-split': st.expectedMs,
+        cleave,
+      };
+      const requests = Object.fromEntries(
+        STRATEGIES.map((s) => [s, requestsForCell(wanted, expected[s], opts.cellSeconds * 1000, opts.minRequests)]),
+      ) as Record<Strategy, number>;
+      plans.set(`${setup.name}@${mbps}`, {
+        model: setup.name,
+        mbps,
+        rttMs: opts.rttMs,
+        requests,
+        warmup: opts.warmup[setup.name],
+        offset: b * wanted,
+        chunk: setup.name === 'fmnist' ? 20 : setup.name === 'fmnist-heavy' ? 5 : 1,
+        staticSplit: st.candidate,
+      });
+    });
+  }
+  const total = [...plans.values()].reduce((n, p) => n + STRATEGIES.reduce((m, s) => m + p.requests[s], 0), 0);
+  bar = process.stderr.isTTY
+    ? new SingleBar(
+        {
+          format: `measuring ${device.name} [{bar}] {value}/{total} requests | {cell} | ETA {eta_formatted}`,
+          hideCursor: true,
+        },
+        Presets.shades_classic,
+      )
+    : undefined;
+  bar?.start(total, 0, { cell: '' });
+  for (const setup of setups) {
+    const r: ModelResult = results.get(setup.name) ?? { rows: [], notes: {}, raw: {}, setup };
+    results.set(setup.name, r);
+    for (const mbps of opts.bandwidths) {
+      const plan = plans.get(`${setup.name}@${mbps}`)!;
+      bar?.update({ cell: `${setup.name} @ ${mbps} Mbps` });
+      if (!bar)
+        log(
+          `[${device.name}/${setup.name}] ${mbps} Mbps: ${STRATEGIES.map((s) => `${s} ${plan.requests[s]}`).join(', ')} requests`,
+        );
+      const res = await runBandwidth(plan, workers, links, (n) => bar?.increment(n));
+      const range = lookupPlan(setup.manifest.plan, 'latency', mbps);
+      const row: BandwidthRow = {
+        device: device.name,
+        mbps,
+        cells: res.cells,
+        ...(range === undefined ? {} : { cleavePredictedMs: range.expectedLatencyMs }),
+      };
+      r.rows.push(row);
+      r.raw[cellKey(row)] = { ...res, plan, device: device.name };
+      const routes = (s: Strategy): string =>
+        Object.entries(res.answeredBy[s] ?? {})
+          .sort((a, b) => b[1] - a[1])
+          .map(([k, v]) => `${k} ${((100 * v) / (res.cells[s]?.n ?? 1)).toFixed(0)}%`)
+          .join(', ');
+      const planned = range === undefined ? 'none' : `${range.candidate}/${range.codec}`;
+      r.notes[cellKey(row)] = {
+        'static-split': `chose ${plan.staticSplit}; ${routes('static-split')}`,
+        cleave: `plan ${planned}; ${routes('cleave')}; agent estimate ${res.agentEstimate.after}`,
+      };
+    }
+  }
+  bar?.stop();
+  for (const w of Object.values(workers)) await w.close();
 }
-bar?.stop();
-for (const w of Object.values(workers)) await w.close();
 
 // Report.
 await mkdir(outDir, { recursive: true });
@@ -231,8 +278,8 @@ const header = [
 const md: string[] = ['# Side-by-side benchmark', '', ...header.map((h) => `${h}  `), ''];
 const json: Record<string, unknown> = { date: new Date().toISOString(), machine, options: opts, models: {} };
 const allTargets: string[] = [];
-for (const setup of setups) {
-  const r = results.get(setup.name)!;
+for (const r of results.values()) {
+  const { setup } = r;
   const accuracy = setup.spec.accuracy
     ? Object.values(r.raw).reduce(
         (a, x) => {
@@ -248,7 +295,7 @@ for (const setup of setups) {
         { cleaveCorrect: 0, fullCorrect: 0, n: 0 },
       )
     : null;
-  const targets = checkTargets(r.rows, accuracy);
+  const targets = checkGridTargets(r.rows, accuracy);
   // Every final output of every strategy against the full model's (edge-only), request by request on the same images.
   const comparisons: Partial<Record<Strategy, OutputComparison[]>> = {};
   for (const s of STRATEGIES) {
@@ -270,13 +317,23 @@ for (const setup of setups) {
   const title =
     setup.name === 'fmnist'
       ? 'fmnist (example model, two calibrated exits; accuracy on real t10k images)'
-      : `${setup.name} (random weights, 224×224 upscaled t10k images; latency and bytes only)`;
+      : setup.name === 'fmnist-heavy'
+        ? 'fmnist-heavy (heavier example, 21× the compute, two calibrated exits; t10k upsampled to 96×96)'
+        : `${setup.name} (random weights, 224×224 upscaled t10k images; latency and bytes only)`;
   const table = markdownTable(r.rows, r.notes, setup.spec.accuracy);
-  const plot = `latency-vs-bandwidth-${setup.name}.svg`;
-  await writeFile(
-    join(outDir, plot),
-    await latencyPlotSvg(setup.name, r.rows, `RTT ${opts.rttMs} ms, edge quota ${edge.cores ?? 'none'} core`),
-  );
+  const plots: string[] = [];
+  for (const device of opts.devices) {
+    const plot = `latency-vs-bandwidth-${setup.name}-${device.name}.svg`;
+    plots.push(plot);
+    await writeFile(
+      join(outDir, plot),
+      await latencyPlotSvg(
+        `${setup.name} on ${device.name}`,
+        r.rows.filter((row) => row.device === device.name),
+        `RTT ${opts.rttMs} ms, edge quota ${edge.cores === null ? 'none' : device.cores} core`,
+      ),
+    );
+  }
   const outputsNote = `Task ${setup.finals.task}; final outputs ${setup.finals.names.join(', ')}; each strategy's answers against edge-only's:`;
   md.push(
     `## ${title}`,
@@ -289,7 +346,7 @@ for (const setup of setups) {
     '',
     ...comparisonLines.map((l) => `- ${l}`),
     '',
-    `![${setup.name}](${plot})`,
+    ...plots.map((plot) => `![${plot}](${plot})`),
     '',
   );
   (json.models as Record<string, unknown>)[setup.name] = {
@@ -301,6 +358,7 @@ for (const setup of setups) {
     finalOutputs: setup.finals.names,
     comparisons,
     cells: Object.values(r.raw).map((x) => ({
+      device: x.device,
       mbps: x.plan.mbps,
       requests: x.plan.requests,
       staticSplit: x.plan.staticSplit,
@@ -314,7 +372,7 @@ for (const setup of setups) {
 }
 process.stdout.write(`\n${header.join('\n')}\n`);
 
-await responder.close();
+await responder?.close();
 await replica.close();
 for (const l of Object.values(links)) await l.close();
 await admin.close();

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { access, mkdir, rmdir, writeFile } from 'node:fs/promises';
+import { constants as fsConstants } from 'node:fs';
+import { access, mkdir, readFile, rmdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 /** Root of the cgroup v1 cpu controller, writable as root on the project's machines. */
@@ -14,6 +15,8 @@ export interface CpuQuotaGroup extends AsyncDisposable {
   readonly cores: number | null;
   /** Why the quota is not applied, when `cores` is null. */
   readonly unavailableReason: string | undefined;
+  /** The group's directory under the cpu controller, or undefined when quotas are unavailable. */
+  readonly path: string | undefined;
   /** Spawns `command args` inside the group (it joins before exec, so no instruction runs unthrottled). */
   spawn(command: string, args: readonly string[], options?: SpawnOptions): ChildProcess;
   /**
@@ -62,6 +65,7 @@ export async function createCpuQuotaGroup(name: string, cores: number): Promise<
       return reason === undefined ? current : null;
     },
     unavailableReason: reason,
+    path: reason === undefined ? dir : undefined,
     async setCores(next) {
       if (reason !== undefined) return;
       await writeQuota(dir, next);
@@ -78,5 +82,26 @@ export async function createCpuQuotaGroup(name: string, cores: number): Promise<
     },
     remove,
     [Symbol.asyncDispose]: remove,
+  };
+}
+
+/**
+ * Runs sections of this process inside the cpu cgroup at `dir` and the rest outside it (`cleave profile
+ * --timing-cgroup`): the process writes itself into the group's `cgroup.procs` before a section and back into the
+ * group it started in after. Needs the permission to write both (root on the project's machines).
+ */
+export async function createTimingCgroup(dir: string): Promise<<T>(section: () => Promise<T>) => Promise<T>> {
+  const own = (await readFile('/proc/self/cgroup', 'utf8')).split('\n').find((l) => /:(cpu,cpuacct|cpu):/.test(l));
+  const home = join(CGROUP_CPU_ROOT, own?.split(':')[2] ?? '/');
+  const move = (to: string) => writeFile(join(to, 'cgroup.procs'), String(process.pid));
+  // Fail here, once, with the path, rather than in the middle of the profile.
+  await access(join(dir, 'cgroup.procs'), fsConstants.W_OK);
+  return async (section) => {
+    await move(dir);
+    try {
+      return await section();
+    } finally {
+      await move(home);
+    }
   };
 }

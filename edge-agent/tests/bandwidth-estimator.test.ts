@@ -17,6 +17,17 @@ describe('bandwidth estimator', () => {
     expect(e.estimate(2)).toMatchObject({ mbps: sample, baseRttMs: 4, samples: 1 });
   });
 
+  it("subtracts a probe pair's own empty round trip, so local delays common to both do not count as transfer", () => {
+    const e = createBandwidthEstimator();
+    e.addRtt(4, 0);
+    // A CPU-starved device answered both probes 15 ms late: 10 kB at 8 Mbit/s (10 ms) took 4 + 15 + 10 ms.
+    const paired = e.addTransfer({ bytes: 10_000, elapsedMs: 29, serverMs: 0, at: 1, pairedRttMs: 19 });
+    expect(paired).toBeCloseTo(8, 6);
+    // Against the base RTT alone the same exchange reads as a link 2.5× slower.
+    const unpaired = e.addTransfer({ bytes: 10_000, elapsedMs: 29, serverMs: 0, at: 2 });
+    expect(unpaired).toBeCloseTo(80 / 25, 6);
+  });
+
   it('ignores isolated outliers: one stalled transfer does not move the median', () => {
     const e = createBandwidthEstimator({ window: 5 });
     for (let i = 0; i < 5; i++) e.addTransfer(transfer(20_000, 20, i));

@@ -1,6 +1,7 @@
-// The README's first command, end to end: `cleave demo --once` on a small slice of t10k. It must exit 0 and print
-// a summary of three gateways where requests exited early, were offloaded, and fell back on the cut link; the
-// console it prints must answer while it runs; and nothing it started (namespaces, cgroups) may outlive it.
+// The README's first command, end to end: `cleave demo --once` on a small slice of t10k, with its defaults (the
+// heavier example on pi-class gateways, no pins). It must exit 0 and print a summary of three gateways where the
+// plan itself offloaded requests and the cut link made some fall back; the console it prints must answer while it
+// runs; and nothing it started (namespaces, cgroups) may outlive it.
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -59,9 +60,7 @@ describe('cleave demo', () => {
       'demo',
       '--once',
       '--images',
-      '450',
-      '--rate',
-      '30',
+      '240',
       '--cut-seconds',
       '3',
       '--console-port',
@@ -96,13 +95,16 @@ describe('cleave demo', () => {
 
     const rows = parseSummary(stdout);
     expect(rows.map((r) => r.agent)).toEqual(['gw-wifi', 'gw-4g', 'gw-3g']);
-    expect(rows.reduce((n, r) => n + r.requests + r.errors, 0)).toBe(450);
+    expect(stdout).toMatch(/^Cleave demo: fmnist-heavy, 240 Fashion-MNIST t10k images \(upsampled to 96×96\)/m);
+    expect(stdout).toMatch(/edge: pi class, 0\.0546 core each|edge: unthrottled/);
+    expect(rows.reduce((n, r) => n + r.requests + r.errors, 0)).toBe(240);
     expect(rows.reduce((n, r) => n + r.errors, 0)).toBeLessThan(10);
     for (const row of rows) {
-      // The example model scores about 92% on t10k; a 150-image slice per gateway stays well above 80%.
-      expect(row.accuracy, row.agent).toBeGreaterThan(0.8);
+      // The heavier example scores 87.9% on t10k; an 80-image slice per gateway stays above 75%.
+      expect(row.accuracy, row.agent).toBeGreaterThan(0.75);
     }
-    expect(Math.max(...rows.map((r) => r.exitRate))).toBeGreaterThan(0.5);
+    // No gateway is pinned: every offload is the plan's own choice.
+    expect(stdout).not.toMatch(/"pin":"split/);
     expect(rows.reduce((n, r) => n + r.offloads, 0)).toBeGreaterThan(0);
     // gw-wifi's link is cut at 40% of the run: requests that needed the cloud then ran their tail locally.
     expect(rows.find((r) => r.agent === 'gw-wifi')!.fallbacks).toBeGreaterThan(0);
@@ -116,7 +118,7 @@ describe('cleave demo', () => {
   });
 
   it('without --once serves until SIGTERM, then stops every process it started and removes what it created', async () => {
-    const child = startCleave(['demo', '--console-port', '0', '--rate', '20']);
+    const child = startCleave(['demo', '--console-port', '0', '--rate', '5']);
     let stderr = '';
     child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
     const exited = new Promise<number | null>((resolve) => child.once('close', resolve));

@@ -4,7 +4,8 @@ import type { CliContext } from '../cli-context.js';
 import { DEMO_AGENTS } from '../demo/demo-agents-spec.js';
 import { runDemo } from '../demo/run-demo.js';
 import type { StreamEnd } from '../demo/demo-stream.js';
-import { EXAMPLE_MODEL_WITH_EXITS } from '../example-paths.js';
+import { DEVICE_CLASS_NAMES, DEVICE_CLASSES, deviceClass } from '../device-classes.js';
+import { HEAVY_EXAMPLE_WITH_EXITS } from '../example-paths.js';
 import { LinkMode } from '../link/link-types.js';
 
 interface DemoFlags {
@@ -15,7 +16,8 @@ interface DemoFlags {
   duration?: number;
   rate: number;
   link: LinkMode;
-  edgeCores: number;
+  device: string;
+  edgeCores?: number;
   cutSeconds: number;
   pin: boolean;
   profileRuns: number;
@@ -25,7 +27,7 @@ interface DemoFlags {
 }
 
 /** Images `--once` streams when `--images` is not given. */
-export const DEFAULT_ONCE_IMAGES = 3000;
+export const DEFAULT_ONCE_IMAGES = 1500;
 
 function parseLinkMode(value: string): LinkMode {
   const modes = Object.values(LinkMode) as string[];
@@ -53,8 +55,8 @@ export function registerDemoCommand(program: Command, ctx: CliContext): void {
   program
     .command('demo')
     .description(
-      'The main job: start nats-server; partition the example model (exits calibrated on Fashion-MNIST train, edge ' +
-        'profiled under the gateway CPU quota) and publish it; start a cloud replica, the console and three edge ' +
+      'The main job: start nats-server; partition the heavier example model (exits calibrated on Fashion-MNIST ' +
+        'train, edge profiled under the device class CPU quota) and publish it; start a cloud replica, the console and three edge ' +
         `agents on emulated links and batteries: ${gateways.join(', ')}; stream t10k images through them with a ` +
         'live summary, cutting one link partway through. Serves until Ctrl-C unless --once or --duration.',
     )
@@ -73,7 +75,7 @@ export function registerDemoCommand(program: Command, ctx: CliContext): void {
       '--rate <n>',
       'requests per second per gateway; 0 = next as soon as answered',
       numberIn('rate', 0, 10_000),
-      25,
+      5,
     )
     .option(
       '--link <mode>',
@@ -82,10 +84,14 @@ export function registerDemoCommand(program: Command, ctx: CliContext): void {
       'auto' as LinkMode,
     )
     .option(
+      '--device <class>',
+      `device class of the gateways: ${DEVICE_CLASS_NAMES.map((n) => `${n} (${DEVICE_CLASSES[n].cores} core)`).join(', ')}`,
+      'pi',
+    )
+    .option(
       '--edge-cores <cores>',
-      'CPU of each emulated gateway, as a cgroup quota (root only)',
+      "CPU of each emulated gateway as a cgroup quota (root only), instead of the device class's",
       numberIn('edge-cores', 0.01, 64),
-      0.25,
     )
     .option(
       '--cut-seconds <s>',
@@ -93,14 +99,22 @@ export function registerDemoCommand(program: Command, ctx: CliContext): void {
       numberIn('cut-seconds', 0, 3600),
       5,
     )
-    .option('--no-pin', 'let every gateway follow the plan table (for the tiny example model: edge-only everywhere)')
+    .option(
+      '--pin',
+      'pin gw-wifi past the first exit and gw-4g past both (default: every gateway follows its plan)',
+      false,
+    )
     .option(
       '--profile-runs <n>',
       'timed runs per head and tail when profiling',
       ctx.parseInteger('profile-runs', 1, 1000),
-      10,
+      5,
     )
-    .option('--model <file>', 'ONNX model with early exits (its input must be 1x28x28)', EXAMPLE_MODEL_WITH_EXITS)
+    .option(
+      '--model <file>',
+      'ONNX model with early exits, input [N,1,S,S] (S ≥ 28; the 28×28 images are upsampled bilinearly to S)',
+      HEAVY_EXAMPLE_WITH_EXITS,
+    )
     .option(
       '--data <dir>',
       'Fashion-MNIST IDX directory (train calibrates, t10k is streamed)',
@@ -117,6 +131,7 @@ export function registerDemoCommand(program: Command, ctx: CliContext): void {
     .action(async (flags: DemoFlags) => {
       if (flags.once && flags.duration !== undefined) throw new Error('--once and --duration exclude each other');
       if (flags.images !== undefined && !flags.once) throw new Error('--images applies to --once runs only');
+      const device = deviceClass(flags.device);
       const end: StreamEnd = flags.once
         ? { images: flags.images ?? DEFAULT_ONCE_IMAGES }
         : flags.duration !== undefined
@@ -129,7 +144,8 @@ export function registerDemoCommand(program: Command, ctx: CliContext): void {
           end,
           ratePerAgent: flags.rate,
           link: flags.link,
-          edgeCores: flags.edgeCores,
+          device,
+          edgeCores: flags.edgeCores ?? device.cores,
           cutSeconds: flags.cutSeconds,
           pin: flags.pin,
           profileRuns: flags.profileRuns,

@@ -31,6 +31,7 @@ export interface StartDemoAgentOptions {
   readonly linkKind: LinkKind;
   readonly nats: { host: string; port: number };
   readonly prefix: string;
+  readonly modelId: string;
   readonly workDir: string;
   /** CPU cores of the emulated gateway. */
   readonly cores: number;
@@ -68,12 +69,14 @@ export async function startDemoAgent(options: StartDemoAgentOptions): Promise<De
     // LAN before the gateway goes into the field; at 1.1 Mbps the fetch alone would take over a minute.
     initial: { rateMbps: Infinity, delayMs: 0 },
   });
-  const quota = await createCpuQuotaGroup(`cleave-demo-${process.pid}-${spec.id}`, options.cores);
+  // A full core until the agent is ready, then the device's quota: start-up (Node, the bundle, onnxruntime sessions)
+  // under a 0.05-core quota would take minutes, and a provisioned gateway has done it before it serves.
+  const quota = await createCpuQuotaGroup(`cleave-demo-${process.pid}-${spec.id}`, 1);
   const config = {
     agentId: spec.id,
     prefix: options.prefix,
     nats: { servers: [link.url], name: `cleave-edge-${spec.id}`, reconnectWaitMs: 250 },
-    models: [{ id: 'fmnist', objective: 'auto', ...(options.pin ? { pin: options.pin } : {}) }],
+    models: [{ id: options.modelId, objective: 'auto', ...(options.pin ? { pin: options.pin } : {}) }],
     cacheDir: join(dir, 'cache'),
     http: { host: link.agentHost, port: 0 },
     battery: { path: batteryDir, pollMs: 1000 },
@@ -109,6 +112,7 @@ export async function startDemoAgent(options: StartDemoAgentOptions): Promise<De
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
     await link.shape(spec.link);
+    await quota.setCores(options.cores);
     return { spec, link, quota, process: child, client, httpUrl: url, pinned: options.pin, close };
   } catch (err) {
     await close();

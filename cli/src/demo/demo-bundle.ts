@@ -6,20 +6,24 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { createPublisherKey, publishBundle } from '@cleave/node-runtime';
-import { loadMnistSplit, partitionModel, readProfile, type PartitionResult } from '@cleave/partitioner';
+import { partitionModel, readProfile, type PartitionResult } from '@cleave/partitioner';
 import { CODECS } from '@cleave/proto';
 import type { CleaveLogger } from '@cleave/node-runtime/command-line';
-import { spawnCleave, type Spawner } from './demo-process.js';
+import { demoPreprocess, type DemoModel } from './demo-model.js';
+import type { CpuQuotaGroup } from '../cpu-quota.js';
+import { profileInQuota } from '../profile-in-quota.js';
 
 /** What {@link buildDemoBundle} needs. */
 export interface DemoBundleOptions {
-  readonly model: string;
+  readonly model: DemoModel;
   /** Fashion-MNIST IDX directory; the train split calibrates. */
   readonly dataDir: string;
   readonly workDir: string;
-  /** Spawns inside the edge CPU quota (or unthrottled when quotas are unavailable). */
-  readonly edgeSpawner: Spawner;
+  /** The edge CPU quota the profile is timed in (unthrottled when quotas are unavailable). */
+  readonly edgeQuota: CpuQuotaGroup;
   readonly runs: number;
+  /** Calibration samples that choose the exit thresholds (the end of train). */
+  readonly holdoutSamples: number;
   readonly log: CleaveLogger;
   /** Environment of the profiling child. */
   readonly env: Readonly<Record<string, string | undefined>>;
@@ -29,27 +33,32 @@ export interface DemoBundleOptions {
 export async function buildDemoBundle(options: DemoBundleOptions): Promise<PartitionResult> {
   const { log } = options;
   const edgeProfilePath = join(options.workDir, 'edge-profile.json');
+  const { model } = options;
+  const preprocess = demoPreprocess(model);
   const calib = ['--calib', options.dataDir, '--calib-split', 'train'];
-  const profiler = spawnCleave(
-    'cleave profile (edge)',
-    ['profile', options.model, '--out', edgeProfilePath, '--runs', String(options.runs), ...calib],
-    { spawner: options.edgeSpawner, env: { ...options.env, CLEAVE_LOG_LEVEL: 'warn' } },
+  if (preprocess?.resize !== undefined) calib.push('--calib-resize', String(preprocess.resize));
+  await profileInQuota(
+    options.edgeQuota,
+    [model.path, '--out', edgeProfilePath, '--runs', String(options.runs), ...calib],
+    { ...options.env, CLEAVE_LOG_LEVEL: 'warn' },
   );
-  const code = await profiler.exited;
-  if (code !== 0) throw new Error(`edge profiling failed (${String(code)}): ${profiler.tail()}`);
   const edgeProfile = await readProfile(edgeProfilePath);
   log.info({ device: edgeProfile.device }, 'edge profiled');
 
-  const data = await loadMnistSplit('train', options.dataDir);
   const result = await partitionModel({
-    modelPath: options.model,
+    modelPath: model.path,
     outDir: join(options.workDir, 'bundle'),
-    modelId: 'fmnist',
+    modelId: model.id,
     edgeProfile,
     rttMs: 20,
     // All codecs, int8 included (the default plan codecs leave it out).
     codecs: CODECS,
-    calibration: { data, source: `${options.dataDir} train`, trainSamples: 20_000, holdoutSamples: 5_000 },
+    calibration: {
+      data: { path: options.dataDir, split: 'train', ...(preprocess ? { preprocess } : {}) },
+      source: `${options.dataDir} train`,
+      trainSamples: 20_000,
+      holdoutSamples: options.holdoutSamples,
+    },
     force: true,
     profile: { runs: options.runs, warmup: 3, intraOpNumThreads: 1 },
     onPhase: (phase) => log.info(phase),

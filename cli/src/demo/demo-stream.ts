@@ -1,8 +1,8 @@
 // The demo's workload: Fashion-MNIST t10k images through every gateway's local API, one request at a time per
 // gateway at a steady pace, with one link cut partway through. Answers are scored against the labels as they come.
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type LabelledImages, toUnitFloatBatch } from '@cleave/partitioner';
 import type { DemoAgent } from './demo-agents.js';
+import type { DemoImages, DemoModel } from './demo-model.js';
 import { type AgentStats, createAgentStats, recordAnswer, recordError } from './demo-stats.js';
 
 /** When the stream ends: after `images` requests in all, after `durationMs`, or never (until `stop`). */
@@ -11,7 +11,8 @@ export type StreamEnd = { images: number } | { durationMs: number } | 'never';
 /** Options of {@link runImageStream}. */
 export interface ImageStreamOptions {
   readonly agents: readonly DemoAgent[];
-  readonly data: LabelledImages;
+  readonly model: DemoModel;
+  readonly data: DemoImages;
   readonly end: StreamEnd;
   /** Requests per second per gateway; 0 sends the next as soon as the previous is answered. */
   readonly ratePerAgent: number;
@@ -47,7 +48,7 @@ const CUT_AT_FRACTION = 0.4;
 export async function runImageStream(
   options: ImageStreamOptions,
 ): Promise<{ progress: StreamProgress; reason: 'done' | 'stopped' }> {
-  const { agents, data, end } = options;
+  const { agents, data, end, model } = options;
   const stats = new Map(agents.map((a) => [a.spec.id, createAgentStats()] as const));
   const started = performance.now();
   let next = 0;
@@ -81,11 +82,11 @@ export async function runImageStream(
       if (total !== undefined && next >= total) break;
       const n = next++;
       const index = n % data.count;
-      const input = toUnitFloatBatch(data, index, index + 1);
-      const t0 = performance.now();
       try {
-        const result = await agent.client.infer('fmnist', {
-          input: { dims: [1, 1, data.height, data.width], data: input },
+        const input = await data.read(index);
+        const t0 = performance.now();
+        const result = await agent.client.infer(model.id, {
+          input: { dims: [1, 1, model.height, model.width], data: input },
         });
         recordAnswer(own, result, data.labels[index]!, performance.now() - t0);
       } catch (error) {

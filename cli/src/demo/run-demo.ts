@@ -12,7 +12,6 @@ import {
   startConsoleServer,
   type ConsoleServer,
 } from '@cleave/console';
-import { loadMnistSplit } from '@cleave/partitioner';
 import { CodedError, parseBundleManifest } from '@cleave/proto';
 import { createCpuQuotaGroup } from '../cpu-quota.js';
 import { startEmbeddedNats } from '../embedded-nats.js';
@@ -20,11 +19,13 @@ import { resolveLinkMode } from '../link/emulated-link.js';
 import type { LinkMode } from '../link/link-types.js';
 import { connectNats } from '@cleave/node-runtime';
 import type { CleaveLogger } from '@cleave/node-runtime/command-line';
+import type { DeviceClass } from '../device-classes.js';
 import { type DemoAgent, startDemoAgent } from './demo-agents.js';
 import { CUT_AGENT_ID, DEMO_AGENTS, pinnedSplit } from './demo-agents-spec.js';
 import { buildDemoBundle, createDemoPublisherKey, publishDemoBundle } from './demo-bundle.js';
 import { createCleanupStack, createRunRecord, removeStaleDemoGroups, removeStaleRuns } from './demo-cleanup.js';
 import { createLiveDisplay, summaryRows } from './demo-display.js';
+import { describeDemoModel, loadDemoImages } from './demo-model.js';
 import { spawnCleave } from './demo-process.js';
 import { formatSummaryTable, type SummaryRow } from './demo-stats.js';
 import { runImageStream, type StreamEnd } from './demo-stream.js';
@@ -36,6 +37,8 @@ export interface DemoRunOptions {
   readonly end: StreamEnd;
   readonly ratePerAgent: number;
   readonly link: LinkMode;
+  /** The gateways' device class; `edgeCores` is its quota unless overridden. */
+  readonly device: DeviceClass;
   readonly edgeCores: number;
   readonly cutSeconds: number;
   readonly pin: boolean;
@@ -108,6 +111,7 @@ export async function runDemo(options: DemoRunOptions, deps: DemoRunDeps): Promi
     if (staleRuns.length + stale.length > 0) {
       log.info({ runs: staleRuns, groups: stale }, 'cleaned up after an earlier run that did not stop cleanly');
     }
+    const model = await describeDemoModel(options.model);
     const profileQuota = await createCpuQuotaGroup(`cleave-demo-${process.pid}-profile`, options.edgeCores);
     cleanup.push('profile quota', () => profileQuota.remove());
     if (profileQuota.cores === null) {
@@ -117,7 +121,9 @@ export async function runDemo(options: DemoRunOptions, deps: DemoRunDeps): Promi
       {
         links:
           links.kind === 'kernel' ? 'kernel: netns + veth, tc tbf each way, delay in userspace' : 'userspace proxy',
+        device: options.device.name,
         edgeCores: profileQuota.cores,
+        model: model.id,
       },
       'emulation',
     );
@@ -136,10 +142,11 @@ export async function runDemo(options: DemoRunOptions, deps: DemoRunDeps): Promi
     log.info({ url: nats.url, monitor: nats.monitorUrl }, 'nats-server ready');
     checkpoint();
     const bundle = await buildDemoBundle({
-      model: options.model,
+      model,
+      holdoutSamples: 3000,
       dataDir: options.data,
       workDir,
-      edgeSpawner: (command, args, spawnOptions) => profileQuota.spawn(command, args, spawnOptions),
+      edgeQuota: profileQuota,
       runs: options.profileRuns,
       log,
       env: childEnv,
@@ -201,6 +208,7 @@ export async function runDemo(options: DemoRunOptions, deps: DemoRunDeps): Promi
         linkKind: links.kind,
         nats: target,
         prefix: PREFIX,
+        modelId: model.id,
         workDir,
         cores: quotaCores,
         pin,
@@ -229,12 +237,13 @@ export async function runDemo(options: DemoRunOptions, deps: DemoRunDeps): Promi
     );
 
     // --- the stream ---
-    const data = await loadMnistSplit('t10k', options.data);
+    const data = await loadDemoImages(model, options.data, 't10k');
     const display = createLiveDisplay({ agents, interactive: deps.interactive, log, logEveryMs: 5000 });
     const cutAgent = agents.find((a) => a.spec.id === CUT_AGENT_ID);
     const stop = deps.shutdownSignal.then(() => undefined);
     const { progress, reason } = await runImageStream({
       agents,
+      model,
       data,
       end: options.end,
       ratePerAgent: options.ratePerAgent,
@@ -254,9 +263,9 @@ export async function runDemo(options: DemoRunOptions, deps: DemoRunDeps): Promi
     const rows = summaryRows(agents, progress);
     const seconds = (progress.elapsedMs / 1000).toFixed(1);
     deps.out(
-      `Cleave demo: ${progress.done} Fashion-MNIST t10k images in ${seconds} s through ${agents.length} gateways\n` +
+      `Cleave demo: ${model.id}, ${progress.done} Fashion-MNIST t10k images${model.resize ? ` (upsampled to ${model.resize}×${model.resize})` : ''} in ${seconds} s through ${agents.length} gateways\n` +
         `links: ${links.kind === 'kernel' ? 'kernel (network namespaces, tc tbf; delay in userspace)' : 'userspace TCP proxy'}; ` +
-        `edge CPU: ${profileQuota.cores === null ? 'unthrottled' : `${profileQuota.cores} core each (cgroup quota)`}; ` +
+        `edge: ${profileQuota.cores === null ? 'unthrottled' : `${options.device.name} class, ${profileQuota.cores} core each (cgroup quota)`}; ` +
         `cut: ${cutAgent && options.cutSeconds > 0 ? `${cutAgent.spec.id} for ${options.cutSeconds} s at 40%` : 'none'}\n\n` +
         formatSummaryTable(rows) +
         '\n',

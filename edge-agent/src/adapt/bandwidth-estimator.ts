@@ -29,6 +29,13 @@ export interface TransferSample {
   readonly elapsedMs: number;
   /** Time the far side reports it spent (queue + processing); 0 for probes. */
   readonly serverMs: number;
+  /**
+   * Round trip of an empty message sent right before this one, when there was one (a probe pair). It is
+   * subtracted instead of the base RTT: it carries the same local delays as this exchange (a CPU-starved device
+   * answers its sockets late, by up to a scheduling period), so the difference is the time the bytes took. Against
+   * the base RTT those delays would all count as transfer time, and a slow device would think its link slow.
+   */
+  readonly pairedRttMs?: number;
   /** When the reply arrived (the estimator's clock). */
   readonly at: number;
 }
@@ -90,9 +97,10 @@ export function createBandwidthEstimator(options: BandwidthEstimatorOptions = {}
       if (rtts.length > 64) rtts.shift();
       smoothedRtt = smoothedRtt === undefined ? ms : 0.8 * smoothedRtt + 0.2 * ms;
     },
-    addTransfer({ bytes, elapsedMs, serverMs, at }) {
+    addTransfer({ bytes, elapsedMs, serverMs, at, pairedRttMs }) {
       if (!(bytes > 0) || !(elapsedMs > 0) || !Number.isFinite(elapsedMs)) return undefined;
-      const transferMs = Math.max(minTransferMs, elapsedMs - Math.max(0, serverMs) - (baseRtt(at) ?? 0));
+      const rtt = pairedRttMs !== undefined && Number.isFinite(pairedRttMs) ? pairedRttMs : (baseRtt(at) ?? 0);
+      const transferMs = Math.max(minTransferMs, elapsedMs - Math.max(0, serverMs) - rtt);
       const mbps = Math.min(maxMbps, (bytes * 8) / (transferMs * 1000));
       samples.push({ mbps, at });
       if (samples.length > window) samples.shift();

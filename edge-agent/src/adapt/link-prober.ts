@@ -84,6 +84,7 @@ export function createLinkProber(options: LinkProberOptions): LinkProber {
       bytes,
       elapsedMs: elapsed === 'timeout' ? options.timeoutMs : elapsed,
       serverMs: 0,
+      pairedRttMs: rtt,
       at: now(),
     });
     if (sample !== undefined) options.onSample(sample, before);
