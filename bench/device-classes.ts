@@ -11,7 +11,14 @@ import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { createCpuQuotaGroup, DEVICE_CLASSES, DEVICE_CLASS_NAMES, REPO_ROOT, type CpuQuotaGroup } from '@cleave/cli';
+import {
+  CALIBRATION_MODEL,
+  createCpuQuotaGroup,
+  DEVICE_CLASSES,
+  DEVICE_CLASS_NAMES,
+  REPO_ROOT,
+  type CpuQuotaGroup,
+} from '@cleave/cli';
 import { median } from '@cleave/proto';
 import { ensureZooModel } from '../test/harness/zoo-models.js';
 
@@ -36,7 +43,7 @@ if (!(Number.isInteger(rounds) && rounds > 0 && Number.isInteger(runs) && runs >
 }
 const TSX = join(REPO_ROOT, 'node_modules', '.bin', 'tsx');
 const TIMER = join(REPO_ROOT, 'bench', 'whole-model-timer.ts');
-const model = await ensureZooModel('mobilenet_v2');
+const model = await ensureZooModel(CALIBRATION_MODEL);
 
 interface Config {
   readonly label: string;
