@@ -26,6 +26,9 @@ describe('bandwidth estimator', () => {
     // Against the base RTT alone the same exchange reads as a link 2.5× slower.
     const unpaired = e.addTransfer({ bytes: 10_000, elapsedMs: 29, serverMs: 0, at: 2 });
     expect(unpaired).toBeCloseTo(80 / 25, 6);
+    // An empty round trip far above the base waited behind bytes on the link: that wait is the slow link itself.
+    const queued = e.addTransfer({ bytes: 10_000, elapsedMs: 4010, serverMs: 0, at: 3, pairedRttMs: 4000 });
+    expect(queued).toBeCloseTo(80 / 4006, 6);
   });
 
   it('ignores isolated outliers: one stalled transfer does not move the median', () => {

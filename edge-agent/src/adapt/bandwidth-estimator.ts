@@ -19,6 +19,13 @@ export interface BandwidthEstimatorOptions {
   readonly maxMbps?: number;
   /** How long the base-RTT minimum filter remembers a sample. @default 10000 */
   readonly rttWindowMs?: number;
+  /**
+   * A probe pair's empty round trip is subtracted only while it is at most this far above the base RTT. Local
+   * delays on a CPU-starved device are tens of milliseconds (a scheduling period or two); an empty message that
+   * took longer than this waited behind bytes still on the link (a slower link draining an earlier probe), and
+   * subtracting that wait would hide the very slowdown the probe should see. @default 100
+   */
+  readonly maxPairedExcessMs?: number;
 }
 
 /** One measured exchange that carried a payload. */
@@ -75,6 +82,7 @@ export function createBandwidthEstimator(options: BandwidthEstimatorOptions = {}
   const minTransferMs = options.minTransferMs ?? 0.25;
   const maxMbps = options.maxMbps ?? 10_000;
   const rttWindowMs = options.rttWindowMs ?? 10_000;
+  const maxPairedExcessMs = options.maxPairedExcessMs ?? 100;
   if (!Number.isInteger(window) || window < 1) throw new RangeError(`"window" must be a positive integer`);
 
   let samples: { mbps: number; at: number }[] = [];
@@ -99,7 +107,10 @@ export function createBandwidthEstimator(options: BandwidthEstimatorOptions = {}
     },
     addTransfer({ bytes, elapsedMs, serverMs, at, pairedRttMs }) {
       if (!(bytes > 0) || !(elapsedMs > 0) || !Number.isFinite(elapsedMs)) return undefined;
-      const rtt = pairedRttMs !== undefined && Number.isFinite(pairedRttMs) ? pairedRttMs : (baseRtt(at) ?? 0);
+      const base = baseRtt(at) ?? 0;
+      const paired =
+        pairedRttMs !== undefined && Number.isFinite(pairedRttMs) && pairedRttMs - base <= maxPairedExcessMs;
+      const rtt = paired ? Math.max(base, pairedRttMs) : base;
       const transferMs = Math.max(minTransferMs, elapsedMs - Math.max(0, serverMs) - rtt);
       const mbps = Math.min(maxMbps, (bytes * 8) / (transferMs * 1000));
       samples.push({ mbps, at });
