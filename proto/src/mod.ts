@@ -80,6 +80,7 @@ export {
   elementTypeBytes,
   elementTypeOfOnnx,
   FLOAT_DTYPE,
+  firstNonFinite,
   isElementType,
   isTensorDtype,
   RAW_DTYPES,

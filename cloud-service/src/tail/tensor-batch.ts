@@ -11,6 +11,7 @@ import {
   type DtypeArray,
   type EncodedTensor,
   FLOAT_DTYPE,
+  firstNonFinite,
   HOST_IS_LITTLE_ENDIAN,
   isCodec,
   LOSSLESS_CODEC,
@@ -372,7 +373,7 @@ function floatView(bytes: Uint8Array): Float32Array {
 // NaN and ±Infinity are never a valid activation to send: they come from a broken head or a bad input, and a tail
 // would only spread them. An f16 request also gets here when a value overflowed f16's range (±65504).
 function checkFinite(name: string, values: Float32Array): void {
-  const bad = values.findIndex((x) => !Number.isFinite(x));
+  const bad = firstNonFinite(values);
   if (bad >= 0) {
     throw new TailInputError(
       `tensor ${JSON.stringify(name)}: element ${bad} is ${String(values[bad])}; float tensors must be finite`,

@@ -6,6 +6,7 @@ import {
   DTYPE_SPECS,
   type DtypeArray,
   FLOAT_DTYPE,
+  firstNonFinite,
   HOST_IS_LITTLE_ENDIAN,
   isTensorDtype,
   TENSOR_DTYPES,
@@ -202,7 +203,7 @@ function fromValues(name: string, dtype: TensorDtype, values: readonly unknown[]
 
 function checkElements(name: string, dtype: TensorDtype, array: DtypeArray): void {
   if (array instanceof Float32Array) {
-    const bad = array.findIndex((x) => !Number.isFinite(x));
+    const bad = firstNonFinite(array);
     if (bad >= 0) {
       throw new EdgeAgentError(
         EdgeErrorCode.BadDtype,
