@@ -92,4 +92,6 @@ export interface BandwidthRow {
   readonly cells: Readonly<Partial<Record<Strategy, CellSummary>>>;
   /** The planner's expected latency for the candidate Cleave's plan chose in this cell, ms. */
   readonly cleavePredictedMs?: number;
+  /** The candidate the static-split oracle ran; `edge-only` makes it a second edge-only run (the noise check). */
+  readonly staticSplit?: string;
 }

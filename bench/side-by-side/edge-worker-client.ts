@@ -18,7 +18,7 @@ export async function startEdgeWorker(
 ): Promise<EdgeWorker> {
   const child: ChildProcess = group.spawn(
     process.execPath,
-    ['--import', 'tsx', join(REPO_ROOT, 'bench', 'side-by-side', 'edge-worker.ts')],
+    ['--expose-gc', '--import', 'tsx', join(REPO_ROOT, 'bench', 'side-by-side', 'edge-worker.ts')],
     {
       cwd: REPO_ROOT,
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],

@@ -194,6 +194,10 @@ async function run(message: Run): Promise<RunResult> {
   const m = models.get(message.model);
   if (m === undefined) throw new Error(`unknown model ${message.model}`);
   const images = await loadBenchImages(m.spec.kind, message.offset, message.n);
+  // Making the images allocates and burns CPU in this device's quota: collect that garbage and let a fresh CFS
+  // period begin, so the first timed request pays for neither (they made two identical strategies differ by 17%).
+  (globalThis as { gc?: () => void }).gc?.();
+  await new Promise((resolve) => setTimeout(resolve, init.settleMs));
   const result: RunResult = {
     latencyMs: [],
     edgeComputeMs: [],

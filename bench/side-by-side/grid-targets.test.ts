@@ -30,13 +30,14 @@ describe('checkGridTargets', () => {
     const rows = [row('pi', 1.1, [100, 300, 200, 90, 92], 100), row('gateway', 100, [40, 30, 25, 35, 25.5], 24)];
     const t = checkGridTargets(rows, { cleaveCorrect: 91, fullCorrect: 92, n: 100 });
     expect(t.map((x) => [x.id, x.pass])).toEqual([
+      ['noise', false],
       ['best-baseline', true],
       ['oracle', true],
       ['wins', true],
       ['prediction', true],
       ['accuracy', true],
     ]);
-    expect(t[1]!.detail).toBe('1 such cells');
+    expect(t.find((x) => x.id === 'oracle')!.detail).toBe('1 such cells');
   });
   it('names the cells that miss, and counts the ≥ 1.2× wins', () => {
     const rows = [row('pi', 1.1, [100, 300, 200, 90, 95], 60), row('constrained', 5.85, [100, 80, 60, 70, 40], 41)];
@@ -48,6 +49,17 @@ describe('checkGridTargets', () => {
     expect(by.wins!.detail).toBe('1: constrained@5.85 1.50×');
     expect(by.prediction!.detail).toContain('pi@1.1 60.0 predicted vs 95.0 ms');
     expect(by.accuracy!.pass).toBe(false);
+  });
+  it('compares the oracle with edge-only where it chose edge-only: the noise between identical runs', () => {
+    const twin = (edge: number, oracle: number, mbps: number): BandwidthRow => ({
+      ...row('pi', mbps, [edge, 300, 200, oracle, 95]),
+      staticSplit: 'edge-only',
+    });
+    const near = checkGridTargets([twin(100, 102, 1.1), { ...twin(100, 50, 5.85), staticSplit: 'split-3' }], null);
+    expect(near[0]).toMatchObject({ id: 'noise', pass: true, detail: '1 such cells, worst 2.0%' });
+    const far = checkGridTargets([twin(100, 102, 1.1), twin(100, 95, 5.85)], null)[0]!;
+    expect(far.pass).toBe(false);
+    expect(far.detail).toBe('2 such cells, worst 5.0%; beyond 3%: pi@5.85 95.00 vs 100.00 ms');
   });
   it('misses a cell with a missing strategy or prediction, and skips accuracy when not measured', () => {
     const partial: BandwidthRow = { device: 'pi', mbps: 1, cells: { cleave: cell(1) } };

@@ -17,7 +17,7 @@ export interface PairedAccuracy {
 
 /** The result of one acceptance target. */
 export interface TargetResult {
-  readonly id: 'best-baseline' | 'oracle' | 'wins' | 'prediction' | 'accuracy';
+  readonly id: 'noise' | 'best-baseline' | 'oracle' | 'wins' | 'prediction' | 'accuracy';
   readonly description: string;
   readonly pass: boolean;
   readonly detail: string;
@@ -38,9 +38,32 @@ export function bestBaseline(row: BandwidthRow): { strategy: Strategy; p50Ms: nu
   return best;
 }
 
+/**
+ * Where the oracle chose edge-only, the static-split strategy runs the edge-only baseline's code in another process
+ * on the same images: two identical configurations, which must agree within 3% for the other targets to mean much.
+ */
+function noiseCheck(rows: readonly BandwidthRow[]): TargetResult {
+  const twins = rows.filter((r) => r.staticSplit === 'edge-only');
+  const gaps = twins.map((r) => ({ row: r, gap: p50(r, 'static-split') / p50(r, 'edge-only') - 1 }));
+  const far = gaps.filter((g) => !(Math.abs(g.gap) <= 0.03));
+  const worst = gaps.reduce((m, g) => Math.max(m, Math.abs(g.gap)), 0);
+  return {
+    id: 'noise',
+    description: 'two identical configurations (edge-only, and the oracle when it chose edge-only) within 3%',
+    pass: twins.length > 0 && far.length === 0,
+    detail:
+      twins.length === 0
+        ? 'no cell where the oracle chose edge-only'
+        : `${twins.length} such cells, worst ${fmt(100 * worst)}%` +
+          (far.length === 0
+            ? ''
+            : `; beyond 3%: ${far.map((g) => `${cellName(g.row)} ${fmt(p50(g.row, 'static-split'), 2)} vs ${fmt(p50(g.row, 'edge-only'), 2)} ms`).join('; ')}`),
+  };
+}
+
 /** Checks the grid's targets for one model; `accuracy` only for the trained models. */
 export function checkGridTargets(rows: readonly BandwidthRow[], accuracy: PairedAccuracy | null): TargetResult[] {
-  const results: TargetResult[] = [];
+  const results: TargetResult[] = [noiseCheck(rows)];
   const misses: string[] = [];
   for (const row of rows) {
     const best = bestBaseline(row);

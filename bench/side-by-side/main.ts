@@ -186,6 +186,7 @@ for (const device of opts.devices) {
       links: Object.fromEntries(Object.entries(links).map(([k, l]) => [k, l.url])) as Record<NetworkStrategy, string>,
       models: setups.map((s) => s.spec),
       requestTimeoutMs: 180_000,
+      settleMs: Math.ceil(2 / device.cores),
     });
   }
   for (const s of STRATEGIES) await groups[s].setCores(device.cores);
@@ -248,6 +249,7 @@ for (const device of opts.devices) {
         mbps,
         cells: res.cells,
         ...(range === undefined ? {} : { cleavePredictedMs: range.expectedLatencyMs }),
+        staticSplit: plan.staticSplit,
       };
       r.rows.push(row);
       r.raw[cellKey(row)] = { ...res, plan, device: device.name };

@@ -29,6 +29,11 @@ export type ToWorker =
       readonly links: Readonly<Record<NetworkStrategy, string>>;
       readonly models: readonly WorkerModel[];
       readonly requestTimeoutMs: number;
+      /**
+       * Pause between preparing a run's images and its first timed request: two CFS periods of the device's quota,
+       * so that the image work (upsampling, PNG) has not spent the period the request starts in.
+       */
+      readonly settleMs: number;
     }
   | {
       readonly type: 'run';
