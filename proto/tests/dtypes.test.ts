@@ -20,3 +20,15 @@ describe('firstNonFinite', () => {
     expect(firstNonFinite(new Float32Array([1, 1e39]))).toBe(1);
   });
 });
+
+describe('firstNonFinite at every position', () => {
+  it('finds a single bad value wherever it sits, whatever the length (the four-lane sum and its tail)', () => {
+    for (const n of [1, 2, 3, 4, 5, 7, 8, 9]) {
+      for (let at = 0; at < n; at++) {
+        const values = new Float32Array(n).fill(-2.5);
+        values[at] = at % 2 === 0 ? Number.NEGATIVE_INFINITY : Number.NaN;
+        expect(firstNonFinite(values)).toBe(at);
+      }
+    }
+  });
+});
