@@ -52,18 +52,25 @@ describe('chunk by chunk decoding', () => {
 
 describe('memory reclaimer', () => {
   it('collects once the threshold is reached, or when the replica goes idle with enough pending', async () => {
-    const reclaimer = createMemoryReclaimer({ thresholdBytes: 1000, idleMinBytes: 100, minIntervalMs: 0 });
-    reclaimer.released(600);
+    const reclaimer = createMemoryReclaimer({
+      thresholdBytes: 1000,
+      idleMinBytes: 100,
+      minIntervalMs: 0,
+      majorMinBytes: 500,
+    });
+    reclaimer.released(400);
     await new Promise((resolve) => setTimeout(resolve, 5));
     expect(reclaimer.collections).toBe(0);
-    reclaimer.released(600);
+    reclaimer.released(800);
     await new Promise((resolve) => setTimeout(resolve, 5));
     expect(reclaimer.collections).toBe(1);
+    expect(reclaimer.majorCollections).toBe(1); // 800 bytes at once: a big request, maybe promoted
     reclaimer.released(10, true); // idle, but too little to be worth a full GC
     await new Promise((resolve) => setTimeout(resolve, 5));
     expect(reclaimer.collections).toBe(1);
     reclaimer.released(95, true);
     await new Promise((resolve) => setTimeout(resolve, 5));
     expect(reclaimer.collections).toBe(2);
+    expect(reclaimer.majorCollections).toBe(1); // only small garbage: a scavenge
   });
 });

@@ -219,6 +219,7 @@ export function createTailService(deps: TailServiceDeps): TailService {
     reclaimer: createMemoryReclaimer({
       thresholdBytes: 32 * 1024 ** 2,
       idleMinBytes: 4 * 1024 ** 2,
+      majorMinBytes: 1024 ** 2,
       minIntervalMs: 100,
     }),
   });
