@@ -28,7 +28,7 @@ function manifest(version: string, ranges: { candidate: string; tailOn?: 'edge' 
   } as unknown as BundleManifest;
 }
 
-function fakeRegistry(manifests: BundleManifest[]) {
+function fakeRegistry(manifests: BundleManifest[], served: string[] = []) {
   const acquired: string[] = [];
   const gates = new Map<string, () => void>();
   let pinned = 0;
@@ -37,6 +37,7 @@ function fakeRegistry(manifests: BundleManifest[]) {
       const found = manifests.find((m) => m.version === version);
       return found === undefined ? Promise.reject(new Error(`no ${version}`)) : Promise.resolve(found);
     },
+    servedSplits: () => served,
     async acquire(address: TailAddress): Promise<TailLease> {
       const key = `${address.version}/${address.split}`;
       acquired.push(key);
@@ -96,6 +97,18 @@ describe('tail prewarm', () => {
     prewarm.request('m', 'v2'); // announced again: already done
     await prewarm.idle();
     expect(reports).toHaveLength(2);
+    await prewarm.close();
+  });
+
+  it('also warms the splits agents use now, after the plan’s, when the new version has them with a cloud tail', async () => {
+    // The plan keeps everything on the edge; agents pinned to s2 (and one on a split v2 dropped) offload anyway.
+    const v2 = manifest('v2', [{ candidate: 'edge-only' }, { candidate: 's1' }]);
+    const { registry, acquired } = fakeRegistry([v2], ['s2', 'gone', 'edge-only', 's1']);
+    const { prewarm, reports } = prewarmer(registry);
+    prewarm.request('m', 'v2');
+    await prewarm.idle();
+    expect(acquired).toEqual(['v2/s1', 'v2/s2']);
+    expect(reports[0]!.splits).toEqual(['s1', 's2']);
     await prewarm.close();
   });
 

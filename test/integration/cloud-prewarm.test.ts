@@ -1,7 +1,8 @@
 // Prewarming: a replica loads and warms the tails a version's plan sends to the cloud as soon as the version is
 // current (at start for the versions current then, on promotion for the others), so the first offload finds a warm
-// session. Only the plan's cloud tails are loaded (not edge-only candidates, not tails the plan keeps on the edge),
-// within the tail memory budget, with one log line per version; a replica with prewarming off loads on demand.
+// session. The plan's cloud tails are loaded (not edge-only candidates, not tails the plan keeps on the edge), and on
+// a promotion also the splits agents offload now on the version before (a pinned agent's split), within the tail
+// memory budget, with one log line per version; a replica with prewarming off loads on demand.
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -168,14 +169,21 @@ describe('cloud replica prewarming', () => {
     expect(loadedLines(replica, v1.version)).toHaveLength(2); // the request loaded nothing
   });
 
-  it('prewarms a promoted version as soon as it becomes current', async () => {
+  it('prewarms a promoted version as soon as it becomes current, with the splits agents use beside the plan’s', async () => {
+    // An agent pinned to the split the plan keeps on the edge offloads there: v1 loads it on demand.
+    await firstOffload(nats().prefix, v1, edgeTail);
     await publishBundle(nc, v2.dir, { prefix: nats().prefix });
     await waitFor(() => prewarmLine(replica, v2.version) !== undefined, 'the prewarm of v2', 30_000);
-    expect(prewarmLine(replica, v2.version)).toMatchObject({ warmed: [offloaded[1], offloaded[0]], skipped: [] });
+    expect(prewarmLine(replica, v2.version)).toMatchObject({
+      splits: [offloaded[1], offloaded[0], edgeTail],
+      warmed: [offloaded[1], offloaded[0], edgeTail],
+      skipped: [],
+    });
     // Once per version, although both the announcement and the current-version watch told the replica.
     expect(replica.logs.filter((l) => l.msg === 'tails prewarmed' && l['version'] === v2.version)).toHaveLength(1);
     const before = loadedLines(replica, v2.version).length;
     await firstOffload(nats().prefix, v2, offloaded[1]);
+    await firstOffload(nats().prefix, v2, edgeTail);
     expect(loadedLines(replica, v2.version)).toHaveLength(before);
     expect(replica.service.status().tails).toEqual(
       expect.arrayContaining(offloaded.map((s) => `fmnist/${v2.version}/${s}`)),

@@ -1,7 +1,9 @@
 // Loads a version's tails before they are asked for. When a version becomes current (the `${prefix}_current` KV,
 // watched from the replica's start, so every version current at start counts too; or a bundle announcement,
-// which usually comes first), the replica loads the tails of the candidates its plan offloads to the cloud and runs
-// each once on zeros. The first offload after a promotion or a restart then finds a warm session instead of waiting
+// which usually comes first), the replica loads the tails of the candidates its plan offloads to the cloud, and of
+// the splits agents use now on earlier versions (an agent pinned to a split, or re-costed away from the plan, asks for
+// the same split after the swap; a plan that keeps everything on the edge warmed nothing, and the first offload after
+// a promotion waited 171 ms instead of 35), and runs each once on zeros. The first offload after a promotion or a restart then finds a warm session instead of waiting
 // for a download, a session build and onnxruntime's first-run allocations. Prewarming stays within the tail memory
 // budget: the tails it warmed are pinned until the version is done, so a version never evicts its own tails, and a
 // tail that does not fit is skipped. Nothing here is fatal: failures are logged and requests load on demand.
@@ -15,7 +17,7 @@ import type { TailLease, TailRegistry } from '../tail/tail-registry.js';
 export interface PrewarmReport {
   readonly model: string;
   readonly version: string;
-  /** Splits the plan sends to the cloud, in plan order. */
+  /** Splits to warm: those the plan sends to the cloud, in plan order, then those agents use now. */
   readonly splits: readonly string[];
   /** Splits loaded and run once. */
   readonly warmed: readonly string[];
@@ -56,10 +58,16 @@ export interface TailPrewarm {
  * the tail on the edge, without edge-only candidates; in plan order, each once.
  */
 export function plannedCloudSplits(manifest: BundleManifest): string[] {
+  const planned = manifest.plan.ranges.filter((r) => r.tailOn !== 'edge').map((r) => r.candidate);
+  return cloudTailSplits(manifest, planned);
+}
+
+/** The splits of `wanted` that `manifest` has with a cloud tail, each once, in order. */
+export function cloudTailSplits(manifest: BundleManifest, wanted: readonly string[]): string[] {
   const splits: string[] = [];
-  for (const range of manifest.plan.ranges) {
-    if (range.tailOn === 'edge' || splits.includes(range.candidate)) continue;
-    const candidate = manifest.candidates.find((c) => c.id === range.candidate);
+  for (const id of wanted) {
+    if (splits.includes(id)) continue;
+    const candidate = manifest.candidates.find((c) => c.id === id);
     if (candidate === undefined || candidate.kind === CandidateKind.EdgeOnly || candidate.tail === null) continue;
     splits.push(candidate.id);
   }
@@ -115,7 +123,8 @@ export function createTailPrewarm(deps: TailPrewarmDeps): TailPrewarm {
     });
     let splits: string[];
     try {
-      splits = plannedCloudSplits(await registry.manifest(model, version));
+      const manifest = await registry.manifest(model, version);
+      splits = cloudTailSplits(manifest, [...plannedCloudSplits(manifest), ...registry.servedSplits(model)]);
     } catch (error) {
       if (done.get(model) === version) done.delete(model); // asked again (announced, or at the next watch), retried
       return report([], [], [{ split: '*', reason: (error as Error).message }]);

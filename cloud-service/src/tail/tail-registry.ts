@@ -65,6 +65,8 @@ export interface TailRegistry {
   readonly loadedCount: number;
   /** The loaded tails (`model/version/split`), and the weights contents they hold. */
   loaded(): { tails: string[]; weights: WeightsContent[] };
+  /** Splits of `model` with a tail loaded now, at any version, most recently used first: what agents ask for. */
+  servedSplits(model: string): string[];
   /** Requests queued across tails. */
   readonly queueDepth: number;
   /** Tells every tail to dispatch without waiting for its queue delay. */
@@ -77,6 +79,7 @@ export interface TailRegistry {
 
 interface Entry {
   readonly key: string;
+  readonly address: TailAddress;
   /** The tail graph's bytes (its weights included when it embeds them). */
   readonly bytes: number;
   /** The shared weights file the tail reads, counted once across the entries reading it. */
@@ -264,6 +267,7 @@ export function createTailRegistry(deps: TailRegistryDeps): TailRegistry {
     }
     const entry: Entry = {
       key,
+      address,
       bytes,
       weights: weights === undefined ? undefined : { sha256: weights.sha256, bytes: weights.bytes },
       tail: undefined,
@@ -383,6 +387,10 @@ export function createTailRegistry(deps: TailRegistryDeps): TailRegistry {
         tails: [...entries.values()].filter((e) => e.tail !== undefined).map((e) => e.key),
         weights: [...resident].map(([sha256, held]) => ({ sha256, bytes: held.bytes })),
       };
+    },
+    servedSplits(model) {
+      const served = [...entries.values()].filter((e) => e.tail !== undefined && e.address.model === model);
+      return [...new Set(served.sort((a, b) => b.lastUsed - a.lastUsed).map((e) => e.address.split))];
     },
     get loadedBytes() {
       return reservedBytes;
