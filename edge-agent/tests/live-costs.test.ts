@@ -118,6 +118,33 @@ describe('controller on live costs', () => {
     );
   });
 
+  it('switches once the margin held for the dwell, though two challengers trade first place at every update', () => {
+    const manifest = profiled();
+    const c = createModelController(manifest, settings);
+    c.update(at(0));
+    expect(c.current()).toMatchObject({ split: 'split-a' });
+    // No exit answers on split-a, its replies are not queued, and its head runs at 3.2 or 3.8 ms in turn (0.8 or
+    // 0.95 × profile): split-a costs 13 ms, cloud-only 8.7 ms, edge-only 8.2 or 9.3 ms. Both beat split-a by the
+    // margin, and they trade first place at every update.
+    const leaders = new Set<string>();
+    let switched: ReturnType<typeof c.update>;
+    for (let step = 0; step < 12 && switched === undefined; step += 1) {
+      const t = 1000 + step * 100;
+      const headMs = step % 2 === 0 ? 3.2 : 3.8;
+      for (let i = 0; i < 10; i += 1) {
+        const cloud = { queueMs: 0, processingMs: 3 };
+        c.observe(manifest.version, { split: 'split-a', at: t - 50 + i, headMs, cloud, exited: false });
+      }
+      leaders.add(c.live(at(t))!.ranking[0]!.option);
+      switched = c.update(at(t));
+      if (switched !== undefined)
+        console.log(`switched after ${t - 1000} ms of alternating leaders: ${switched.reason}`);
+    }
+    expect([...leaders].sort()).toEqual(['cloud-only/f32', 'edge-only/f32']);
+    expect(switched?.to).toMatchObject({ chosenBy: 'live-costs' });
+    expect(switched!.to.split).not.toBe('split-a');
+  });
+
   it('does not switch for a gain inside the margin', () => {
     const manifest = profiled();
     const c = createModelController(manifest, { ...settings, live: { ...live, margin: 10 } });

@@ -284,7 +284,10 @@ export function createModelController(initial: BundleManifest, initialSettings: 
       pending = undefined;
       return undefined;
     }
-    const key = `live:${verdict.best.option}`;
+    // The dwell times how long the current option has been beaten by the margin, not how long one challenger has
+    // led: near-equal challengers (two codecs of one split) trade first place from one update to the next, and a
+    // dwell per challenger never ended (a halved edge quota left an option 41% worse in use for 15 s).
+    const key = 'live';
     if (pending?.key !== key) pending = { key, since: inputs.now };
     if (inputs.now - pending.since < live.dwellMs || inputs.now - current.since < live.dwellMs) return undefined;
     const { decision: to, notes } = desiredFor(inputs, manifest, verdict.best);
