@@ -1,15 +1,18 @@
 /**
- * Dynamic batching throughput on a mobilenet_v2 tail (a mid split), side by side in one run:
- *   - `cleave cloud` with batching (max batch 32) at concurrency 32,
- *   - the same replica without batching (max batch 1) at concurrency 32,
- *   - a bare onnxruntime-node loop on the same tail at batch 32 (and batch 1), same threads, same machine.
- * Each replica runs as its own process (as in production); clients are closed loops, one sample per request.
- * Targets: batched ≥ 1.8× unbatched, and ≥ 90% of the bare loop at batch 32.
+ * Dynamic batching throughput on a mobilenet_v2 tail (a mid split), side by side in one run, for each max batch size
+ * (8, 16, 32) and each onnxruntime thread count (1, 2):
+ *   - `cleave cloud` with batching (max batch B) under a closed loop of 2 × B clients (so that a batch fills while
+ *     the one before it runs; at B clients half of them wait for the running batch, and batches alternate in halves),
+ *   - the same replica without batching (max batch 1) under the same kind of load,
+ *   - a bare onnxruntime-node loop on the same tail at batch B and at batch 1, same threads, same machine.
+ * Each replica runs as its own process (as in production); clients send one sample per request.
+ * Targets: batched ≥ 2× unbatched, and ≥ 0.9× the bare loop at the same batch.
  *
- * Usage: npm run bench:cloud-batching [-- --seconds 4 --rounds 5 --concurrency 32 --threads 2 --delay-us 2000
- *        --split split-17 --semi-space-mb 64]
+ * Usage: npm run bench:cloud-batching [-- --seconds 3 --rounds 3 --batches 8,16,32 --threads 1,2
+ *        --load-factor 2 --delay-us 2000 --split split-17 --semi-space-mb 64 --memory-arena]
  */
-import { readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import ort from 'onnxruntime-node';
@@ -31,25 +34,40 @@ import {
 
 const { values: args } = parseArgs({
   options: {
-    seconds: { type: 'string', default: '4' },
-    rounds: { type: 'string', default: '5' },
-    concurrency: { type: 'string', default: '32' },
-    threads: { type: 'string', default: '2' },
+    seconds: { type: 'string', default: '3' },
+    rounds: { type: 'string', default: '3' },
+    batches: { type: 'string', default: '8,16,32' },
+    threads: { type: 'string', default: '1,2' },
+    'load-factor': { type: 'string', default: '2' },
     'delay-us': { type: 'string', default: '2000' },
-    'max-batch': { type: 'string', default: '32' },
     split: { type: 'string' },
     'semi-space-mb': { type: 'string', default: '64' },
+    // Replicas run with onnxruntime's arena off by default, so that memory comes back after a burst.
+    'memory-arena': { type: 'boolean', default: false },
   },
 });
+/** A comma-separated list of positive integers from flag `name`. */
+function integers(name: 'batches' | 'threads'): number[] {
+  const values = args[name].split(',').map(Number);
+  if (values.some((v) => !Number.isInteger(v) || v < 1)) {
+    process.stderr.write(`--${name}: expected positive integers separated by commas, got ${args[name]}\n`);
+    process.exit(2);
+  }
+  return values;
+}
 const seconds = Number(args.seconds);
 const rounds = Number(args.rounds);
-const concurrency = Number(args.concurrency);
-const threads = Number(args.threads);
-const maxBatch = Number(args['max-batch']);
+const batches = integers('batches');
+const threadCounts = integers('threads');
+const loadFactor = Number(args['load-factor']);
 const prefix = 'bench';
 // As deploy/kubernetes/cloud-deployment.yaml runs replicas: a larger young generation halves GC time at these message rates.
 const replicaEnv =
   Number(args['semi-space-mb']) > 0 ? { NODE_OPTIONS: `--max-semi-space-size=${args['semi-space-mb']}` } : {};
+
+// The replicas' configuration file: only what differs from the defaults.
+const configFile = join(await mkdtemp(join(tmpdir(), 'cleave-bench-batching-')), 'cloud.yaml');
+await writeFile(configFile, `onnx:\n  memoryArena: ${args['memory-arena']}\n`);
 
 await using nats = await startEmbeddedNats();
 const nc = await connect({ servers: nats.url });
@@ -60,7 +78,9 @@ process.stdout.write(
   `mobilenet_v2 ${tail.version}, split ${tail.split.id} (cut ${tail.split.cut.join(', ')} ` +
     `[${cut[0]!.dims.join('×')}], ${(payload.byteLength / 1024).toFixed(0)} KiB per request; ` +
     `tail ${tail.split.profile.cloud?.medianMs.toFixed(2)} ms vs whole model ${tail.wholeModelMs.toFixed(2)} ms at batch 1)\n` +
-    `concurrency ${concurrency}, ${threads} onnxruntime thread(s), ${rounds} rounds × ${seconds} s, max queue delay ${args['delay-us']} µs\n\n`,
+    `max batch ${batches.join(', ')} × ${threadCounts.join(', ')} onnxruntime thread(s), ${loadFactor} × max batch ` +
+    `clients, ${rounds} rounds × ${seconds} s, max queue delay ${args['delay-us']} µs, replicas' memory arena ` +
+    `${args['memory-arena'] ? 'on' : 'off (the default)'}\n\n`,
 );
 
 /** One trial: wall-clock throughput, throughput per CPU-second of the process doing the work, and the load run. */
@@ -77,7 +97,7 @@ async function cpuSeconds(pid: number): Promise<number> {
 }
 
 /** onnxruntime alone on the tail, at `batch`, with the replica's session options. */
-async function bareOrt(batch: number): Promise<Trial> {
+async function bareOrt(batch: number, threads: number): Promise<Trial> {
   const session = await ort.InferenceSession.create(join(tail.dir, tail.split.tail!), {
     intraOpNumThreads: threads,
     interOpNumThreads: 1,
@@ -106,17 +126,19 @@ async function bareOrt(batch: number): Promise<Trial> {
 }
 
 /** A replica process with max batch `batch`, on its own prefix, alive for the whole bench. */
-async function startReplica(batch: number) {
-  const replicaPrefix = `${prefix}${batch}`;
+async function startReplica(batch: number, threads: number) {
+  const replicaPrefix = `${prefix}b${batch}t${threads}`;
   await publishBundle(nc, tail.dir, { prefix: replicaPrefix, signingKey: testPublisher().seed });
   const replica = await startCloudProcess(
     [
+      '--config',
+      configFile,
       '--nats-url',
       nats.url,
       '--prefix',
       replicaPrefix,
       '--replica',
-      `bench-b${batch}`,
+      `bench-b${batch}-t${threads}`,
       '--max-batch-size',
       String(batch),
       '--max-queue-delay-us',
@@ -128,11 +150,11 @@ async function startReplica(batch: number) {
     replicaEnv,
   );
   const subject = benchSubject(tail, replicaPrefix);
-  await closedLoop(nc, subject, payload, concurrency, 2); // load the tail, warm up
+  await closedLoop(nc, subject, payload, 2 * batch, 2); // load the tail, warm up
   return {
     replica,
     /** Closed-loop load on the replica; CPU is the replica process's (event loop and onnxruntime worker). */
-    async trial(): Promise<Trial> {
+    async trial(concurrency: number): Promise<Trial> {
       const cpuBefore = await cpuSeconds(replica.child.pid!);
       const load = await closedLoop(nc, subject, payload, concurrency, seconds);
       const cpu = (await cpuSeconds(replica.child.pid!)) - cpuBefore;
@@ -141,87 +163,112 @@ async function startReplica(batch: number) {
   };
 }
 
-const withBatching = await startReplica(maxBatch);
-const withoutBatching = await startReplica(1);
-const results = { batched: [] as Trial[], unbatched: [] as Trial[], bareMax: [] as Trial[], bare1: [] as Trial[] };
+/** The trials of one (max batch, threads) cell, taken one round at a time. */
+interface Cell {
+  readonly batch: number;
+  readonly threads: number;
+  readonly batched: Trial[];
+  readonly unbatched: Trial[];
+  readonly bare: Trial[];
+  readonly bare1: Trial[];
+}
+const cells: Cell[] = [];
+const replicas: Awaited<ReturnType<typeof startReplica>>[] = [];
+const trials: (() => Promise<void>)[] = [];
+for (const threads of threadCounts) {
+  // One unbatched replica per thread count, loaded like each batched one in turn.
+  const withoutBatching = await startReplica(1, threads);
+  replicas.push(withoutBatching);
+  for (const batch of batches) {
+    const concurrency = loadFactor * batch;
+    const cell: Cell = { batch, threads, batched: [], unbatched: [], bare: [], bare1: [] };
+    const withBatching = await startReplica(batch, threads);
+    replicas.push(withBatching);
+    cells.push(cell);
+    trials.push(
+      async () => void cell.batched.push(await withBatching.trial(concurrency)),
+      async () => void cell.unbatched.push(await withoutBatching.trial(concurrency)),
+      async () => void cell.bare.push(await bareOrt(batch, threads)),
+      async () => void cell.bare1.push(await bareOrt(1, threads)),
+    );
+  }
+}
 // The configurations take turns, in a rotating order, so that load from anything else on the machine spreads over
 // all of them instead of biasing one; ratios are taken within a round.
-const trials: (() => Promise<void>)[] = [
-  async () => void results.batched.push(await withBatching.trial()),
-  async () => void results.unbatched.push(await withoutBatching.trial()),
-  async () => void results.bareMax.push(await bareOrt(maxBatch)),
-  async () => void results.bare1.push(await bareOrt(1)),
-];
 for (let round = 0; round < rounds; round += 1) {
   for (let i = 0; i < trials.length; i += 1) await trials[(round + i) % trials.length]!();
   process.stderr.write(`round ${round + 1}/${rounds} done\n`);
 }
-for (const { replica } of [withBatching, withoutBatching]) {
+for (const { replica } of replicas) {
   replica.child.kill('SIGTERM');
   await replica.exited;
 }
 await nc.close();
 
 const fmt = (n: number, digits = 1) => n.toFixed(digits);
-const loadColumns = (ts: readonly Trial[]) => {
-  const loads = ts.map((t) => t.load!);
-  const meanBatch = (r: LoadResult) => r.batchSizes.reduce((a, b) => a + b, 0) / Math.max(1, r.batchSizes.length);
-  const errors = loads.reduce((n, r) => n + Object.values(r.errors).reduce((a, b) => a + b, 0), 0);
-  return [
-    fmt(median(loads.map((r) => quantileOrNaN(r.latencies, 0.5)))),
-    fmt(median(loads.map((r) => quantileOrNaN(r.latencies, 0.99)))),
-    fmt(median(loads.map(meanBatch))),
-    String(errors),
-  ];
-};
-const row = (name: string, ts: readonly Trial[], extra: string[]) => [
-  name,
-  fmt(median(ts.map((t) => t.rate))),
-  ts.map((t) => fmt(t.rate, 0)).join(' / '),
-  fmt(median(ts.map((t) => t.perCpuSecond))),
-  ...extra,
-];
+const meanBatch = (r: LoadResult) => r.batchSizes.reduce((a, b) => a + b, 0) / Math.max(1, r.batchSizes.length);
+const errorsOf = (ts: readonly Trial[]) =>
+  ts.reduce((n, t) => n + Object.values(t.load!.errors).reduce((a, b) => a + b, 0), 0);
+/** Median over rounds of a/b, each pair measured in the same round. */
+const ratio = (a: readonly Trial[], b: readonly Trial[], key: 'rate' | 'perCpuSecond') =>
+  median(a.map((t, i) => t[key] / b[i]![key]));
+const rate = (ts: readonly Trial[]) => fmt(median(ts.map((t) => t.rate)), 0);
+const perCpu = (ts: readonly Trial[]) => fmt(median(ts.map((t) => t.perCpuSecond)), 0);
+
 printTable(
-  ['configuration', 'samples/s', 'per round', 'samples/CPU-s', 'p50 ms', 'p99 ms', 'mean batch', 'errors'],
   [
-    row(`cleave cloud, batching (max ${maxBatch})`, results.batched, loadColumns(results.batched)),
-    row('cleave cloud, no batching (max 1)', results.unbatched, loadColumns(results.unbatched)),
-    row(`bare onnxruntime loop, batch ${maxBatch}`, results.bareMax, ['', '', String(maxBatch), '']),
-    row('bare onnxruntime loop, batch 1', results.bare1, ['', '', '1', '']),
+    'max batch',
+    'threads',
+    'clients',
+    'batched /s',
+    'per CPU-s',
+    'mean batch',
+    'p50 ms',
+    'p99 ms',
+    'unbatched /s',
+    'bare B /s',
+    'per CPU-s',
+    'bare 1 /s',
+    'errors',
   ],
+  cells.map((c) => [
+    String(c.batch),
+    String(c.threads),
+    String(loadFactor * c.batch),
+    rate(c.batched),
+    perCpu(c.batched),
+    fmt(median(c.batched.map((t) => meanBatch(t.load!)))),
+    fmt(median(c.batched.map((t) => quantileOrNaN(t.load!.latencies, 0.5)))),
+    fmt(median(c.batched.map((t) => quantileOrNaN(t.load!.latencies, 0.99)))),
+    rate(c.unbatched),
+    rate(c.bare),
+    perCpu(c.bare),
+    rate(c.bare1),
+    String(errorsOf(c.batched) + errorsOf(c.unbatched)),
+  ]),
 );
 
-/** Median over rounds of a/b, each pair measured back to back in the same round. */
-function ratio(
-  a: readonly Trial[],
-  b: readonly Trial[],
-  key: 'rate' | 'perCpuSecond',
-): { median: number; all: string } {
-  const values = a.map((t, i) => t[key] / b[i]![key]);
-  return { median: median(values), all: values.map((v) => v.toFixed(2)).join(', ') };
-}
-const verdict = (value: number, target: number) => (value >= target ? 'MET' : 'MISSED');
-const lines: [string, ReturnType<typeof ratio>, number][] = [
-  ['batching vs no batching, wall clock', ratio(results.batched, results.unbatched, 'rate'), 1.8],
-  ['batching vs no batching, per CPU-second', ratio(results.batched, results.unbatched, 'perCpuSecond'), 1.8],
-  [
-    `batching vs bare onnxruntime at batch ${maxBatch}, wall clock`,
-    ratio(results.batched, results.bareMax, 'rate'),
-    0.9,
-  ],
-  [
-    `batching vs bare onnxruntime at batch ${maxBatch}, per CPU-second`,
-    ratio(results.batched, results.bareMax, 'perCpuSecond'),
-    0.9,
-  ],
-];
-process.stdout.write('\nratios: median of per-round ratios [each round]; CPU-seconds are the working process only\n');
-for (const [name, r, target] of lines) {
-  process.stdout.write(
-    `${name}: ${r.median.toFixed(2)}× [${r.all}] (target ≥ ${target.toFixed(2)}×) ${verdict(r.median, target)}\n`,
-  );
-}
-const ceiling = ratio(results.bareMax, results.bare1, 'perCpuSecond');
+const verdict = (value: number, target: number) => `${value.toFixed(2)}× ${value >= target ? 'MET' : 'MISSED'}`;
 process.stdout.write(
-  `compute-side gain of batch ${maxBatch} over batch 1 in bare onnxruntime, per CPU-second: ${ceiling.median.toFixed(2)}× [${ceiling.all}]\n`,
+  '\nratios: medians of per-round ratios; CPU-seconds are the working process only (the replica, or the bare loop)\n',
+);
+printTable(
+  [
+    'max batch',
+    'threads',
+    'vs unbatched, wall (≥ 2×)',
+    'vs unbatched, per CPU-s',
+    'vs bare, wall (≥ 0.9×)',
+    'vs bare, per CPU-s (≥ 0.9×)',
+    'bare B vs bare 1, per CPU-s',
+  ],
+  cells.map((c) => [
+    String(c.batch),
+    String(c.threads),
+    verdict(ratio(c.batched, c.unbatched, 'rate'), 2),
+    ratio(c.batched, c.unbatched, 'perCpuSecond').toFixed(2),
+    verdict(ratio(c.batched, c.bare, 'rate'), 0.9),
+    verdict(ratio(c.batched, c.bare, 'perCpuSecond'), 0.9),
+    ratio(c.bare, c.bare1, 'perCpuSecond').toFixed(2),
+  ]),
 );
