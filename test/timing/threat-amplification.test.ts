@@ -53,6 +53,8 @@ const BIG_REQUESTS = 8;
 /** Deadline of each small request, from when it is sent. */
 const SMALL_DEADLINE_MS = 1000;
 const SMALL_EVERY_MS = 10;
+/** Small traffic counted after the burst's last answer. */
+const AFTER_BURST_MS = 5000;
 /** Asserted peak: baseline + this × MAX_IN_FLIGHT_BYTES, as the issue asks (measured 0.71-0.79, see the header). */
 const PEAK_LIMIT_FACTOR = 1.25;
 
@@ -211,12 +213,17 @@ describe('threat: amplification by int8 requests near max_payload', () => {
     const bigResults = await Promise.all(Array.from({ length: BIG_REQUESTS }, sendBig));
     const peak = (await memoryOf(pid)).hwm;
     // After the burst, with the small traffic still flowing, for up to 10 s.
+    const burstEnded = performance.now();
     let after = (await memoryOf(pid)).rss;
-    const settledBy = performance.now() + 10_000;
+    const settledBy = burstEnded + 10_000;
     while (after > baseline + 0.25 * MAX_IN_FLIGHT_BYTES && performance.now() < settledBy) {
       await sleep(500);
       after = (await memoryOf(pid)).rss;
     }
+    // The small requests are counted over a fixed window, from 0.5 s before the burst to 5 s after its last answer:
+    // stopping when RSS settled made the share on time depend on how fast it settled (339 to 789 requests counted,
+    // the same misses in each, 89-98% on time).
+    await sleep(Math.max(0, burstEnded + AFTER_BURST_MS - performance.now()));
     const { latencies, missed } = await traffic.stop();
 
     const p99 = quantileOrNaN(latencies, 0.99);
