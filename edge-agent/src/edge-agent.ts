@@ -5,6 +5,7 @@ import type { Meter, Tracer } from '@opentelemetry/api';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Heartbeat } from '@cleave/proto';
 import { createBandwidthEstimator } from './adapt/bandwidth-estimator.js';
+import { createThrottleClock } from './adapt/cpu-throttle.js';
 import { type BatteryMonitor, createBatteryMonitor } from './adapt/battery-monitor.js';
 import { createLinkProber } from './adapt/link-prober.js';
 import { createCloudHealth } from './agent/cloud-health.js';
@@ -71,6 +72,8 @@ export function createEdgeAgent(deps: EdgeAgentDeps): EdgeAgent {
   });
   const stats = new Map<string, RequestStats>(models.map((m) => [m, createRequestStats()]));
   const estimator = createBandwidthEstimator({ window: config.link.window, maxAgeMs: config.link.maxAgeMs });
+  // A CPU quota's waits are not link time: offloads and probes count without them.
+  const throttle = createThrottleClock();
   let nc: NatsConnection | undefined;
   let lastError: string | undefined;
   let http: HttpServer | undefined;
@@ -136,6 +139,7 @@ export function createEdgeAgent(deps: EdgeAgentDeps): EdgeAgent {
     subject: `${config.prefix}.probe.${config.agentId}`,
     estimator,
     now,
+    throttle,
     nats,
     staleMs: config.link.probeStaleMs,
     targetMs: config.link.probeTargetMs,
@@ -163,6 +167,7 @@ export function createEdgeAgent(deps: EdgeAgentDeps): EdgeAgent {
       bytes: outcome.bytesSent + outcome.bytesReceived,
       elapsedMs: outcome.elapsedMs,
       serverMs: outcome.queueMs + outcome.processingMs,
+      ...(outcome.throttledMs === undefined ? {} : { throttledMs: outcome.throttledMs }),
       at: now(),
     });
     if (sample !== undefined) onLinkSample(sample, before);
@@ -203,6 +208,7 @@ export function createEdgeAgent(deps: EdgeAgentDeps): EdgeAgent {
           telemetry,
           breaker: cloud.breaker,
           now,
+          throttle,
           nats,
           blocked: (model, version) => cloud.blocked(model, version),
           onOffload,

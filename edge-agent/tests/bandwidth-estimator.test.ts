@@ -31,6 +31,17 @@ describe('bandwidth estimator', () => {
     expect(queued).toBeCloseTo(80 / 4006, 6);
   });
 
+  it('does not count the time a CPU quota held the agent back as transfer, and never more than the exchange took', () => {
+    const e = createBandwidthEstimator();
+    e.addRtt(4, 0);
+    // 10 kB at 8 Mbit/s (10 ms) + 4 ms RTT + 3 ms server, read 12 ms late by a throttled agent.
+    const held = { ...transfer(10_000, 8, 1, 3, 4 + 12), throttledMs: 12 };
+    expect(e.addTransfer(held)).toBeCloseTo(8, 6);
+    expect(e.addTransfer({ ...held, throttledMs: 0 })).toBeCloseTo((10_000 * 8) / (22 * 1000), 6);
+    // A counter that ran ahead (threads throttled on two CPUs at once) is cut at the exchange's own time.
+    expect(e.addTransfer({ ...held, throttledMs: 1000 })).toBe((10_000 * 8) / (0.25 * 1000));
+  });
+
   it('ignores isolated outliers: one stalled transfer does not move the median', () => {
     const e = createBandwidthEstimator({ window: 5 });
     for (let i = 0; i < 5; i++) e.addTransfer(transfer(20_000, 20, i));

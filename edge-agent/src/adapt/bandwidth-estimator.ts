@@ -43,6 +43,12 @@ export interface TransferSample {
    * the base RTT those delays would all count as transfer time, and a slow device would think its link slow.
    */
   readonly pairedRttMs?: number;
+  /**
+   * Of `elapsedMs`, the time the kernel held this process back under a CPU quota: a reply read, or a request
+   * written, a CFS period late is not time on the link (see cpu-throttle.ts). It never takes more than the
+   * exchange's time beyond the server's.
+   */
+  readonly throttledMs?: number;
   /** When the reply arrived (the estimator's clock). */
   readonly at: number;
 }
@@ -105,13 +111,15 @@ export function createBandwidthEstimator(options: BandwidthEstimatorOptions = {}
       if (rtts.length > 64) rtts.shift();
       smoothedRtt = smoothedRtt === undefined ? ms : 0.8 * smoothedRtt + 0.2 * ms;
     },
-    addTransfer({ bytes, elapsedMs, serverMs, at, pairedRttMs }) {
+    addTransfer({ bytes, elapsedMs, serverMs, at, pairedRttMs, throttledMs }) {
       if (!(bytes > 0) || !(elapsedMs > 0) || !Number.isFinite(elapsedMs)) return undefined;
       const base = baseRtt(at) ?? 0;
       const paired =
         pairedRttMs !== undefined && Number.isFinite(pairedRttMs) && pairedRttMs - base <= maxPairedExcessMs;
       const rtt = paired ? Math.max(base, pairedRttMs) : base;
-      const transferMs = Math.max(minTransferMs, elapsedMs - Math.max(0, serverMs) - rtt);
+      const onLink = elapsedMs - Math.max(0, serverMs);
+      const held = throttledMs !== undefined && throttledMs > 0 ? Math.min(throttledMs, Math.max(0, onLink)) : 0;
+      const transferMs = Math.max(minTransferMs, onLink - held - rtt);
       const mbps = Math.min(maxMbps, (bytes * 8) / (transferMs * 1000));
       samples.push({ mbps, at });
       if (samples.length > window) samples.shift();

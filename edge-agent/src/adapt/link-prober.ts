@@ -7,6 +7,7 @@
 // Probes are sized to take about `targetMs` at the last measured bandwidth, so they stay cheap on slow links.
 import { Empty, type NatsConnection, RequestError, TimeoutError } from '@nats-io/transport-node';
 import type { BandwidthEstimator } from './bandwidth-estimator.js';
+import type { ThrottleClock } from './cpu-throttle.js';
 
 /** Settings of {@link createLinkProber}. */
 export interface LinkProberOptions {
@@ -14,6 +15,8 @@ export interface LinkProberOptions {
   readonly subject: string;
   readonly estimator: BandwidthEstimator;
   readonly now: () => number;
+  /** Time the kernel held the agent back; a round trip counts without it. */
+  readonly throttle?: ThrottleClock;
   /** The live connection, or undefined while there is none. */
   readonly nats: () => NatsConnection | undefined;
   /** Probe when no transfer was measured for this long. */
@@ -49,17 +52,22 @@ export function createLinkProber(options: LinkProberOptions): LinkProber {
   // A confirmation asked for while a probe runs (often by that very probe's sample) runs right after it.
   let again = false;
 
-  /** Milliseconds of the round trip, 'timeout', or undefined when it measured nothing (closed, other errors). */
+  /**
+   * Milliseconds of the round trip less the time the agent was throttled in it, 'timeout', or undefined when it
+   * measured nothing (closed, other errors).
+   */
   async function roundTrip(nc: NatsConnection, payload: Uint8Array): Promise<number | 'timeout' | undefined> {
+    const mark = options.throttle?.mark();
     const started = now();
+    const took = () => Math.max(0, now() - started - (mark === undefined ? 0 : options.throttle!.since(mark)));
     try {
       await nc.request(options.subject, payload, { timeout: options.timeoutMs });
     } catch (error) {
       // "No responders" is the expected answer.
-      if (error instanceof RequestError && error.isNoResponders()) return now() - started;
+      if (error instanceof RequestError && error.isNoResponders()) return took();
       return error instanceof TimeoutError ? 'timeout' : undefined;
     }
-    return now() - started;
+    return took();
   }
 
   async function probe(): Promise<void> {

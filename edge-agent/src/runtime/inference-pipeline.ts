@@ -11,6 +11,7 @@ import type { RanOn } from '../telemetry/request-stats.js';
 import type { CircuitBreaker } from './circuit-breaker.js';
 import { decideEarlyExit } from './exit-decision.js';
 import { finalOutputs } from './final-outputs.js';
+import type { ThrottleClock } from '../adapt/cpu-throttle.js';
 import { type FallbackReason, type OffloadOutcome, offloadTail } from './offload-client.js';
 import type { AgentTensor } from './tensor-io.js';
 
@@ -60,6 +61,8 @@ export interface PipelineDeps {
   readonly telemetry: EdgeTelemetry;
   readonly breaker: CircuitBreaker;
   readonly now: () => number;
+  /** Time the kernel held the agent back, measured around each offload for the link estimate. */
+  readonly throttle?: ThrottleClock;
   /** The live connection, or undefined while there is none. */
   nats(): NatsConnection | undefined;
   /** Why the cloud must not be asked for (model, version) now, if it must not. */
@@ -315,6 +318,7 @@ async function offload(
         ...traceHeaders(span),
       },
       now,
+      deps.throttle,
     );
     span.setAttributes({
       'cleave.bytes_sent': outcome.bytesSent,

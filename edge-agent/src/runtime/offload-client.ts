@@ -22,6 +22,7 @@ import {
   TraceHeader,
   WireErrorCode,
 } from '@cleave/proto';
+import type { ThrottleClock } from '../adapt/cpu-throttle.js';
 import type { AgentTensor } from './tensor-io.js';
 
 /** Fallback reasons of the agent's own making, besides the cloud's error codes. */
@@ -73,6 +74,8 @@ export interface OffloadMeasures {
   readonly bytesSent: number;
   /** Bytes of the reply, an error reply included (0 when none came). */
   readonly bytesReceived: number;
+  /** Of `elapsedMs`, the time the kernel held the agent back under a CPU quota (see adapt/cpu-throttle.ts). */
+  readonly throttledMs?: number;
 }
 
 /** The cloud answered with outputs. */
@@ -107,6 +110,7 @@ export async function offloadTail(
   nc: NatsConnection,
   request: OffloadRequest,
   now: () => number,
+  throttle?: ThrottleClock,
 ): Promise<OffloadOutcome> {
   const encodeStart = now();
   let bytes: Uint8Array;
@@ -148,12 +152,15 @@ export async function offloadTail(
   if (request.traceparent !== undefined) headers.set(TraceHeader.Traceparent, request.traceparent);
   if (request.tracestate !== undefined) headers.set(TraceHeader.Tracestate, request.tracestate);
   const subject = tailSubject(request);
+  const mark = throttle?.mark();
   const sentAt = now();
+  const throttled = () => (mark === undefined ? 0 : throttle!.since(mark));
   const measures = (received = 0): OffloadMeasures => ({
     encodeMs,
     elapsedMs: now() - sentAt,
     bytesSent: bytes.byteLength,
     bytesReceived: received,
+    throttledMs: throttled(),
   });
   let reply;
   try {
@@ -162,6 +169,7 @@ export async function offloadTail(
     return classifyRequestError(error, request.timeoutMs, measures());
   }
   const elapsedMs = now() - sentAt;
+  const throttledMs = throttled();
   const decodeStart = now();
   const received = reply.data.byteLength;
   try {
@@ -188,6 +196,7 @@ export async function offloadTail(
       bytesReceived: reply.data.byteLength,
       encodeMs,
       elapsedMs,
+      throttledMs,
       decodeMs: now() - decodeStart,
     };
   } catch (error) {

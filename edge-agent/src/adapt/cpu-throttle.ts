@@ -1,0 +1,91 @@
+// Time the kernel held this process back under a CPU quota: a container's CPU limit, or a CFS quota that emulates
+// a slower device. A throttled agent reads a reply, or writes its request, up to a CFS period late, and that wait
+// used to count as time on the link: on a pi-class quota the agent measured a 100 Mbps link as 1.7 Mbps, and a
+// halved quota cut its estimate of a loopback link from 2,100 to 55 Mbps, so the planner saw offloading as
+// expensive exactly when the device got slow. The bandwidth estimator subtracts the throttled time of each exchange.
+//
+// The figure is the cgroup's own counter (`throttled_time` in ns under cgroup v1, `throttled_usec` under v2), read
+// on the agent's clock around each exchange. Without a CPU controller, or outside any quota, it stays 0 and nothing
+// changes. The counter sums throttled periods over the CPUs where the group had runnable threads, so an agent whose
+// helper threads were runnable on a second CPU at the same time can see up to twice the wall time; the estimator
+// never subtracts more than the exchange took.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+/** A reading of the throttled-time counter. */
+export interface ThrottleMark {
+  readonly file: string | undefined;
+  readonly ms: number;
+}
+
+/** Throttled time of this process's CPU cgroup, measured between two readings. */
+export interface ThrottleClock {
+  /** A reading to measure from. */
+  mark(): ThrottleMark;
+  /** Milliseconds throttled since `mark`; 0 when nothing can be read or the process changed groups in between. */
+  since(mark: ThrottleMark): number;
+}
+
+/** Where the cgroup's cpu.stat is and which counter to read, for one line set of /proc/self/cgroup. */
+export function cpuStatOf(procCgroup: string, root = '/sys/fs/cgroup'): { file: string; key: string; toMs: number } {
+  const lines = procCgroup.split('\n').map((l) => l.trim().split(':'));
+  // cgroup v1: a hierarchy whose controllers include cpu ("1:cpu:/x" or "4:cpu,cpuacct:/x").
+  const v1 = lines.find((f) => f.length >= 3 && f[1]!.split(',').includes('cpu'));
+  if (v1 !== undefined) {
+    const path = v1.slice(2).join(':');
+    return { file: join(root, v1[1]!, path, 'cpu.stat'), key: 'throttled_time', toMs: 1e-6 };
+  }
+  // cgroup v2: the unified hierarchy ("0::/x").
+  const v2 = lines.find((f) => f.length >= 3 && f[0] === '0' && f[1] === '');
+  const path = v2 === undefined ? '/' : v2.slice(2).join(':');
+  return { file: join(root, path, 'cpu.stat'), key: 'throttled_usec', toMs: 1e-3 };
+}
+
+/** The named counter of a cpu.stat text, in ms; undefined when it is not there. */
+export function throttledMsIn(cpuStat: string, key: string, toMs: number): number | undefined {
+  const line = cpuStat.split('\n').find((l) => l.startsWith(`${key} `));
+  const value = line === undefined ? Number.NaN : Number(line.slice(key.length + 1));
+  return Number.isFinite(value) ? value * toMs : undefined;
+}
+
+/**
+ * A clock of this process's throttled time. The cgroup is looked up again every `refreshMs`, since a process can be
+ * moved into a group after it started (as a device-class harness does).
+ */
+export function createThrottleClock(options: { refreshMs?: number; now?: () => number } = {}): ThrottleClock {
+  const refreshMs = options.refreshMs ?? 2000;
+  const now = options.now ?? (() => performance.now());
+  let stat: ReturnType<typeof cpuStatOf> | undefined;
+  let resolvedAt = Number.NEGATIVE_INFINITY;
+  let disabled = false;
+
+  function read(): ThrottleMark {
+    if (disabled) return { file: undefined, ms: 0 };
+    if (stat === undefined || now() - resolvedAt > refreshMs) {
+      try {
+        stat = cpuStatOf(readFileSync('/proc/self/cgroup', 'utf8'));
+        resolvedAt = now();
+      } catch {
+        // No /proc here (another OS, a sandbox): throttled time is unknown, so none is assumed.
+        disabled = true;
+        return { file: undefined, ms: 0 };
+      }
+    }
+    try {
+      const ms = throttledMsIn(readFileSync(stat.file, 'utf8'), stat.key, stat.toMs);
+      return ms === undefined ? { file: undefined, ms: 0 } : { file: stat.file, ms };
+    } catch {
+      resolvedAt = Number.NEGATIVE_INFINITY; // the group may be gone: look again next time
+      return { file: undefined, ms: 0 };
+    }
+  }
+
+  return {
+    mark: read,
+    since(mark) {
+      if (mark.file === undefined) return 0;
+      const current = read();
+      return current.file === mark.file ? Math.max(0, current.ms - mark.ms) : 0;
+    },
+  };
+}
