@@ -83,8 +83,9 @@ async function startAgent(message: Init): Promise<void> {
       http: { enabled: false },
       natsApi: { enabled: false },
       heartbeatIntervalMs: 5000,
-      // The deadline is generous so that the comparison measures the plan, not the fallback.
-      policy: { deadlineMs: message.requestTimeoutMs, codecs: ['int8', 'f32'] },
+      // The deadline is generous so that the comparison measures the plan, not the fallback. Every codec the agent
+      // has, as a user's agent runs: with int8 and f32 alone, the cloud-only input could not be sent compressed.
+      policy: { deadlineMs: message.requestTimeoutMs },
     },
   });
   for (const m of message.models) await started.agent.whenServing(m.id, m.version);
