@@ -21,6 +21,8 @@ export interface EdgeProcessOptions {
   /** A scratch directory of the test: the config file and the bundle cache go here. */
   readonly workDir: string;
   readonly model?: string;
+  /** Pins the model to this split (the `pin` of its entry in `models`). */
+  readonly pin?: string;
   /** Heartbeats this often, so a console sees changes within a second. */
   readonly heartbeatIntervalMs?: number;
   /** More top-level config sections (e.g. `control`), written as they are. */
@@ -36,7 +38,7 @@ export async function startEdgeProcess(options: EdgeProcessOptions): Promise<Edg
   await writeFile(
     config,
     `agentId: ${options.agentId}\nprefix: ${options.prefix}\nnats:\n  servers: [${options.natsUrl}]\n` +
-      `models:\n  - id: ${options.model ?? 'fmnist'}\ncacheDir: ${join(options.workDir, `${options.agentId}-cache`)}\n` +
+      `models:\n  - id: ${options.model ?? 'fmnist'}\n${options.pin === undefined ? '' : `    pin: ${options.pin}\n`}cacheDir: ${join(options.workDir, `${options.agentId}-cache`)}\n` +
       `http:\n  port: 0\nbattery:\n  path: ${join(options.workDir, 'no-power-supply')}\n` +
       `heartbeatIntervalMs: ${options.heartbeatIntervalMs ?? 500}\n` +
       // JSON is YAML: each extra section as one flow-style line.
