@@ -3,8 +3,9 @@
 // which usually comes first), the replica loads the tails of the candidates its plan offloads to the cloud, and of
 // the splits agents use now on earlier versions (an agent pinned to a split, or re-costed away from the plan, asks for
 // the same split after the swap; a plan that keeps everything on the edge warmed nothing, and the first offload after
-// a promotion waited 171 ms instead of 35), and runs each once on zeros. The first offload after a promotion or a restart then finds a warm session instead of waiting
-// for a download, a session build and onnxruntime's first-run allocations. Prewarming stays within the tail memory
+// a promotion waited up to 171 ms instead of 31), and runs each once on zeros. The first offload after a promotion
+// or a restart then finds a warm session instead of waiting for a download, a session build and onnxruntime's
+// first-run allocations. Prewarming stays within the tail memory
 // budget: the tails it warmed are pinned until the version is done, so a version never evicts its own tails, and a
 // tail that does not fit is skipped. Nothing here is fatal: failures are logged and requests load on demand.
 import type { NatsConnection } from '@nats-io/transport-node';
