@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { type ClientResult, readPowerSupply } from '@cleave/edge-agent';
 import type { BundleManifest } from '@cleave/proto';
-import { pinnedSplit } from '../src/demo/demo-agents-spec.js';
+import { chooseCutAgent, pinnedSplit } from '../src/demo/demo-agents-spec.js';
 import { writeBatteryDir } from '../src/demo/demo-agents.js';
 import { createAgentStats, formatTable, recordAnswer, recordError, summaryRow } from '../src/demo/demo-stats.js';
 
@@ -98,6 +98,18 @@ describe('pinned split', () => {
 
   it('pins nothing for a model without exits', () => {
     expect(pinnedSplit({ ...manifest, exits: [] }, 'after-all-exits')).toBeUndefined();
+  });
+});
+
+describe('cut gateway', () => {
+  const ids = ['gw-wifi', 'gw-4g', 'gw-3g'];
+  it('is the one that has offloaded most, so the cut shows fallbacks', () => {
+    const offloads: Record<string, number> = { 'gw-wifi': 0, 'gw-4g': 12, 'gw-3g': 9 };
+    expect(chooseCutAgent(ids, (id) => offloads[id]!)).toBe('gw-4g');
+  });
+  it('is the first on a tie, and none without gateways', () => {
+    expect(chooseCutAgent(ids, () => 0)).toBe('gw-wifi');
+    expect(chooseCutAgent([], () => 0)).toBeUndefined();
   });
 });
 

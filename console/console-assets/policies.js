@@ -57,6 +57,16 @@
     $('#policy-splits').replaceChildren(...[...ids].sort().map((id) => new Option(id, id)));
   }
 
+  /** Reloads the stored documents, then shows `result`: once it is shown, the form matches what is stored. */
+  async function showAfterReload(result) {
+    try {
+      await load();
+    } finally {
+      $('#policy-result').textContent = result;
+      document.dispatchEvent(new CustomEvent('cleave:audit-changed'));
+    }
+  }
+
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
     const body = {};
@@ -64,29 +74,29 @@
       if (v === '') continue;
       body[k] = NUMERIC.has(k) ? Number(v) : v;
     }
+    let result;
     try {
       await api(pathOf(scopeValue()), { method: 'PUT', body: JSON.stringify(body) });
-      $('#policy-result').textContent = 'Saved.';
+      result = 'Saved.';
     } catch (err) {
-      $('#policy-result').textContent = `Not saved: ${[err.message, ...fieldErrors(err)].join('; ')}`;
+      result = `Not saved: ${[err.message, ...fieldErrors(err)].join('; ')}`;
     }
-    await load();
-    document.dispatchEvent(new CustomEvent('cleave:audit-changed'));
+    await showAfterReload(result);
   });
 
   $('#policy-clear').addEventListener('click', async () => {
     const scope = scopeValue();
+    let result;
     try {
       await api(pathOf(scope), { method: 'DELETE' });
-      $('#policy-result').textContent =
+      result =
         scope === 'fleet'
           ? 'Cleared: agents follow their own policy or configuration.'
           : 'Cleared: the agent follows the fleet policy.';
     } catch (err) {
-      $('#policy-result').textContent = `Not cleared: ${err.message}`;
+      result = `Not cleared: ${err.message}`;
     }
-    await load();
-    document.dispatchEvent(new CustomEvent('cleave:audit-changed'));
+    await showAfterReload(result);
   });
 
   $('#policy-scope').addEventListener('change', fillForm);

@@ -95,7 +95,7 @@ export function registerDemoCommand(program: Command, ctx: CliContext): void {
     )
     .option(
       '--cut-seconds <s>',
-      `cut ${'gw-wifi'}'s link this long at 40% of the run (0: no cut)`,
+      'at 40% of the run, cut the link of the gateway that has offloaded most (gw-wifi on a tie) this long (0: no cut)',
       numberIn('cut-seconds', 0, 3600),
       5,
     )

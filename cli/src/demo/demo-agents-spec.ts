@@ -47,8 +47,16 @@ export const DEMO_AGENTS: readonly DemoAgentSpec[] = Object.freeze([
   },
 ]);
 
-/** The gateway whose link the demo cuts partway through. */
-export const CUT_AGENT_ID = 'gw-wifi';
+/**
+ * The gateway whose link the demo cuts partway through: the one that has offloaded most so far, the first in
+ * `ids` on a tie. A cut only shows fallbacks on a gateway whose plan sends work to the cloud, and which gateways
+ * do depends on the profile this run measured (a latency-first gateway on a fast link may run edge-only).
+ */
+export function chooseCutAgent(ids: readonly string[], offloads: (id: string) => number): string | undefined {
+  let best: string | undefined;
+  for (const id of ids) if (best === undefined || offloads(id) > offloads(best)) best = id;
+  return best;
+}
 
 /** The split candidate a rule picks in `manifest` (fastest measured head among those that qualify), if any. */
 export function pinnedSplit(manifest: BundleManifest, rule: PinRule): string | undefined {

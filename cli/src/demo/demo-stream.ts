@@ -16,8 +16,14 @@ export interface ImageStreamOptions {
   readonly end: StreamEnd;
   /** Requests per second per gateway; 0 sends the next as soon as the previous is answered. */
   readonly ratePerAgent: number;
-  /** The gateway whose link is cut, for how long (0: no cut). */
-  readonly cut: { readonly agent: DemoAgent | undefined; readonly forMs: number };
+  /**
+   * The cut: `choose` picks the gateway when the cut is due, from the answers so far (undefined: no cut); it
+   * lasts `forMs` (0: no cut).
+   */
+  readonly cut: {
+    readonly choose: (stats: ReadonlyMap<string, AgentStats>) => DemoAgent | undefined;
+    readonly forMs: number;
+  };
   /** Resolves when the run must stop early (a signal). */
   readonly stop: Promise<unknown>;
   /** Called about every `tickMs` with the progress so far. */
@@ -37,6 +43,8 @@ export interface StreamProgress {
   readonly fraction: number | undefined;
   readonly stats: ReadonlyMap<string, AgentStats>;
   readonly cutActive: boolean;
+  /** The gateway whose link was cut, once the cut has started. */
+  readonly cutAgent: string | undefined;
 }
 
 // An endless run cuts once, this long after the start.
@@ -55,8 +63,9 @@ export async function runImageStream(
   let done = 0;
   let running = true;
   let stopped = false;
-  const cut: { state: 'before' | 'active' | 'over' } = {
-    state: options.cut.agent && options.cut.forMs > 0 ? 'before' : 'over',
+  const cut: { state: 'before' | 'active' | 'over'; agent: DemoAgent | undefined } = {
+    state: options.cut.forMs > 0 ? 'before' : 'over',
+    agent: undefined,
   };
   let cutAt = 0;
 
@@ -72,6 +81,7 @@ export async function runImageStream(
     fraction: fraction(),
     stats,
     cutActive: cut.state === 'active',
+    cutAgent: cut.agent?.spec.id,
   });
 
   const worker = async (agent: DemoAgent): Promise<void> => {
@@ -103,23 +113,27 @@ export async function runImageStream(
   };
 
   const control = async (): Promise<void> => {
-    const cutAgent = options.cut.agent;
     while (running) {
       await Promise.race([sleep(Math.min(options.tickMs, 250)), options.stop]);
       if (stopped) return;
       const f = fraction();
-      if (cutAgent && cut.state === 'before') {
+      if (cut.state === 'before') {
         const due = f === undefined ? elapsed() >= ENDLESS_CUT_AFTER_MS : f >= CUT_AT_FRACTION;
         if (due) {
-          await cutAgent.link.cut();
-          cut.state = 'active';
-          cutAt = elapsed();
-          options.onCut('cut', cutAgent);
+          cut.agent = options.cut.choose(stats);
+          if (cut.agent === undefined) {
+            cut.state = 'over';
+          } else {
+            await cut.agent.link.cut();
+            cut.state = 'active';
+            cutAt = elapsed();
+            options.onCut('cut', cut.agent);
+          }
         }
-      } else if (cutAgent && cut.state === 'active' && elapsed() - cutAt >= options.cut.forMs) {
-        await cutAgent.link.restore();
+      } else if (cut.agent && cut.state === 'active' && elapsed() - cutAt >= options.cut.forMs) {
+        await cut.agent.link.restore();
         cut.state = 'over';
-        options.onCut('restored', cutAgent);
+        options.onCut('restored', cut.agent);
       }
       if (durationMs !== undefined && elapsed() >= durationMs) running = false;
     }
@@ -146,9 +160,9 @@ export async function runImageStream(
     await controller;
   } finally {
     clearInterval(ticker);
-    if (cut.state === 'active' && options.cut.agent) {
-      await options.cut.agent.link.restore();
-      options.onCut('restored', options.cut.agent);
+    if (cut.state === 'active' && cut.agent) {
+      await cut.agent.link.restore();
+      options.onCut('restored', cut.agent);
     }
   }
   return { progress: progress(), reason: stopped ? 'stopped' : 'done' };

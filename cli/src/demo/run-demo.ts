@@ -21,7 +21,7 @@ import { connectNats } from '@cleave/node-runtime';
 import type { CleaveLogger } from '@cleave/node-runtime/command-line';
 import type { DeviceClass } from '../device-classes.js';
 import { type DemoAgent, startDemoAgent } from './demo-agents.js';
-import { CUT_AGENT_ID, DEMO_AGENTS, pinnedSplit } from './demo-agents-spec.js';
+import { DEMO_AGENTS, chooseCutAgent, pinnedSplit } from './demo-agents-spec.js';
 import { buildDemoBundle, createDemoPublisherKey, publishDemoBundle } from './demo-bundle.js';
 import { createCleanupStack, createRunRecord, removeStaleDemoGroups, removeStaleRuns } from './demo-cleanup.js';
 import { createLiveDisplay, summaryRows } from './demo-display.js';
@@ -239,7 +239,13 @@ export async function runDemo(options: DemoRunOptions, deps: DemoRunDeps): Promi
     // --- the stream ---
     const data = await loadDemoImages(model, options.data, 't10k');
     const display = createLiveDisplay({ agents, interactive: deps.interactive, log, logEveryMs: 5000 });
-    const cutAgent = agents.find((a) => a.spec.id === CUT_AGENT_ID);
+    const chooseCut = (stats: ReadonlyMap<string, { offloads: number }>) => {
+      const id = chooseCutAgent(
+        agents.map((a) => a.spec.id),
+        (agentId) => stats.get(agentId)?.offloads ?? 0,
+      );
+      return agents.find((a) => a.spec.id === id);
+    };
     const stop = deps.shutdownSignal.then(() => undefined);
     const { progress, reason } = await runImageStream({
       agents,
@@ -247,7 +253,7 @@ export async function runDemo(options: DemoRunOptions, deps: DemoRunDeps): Promi
       data,
       end: options.end,
       ratePerAgent: options.ratePerAgent,
-      cut: { agent: cutAgent, forMs: options.cutSeconds * 1000 },
+      cut: { choose: chooseCut, forMs: options.cutSeconds * 1000 },
       stop,
       tickMs: 1000,
       onTick: (p) => display.update(p),
@@ -266,7 +272,7 @@ export async function runDemo(options: DemoRunOptions, deps: DemoRunDeps): Promi
       `Cleave demo: ${model.id}, ${progress.done} Fashion-MNIST t10k images${model.resize ? ` (upsampled to ${model.resize}×${model.resize})` : ''} in ${seconds} s through ${agents.length} gateways\n` +
         `links: ${links.kind === 'kernel' ? 'kernel (network namespaces, tc tbf; delay in userspace)' : 'userspace TCP proxy'}; ` +
         `edge: ${profileQuota.cores === null ? 'unthrottled' : `${options.device.name} class, ${profileQuota.cores} core each (cgroup quota)`}; ` +
-        `cut: ${cutAgent && options.cutSeconds > 0 ? `${cutAgent.spec.id} for ${options.cutSeconds} s at 40%` : 'none'}\n\n` +
+        `cut: ${progress.cutAgent === undefined ? 'none' : `${progress.cutAgent} for ${options.cutSeconds} s at 40%`}\n\n` +
         formatSummaryTable(rows) +
         '\n',
     );
