@@ -8,7 +8,8 @@
 // on the agent's clock around each exchange. Without a CPU controller, or outside any quota, it stays 0 and nothing
 // changes. The counter sums throttled periods over the CPUs where the group had runnable threads, so an agent whose
 // helper threads were runnable on a second CPU at the same time can see up to twice the wall time; the estimator
-// never subtracts more than the exchange took.
+// never subtracts more than the exchange took. A group without a quota of its own is never throttled, so its
+// counter is not read at all: an unthrottled agent pays one small read per `refreshMs`, not two per exchange.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -26,19 +27,42 @@ export interface ThrottleClock {
   since(mark: ThrottleMark): number;
 }
 
+/** Where a cgroup's throttled-time counter and its quota are, and how to read them. */
+export interface CpuStatFiles {
+  /** cpu.stat of the group. */
+  readonly file: string;
+  readonly key: string;
+  readonly toMs: number;
+  /** The group's quota: `cpu.cfs_quota_us` (v1, -1 = none) or `cpu.max` (v2, "max ..." = none). */
+  readonly quotaFile: string;
+}
+
 /** Where the cgroup's cpu.stat is and which counter to read, for one line set of /proc/self/cgroup. */
-export function cpuStatOf(procCgroup: string, root = '/sys/fs/cgroup'): { file: string; key: string; toMs: number } {
+export function cpuStatOf(procCgroup: string, root = '/sys/fs/cgroup'): CpuStatFiles {
   const lines = procCgroup.split('\n').map((l) => l.trim().split(':'));
   // cgroup v1: a hierarchy whose controllers include cpu ("1:cpu:/x" or "4:cpu,cpuacct:/x").
   const v1 = lines.find((f) => f.length >= 3 && f[1]!.split(',').includes('cpu'));
   if (v1 !== undefined) {
     const path = v1.slice(2).join(':');
-    return { file: join(root, v1[1]!, path, 'cpu.stat'), key: 'throttled_time', toMs: 1e-6 };
+    const dir = join(root, v1[1]!, path);
+    return {
+      file: join(dir, 'cpu.stat'),
+      key: 'throttled_time',
+      toMs: 1e-6,
+      quotaFile: join(dir, 'cpu.cfs_quota_us'),
+    };
   }
   // cgroup v2: the unified hierarchy ("0::/x").
   const v2 = lines.find((f) => f.length >= 3 && f[0] === '0' && f[1] === '');
   const path = v2 === undefined ? '/' : v2.slice(2).join(':');
-  return { file: join(root, path, 'cpu.stat'), key: 'throttled_usec', toMs: 1e-3 };
+  const dir = join(root, path);
+  return { file: join(dir, 'cpu.stat'), key: 'throttled_usec', toMs: 1e-3, quotaFile: join(dir, 'cpu.max') };
+}
+
+/** Whether a quota file's text (`cpu.cfs_quota_us` or `cpu.max`) sets a quota. */
+export function quotaIsSet(text: string): boolean {
+  const first = text.trim().split(/\s+/)[0] ?? '';
+  return first !== 'max' && Number(first) > 0;
 }
 
 /** The named counter of a cpu.stat text, in ms; undefined when it is not there. */
@@ -55,7 +79,8 @@ export function throttledMsIn(cpuStat: string, key: string, toMs: number): numbe
 export function createThrottleClock(options: { refreshMs?: number; now?: () => number } = {}): ThrottleClock {
   const refreshMs = options.refreshMs ?? 2000;
   const now = options.now ?? (() => performance.now());
-  let stat: ReturnType<typeof cpuStatOf> | undefined;
+  let stat: CpuStatFiles | undefined;
+  let limited = false;
   let resolvedAt = Number.NEGATIVE_INFINITY;
   let disabled = false;
 
@@ -70,7 +95,13 @@ export function createThrottleClock(options: { refreshMs?: number; now?: () => n
         disabled = true;
         return { file: undefined, ms: 0 };
       }
+      try {
+        limited = quotaIsSet(readFileSync(stat.quotaFile, 'utf8'));
+      } catch {
+        limited = true; // the quota cannot be read (no such file in this layout): read the counter anyway
+      }
     }
+    if (!limited) return { file: undefined, ms: 0 };
     try {
       const ms = throttledMsIn(readFileSync(stat.file, 'utf8'), stat.key, stat.toMs);
       return ms === undefined ? { file: undefined, ms: 0 } : { file: stat.file, ms };
