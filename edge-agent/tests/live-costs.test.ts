@@ -145,6 +145,35 @@ describe('controller on live costs', () => {
     expect(switched!.to.split).not.toBe('split-a');
   });
 
+  it('follows a drop of the exit rate: harder inputs make the split past the exit cost its offloads', () => {
+    const manifest = profiled();
+    const c = createModelController(manifest, settings);
+    c.update(at(0));
+    expect(c.current()).toMatchObject({ split: 'split-a', chosenBy: 'plan' });
+    // Measured as profiled, with every second request answered by the exit, as calibrated: nothing to gain.
+    const feed = (from: number, exitEvery: number) => {
+      for (let i = 0; i < 20; i += 1) {
+        const exited = i % exitEvery === 0;
+        const cloud = exited ? undefined : { queueMs: 0, processingMs: 3 };
+        c.observe(manifest.version, { split: 'split-a', at: from + i, headMs: 4, exited, ...(cloud ? { cloud } : {}) });
+      }
+    };
+    feed(100, 2);
+    for (let t = 1000; t <= 3000; t += 100) expect(c.update(at(t))).toBeUndefined();
+    const calibrated = c.live(at(3000))!.status.find((s) => s.id === 'split-a')!.exitRate;
+    expect(Math.abs(calibrated - 0.5)).toBeLessThan(0.1);
+    // Harder inputs: one request in twenty exits. Every other one now pays the round trip and the tail.
+    let event: ReturnType<typeof c.update>;
+    for (let t = 3100; t <= 6000 && event === undefined; t += 100) {
+      feed(t - 50, 20);
+      event = c.update(at(t));
+    }
+    expect(event?.to).toMatchObject({ chosenBy: 'live-costs' });
+    expect(event!.to.split).not.toBe('split-a');
+    expect(event!.reason).toMatch(/exit rate ×0\.[0-4]\d\)/);
+    expect(c.live(at(6000))!.status.find((s) => s.id === 'split-a')!.exitRate).toBeLessThan(0.2);
+  });
+
   it('does not switch for a gain inside the margin', () => {
     const manifest = profiled();
     const c = createModelController(manifest, { ...settings, live: { ...live, margin: 10 } });
