@@ -6,7 +6,9 @@
  * exit decision, NATS and the replica's request handling, and (for the HTTP column) the HTTP API and client.
  * The cloud replica runs in this process with no batching delay, so the cloud column is compute, not policy.
  * The third row of each scenario runs as in production: a `cleave edge` process and a `cleave cloud` process (no
- * batching delay either), with this process as the load generator over HTTP.
+ * batching delay either), with this process as the load generator over HTTP. That row also reports the CPU time
+ * each process spent per request (all its threads, from /proc): on a slower device the agent's share is what
+ * stretches, about 1 / cores of it under a CPU quota, so it says more about a Pi-class gateway than wall time.
  *
  * Scenarios: edge-only, an early exit, an offload to the cloud, and a local fallback with the cloud gone (the
  * circuit breaker open).
@@ -14,7 +16,7 @@
  *
  * Usage: npm run bench:edge [-- --requests 2000 --warmup 200]
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -74,6 +76,19 @@ interface Row {
   codec: number[];
   overhead: number[];
   kinds: Map<string, number>;
+  /** CPU ms per timed request of the agent's and the replica's processes; only when they run on their own. */
+  cpu?: { agent: number; replica: number | undefined };
+}
+
+// Linux's USER_HZ: /proc/<pid>/stat counts CPU time in these ticks.
+const TICKS_PER_SECOND = 100;
+
+/** CPU time of process `pid` so far, in ms, all threads (utime + stime of /proc/<pid>/stat). */
+async function cpuMsOf(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  // The command name (field 2) may hold spaces; the fields after it are fixed.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS_PER_SECOND;
 }
 
 /** Compute that is not orchestration: the head, the tail (wherever it ran), and encode/decode. */
@@ -109,13 +124,35 @@ function record(
   row.overhead.push(e2e - c.head - c.tail - c.codec);
 }
 
-/** Sequential requests over the agent's HTTP API, each timed at the client. */
-async function overHttp(client: EdgeClient, row: Row, keep: Keep): Promise<void> {
+/**
+ * Sequential requests over the agent's HTTP API, each timed at the client; with `pids`, the CPU the agent's and the
+ * replica's processes spent over the timed requests.
+ */
+async function overHttp(
+  client: EdgeClient,
+  row: Row,
+  keep: Keep,
+  pids?: { agent: number; replica: number | undefined },
+): Promise<void> {
+  let from: { agent: number; replica: number | undefined } | undefined;
+  const cpuNow = async (p: NonNullable<typeof pids>) => ({
+    agent: await cpuMsOf(p.agent),
+    replica: p.replica === undefined ? undefined : await cpuMsOf(p.replica),
+  });
   for (let i = 0; i < warmup + requests; i += 1) {
+    if (i === warmup && pids !== undefined) from = await cpuNow(pids);
     const data = images[i % images.length]!;
     const started = performance.now();
     const r = await client.infer('fmnist', { input: { dims: [1, 1, 28, 28], data } });
     record(row, keep, performance.now() - started, r, i);
+  }
+  if (pids !== undefined && from !== undefined) {
+    const to = await cpuNow(pids);
+    row.cpu = {
+      agent: (to.agent - from.agent) / requests,
+      replica:
+        to.replica === undefined || from.replica === undefined ? undefined : (to.replica - from.replica) / requests,
+    };
   }
 }
 
@@ -135,7 +172,9 @@ async function inProcesses(name: string, pin: string, keep: Keep): Promise<Row> 
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   const row = emptyRow(name, 'HTTP msgpack, own processes');
-  await overHttp(client, row, keep);
+  const alive = cloudProcess.child.exitCode === null && cloudProcess.child.signalCode === null;
+  const replicaPid = alive ? cloudProcess.child.pid : undefined;
+  await overHttp(client, row, keep, { agent: agent.child.pid!, replica: replicaPid });
   await agent.stop();
   return row;
 }
@@ -172,12 +211,13 @@ rows.push(...(await scenario(`local fallback (${noExits}, cloud gone)`, noExits,
 
 const f = (x: number) => x.toFixed(3);
 const lines = [
-  '| scenario | via | n | e2e p50 ms | head p50 | tail p50 | enc+dec p50 | **overhead p50** | overhead p90 |',
-  '|---|---|---|---|---|---|---|---|---|',
+  '| scenario | via | n | e2e p50 ms | head p50 | tail p50 | enc+dec p50 | **overhead p50** | overhead p90 | agent CPU ms/req | replica CPU ms/req |',
+  '|---|---|---|---|---|---|---|---|---|---|---|',
   ...rows.map(
     (r) =>
       `| ${r.scenario} | ${r.via} | ${r.n} | ${f(quantile(r.e2e, 0.5))} | ${f(quantile(r.head, 0.5))} | ` +
-      `${f(quantile(r.tail, 0.5))} | ${f(quantile(r.codec, 0.5))} | **${f(quantile(r.overhead, 0.5))}** | ${f(quantile(r.overhead, 0.9))} |`,
+      `${f(quantile(r.tail, 0.5))} | ${f(quantile(r.codec, 0.5))} | **${f(quantile(r.overhead, 0.5))}** | ${f(quantile(r.overhead, 0.9))} | ` +
+      `${r.cpu ? f(r.cpu.agent) : '-'} | ${r.cpu?.replica === undefined ? '-' : f(r.cpu.replica)} |`,
   ),
 ];
 process.stdout.write(`\n${lines.join('\n')}\n\n`);
