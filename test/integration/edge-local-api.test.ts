@@ -169,6 +169,40 @@ describe('edge agent local API', () => {
       expect(edge.agent.health()).toMatchObject({ live: true, ready: true });
     });
 
+    it('reads a chunked body (no Content-Length) with the same limit: a small one is served, a big one is 413', async () => {
+      const chunked = (text: string, pieces: number) => {
+        const bytes = new TextEncoder().encode(text);
+        const step = Math.ceil(bytes.length / pieces);
+        return new ReadableStream<Uint8Array>({
+          start(controller) {
+            for (let at = 0; at < bytes.length; at += step) controller.enqueue(bytes.subarray(at, at + step));
+            controller.close();
+          },
+        });
+      };
+      const post = (text: string, pieces: number) =>
+        fetch(`${edge.agent.httpUrl}/v1/models/fmnist/infer`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: chunked(text, pieces),
+          duplex: 'half',
+        });
+      const small = JSON.stringify({
+        inputs: { input: { dims: [1, 1, 28, 28], data: Array.from(samples.images[0]!) } },
+      });
+      const ok = await post(small, 7);
+      expect(ok.status).toBe(200);
+      const served = (await ok.json()) as { outputs: Record<string, { data: number[] }> };
+      expect(maxAbsDiff(Float32Array.from(served.outputs['logits']!.data), reference[0]!)).toBeLessThan(1e-4);
+      const big = JSON.stringify({ inputs: { input: { dims: [30, 1, 28, 28], data: new Array(30 * 784).fill(0.5) } } });
+      const refused = await post(big, 40);
+      expect(refused.status).toBe(413);
+      const { error } = (await refused.json()) as { error: { code: string; message: string } };
+      expect(error.code).toBe('too_large');
+      expect(error.message).toMatch(/larger than the limit of 65536 bytes/);
+      expect(edge.agent.health()).toMatchObject({ live: true, ready: true });
+    });
+
     it('the client surfaces the code and status', async () => {
       const error = await client
         .infer('fmnist', { input: { dims: [2, 1, 28, 28], data: samples.images[0]! } })

@@ -5,7 +5,6 @@
 //   GET  /livez, /readyz        probes for systemd, Kubernetes or a watchdog
 //   GET  /metrics               Prometheus text, when the cli enabled metrics
 import { Hono } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
 import { addProbeRoutes } from '@cleave/node-runtime';
 import type { InferService } from '../agent-types.js';
 import { EdgeAgentError, EdgeErrorCode, isEdgeAgentError } from '../edge-agent-error.js';
@@ -17,6 +16,7 @@ import {
   serializeError,
   serializeResult,
 } from './infer-body.js';
+import { BodyTooLargeError, readBody } from './request-body.js';
 
 /** What the HTTP app needs. */
 export interface HttpAppDeps {
@@ -39,38 +39,31 @@ export function createHttpApp(deps: HttpAppDeps): Hono {
     return new Response(body, { status: error.status, headers: { 'content-type': contentType(format) } });
   };
 
-  app.post(
-    '/v1/models/:id/infer',
-    bodyLimit({
-      maxSize: deps.maxBodyBytes,
-      onError: (c) =>
-        reply(
-          new EdgeAgentError(EdgeErrorCode.TooLarge, `the body is larger than the limit of ${deps.maxBodyBytes} bytes`),
-          formatOf(c.req.header('accept') ?? c.req.header('content-type')),
-        ),
-    }),
-    async (c) => {
-      const requestFormat = formatOf(c.req.header('content-type'));
-      const accept = c.req.header('accept');
-      const replyFormat = accept !== undefined && /msgpack|json/i.test(accept) ? formatOf(accept) : requestFormat;
-      try {
-        const body = parseInferBody(new Uint8Array(await c.req.arrayBuffer()), requestFormat);
-        const traceparent = c.req.header('traceparent');
-        const tracestate = c.req.header('tracestate');
-        const result = await service.infer(c.req.param('id'), body.inputs, {
-          ...(body.deadlineMs === undefined ? {} : { deadlineMs: body.deadlineMs }),
-          ...(traceparent === undefined ? {} : { traceparent }),
-          ...(tracestate === undefined ? {} : { tracestate }),
-        });
-        return new Response(serializeResult(result, replyFormat), {
-          status: 200,
-          headers: { 'content-type': contentType(replyFormat) },
-        });
-      } catch (error) {
-        return reply(asEdgeError(error), replyFormat);
+  app.post('/v1/models/:id/infer', async (c) => {
+    const requestFormat = formatOf(c.req.header('content-type'));
+    const accept = c.req.header('accept');
+    const replyFormat = accept !== undefined && /msgpack|json/i.test(accept) ? formatOf(accept) : requestFormat;
+    try {
+      const body = parseInferBody(await readBody(c, deps.maxBodyBytes), requestFormat);
+      const traceparent = c.req.header('traceparent');
+      const tracestate = c.req.header('tracestate');
+      const result = await service.infer(c.req.param('id'), body.inputs, {
+        ...(body.deadlineMs === undefined ? {} : { deadlineMs: body.deadlineMs }),
+        ...(traceparent === undefined ? {} : { traceparent }),
+        ...(tracestate === undefined ? {} : { tracestate }),
+      });
+      return new Response(serializeResult(result, replyFormat), {
+        status: 200,
+        headers: { 'content-type': contentType(replyFormat) },
+      });
+    } catch (error) {
+      if (error instanceof BodyTooLargeError) {
+        const message = `the body is larger than the limit of ${deps.maxBodyBytes} bytes`;
+        return reply(new EdgeAgentError(EdgeErrorCode.TooLarge, message), replyFormat);
       }
-    },
-  );
+      return reply(asEdgeError(error), replyFormat);
+    }
+  });
 
   app.get('/v1/models/:id', (c) => {
     const status = service.modelStatus(c.req.param('id'));
