@@ -172,7 +172,13 @@ export async function startTestAgent(options: {
   const nc =
     options.natsUrl === undefined
       ? undefined
-      : await connect({ servers: options.natsUrl, maxReconnectAttempts: -1, reconnectTimeWait: 200 });
+      : // No async-trace errors per request, as `cleave edge` connects (edge-agent/src/config/nats-connect-options.ts).
+        await connect({
+          servers: options.natsUrl,
+          maxReconnectAttempts: -1,
+          reconnectTimeWait: 200,
+          noAsyncTraces: true,
+        });
   const logger = captureLogger();
   const agent = createEdgeAgent({ config, logger, ...(nc === undefined ? {} : { nc }) });
   await agent.start();
