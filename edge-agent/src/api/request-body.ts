@@ -37,7 +37,7 @@ export async function readBody(c: Context, maxBytes: number): Promise<Uint8Array
     }
     chunks.push(value);
   }
-  return join(chunks, size);
+  return Buffer.concat(chunks, size);
 }
 
 /** Node's request stream to bytes; past the limit the rest is discarded (not buffered) so the 413 can be sent. */
@@ -56,20 +56,9 @@ function readIncoming(incoming: IncomingMessage, maxBytes: number): Promise<Uint
       }
       chunks.push(chunk);
     };
-    const onEnd = () => resolve(join(chunks, size));
+    const onEnd = () => resolve(Buffer.concat(chunks, size));
     incoming.on('data', onData);
     incoming.once('end', onEnd);
     incoming.once('error', reject);
   });
-}
-
-function join(chunks: readonly Uint8Array[], size: number): Uint8Array {
-  if (chunks.length === 1) return chunks[0]!;
-  const out = new Uint8Array(size);
-  let offset = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return out;
 }
