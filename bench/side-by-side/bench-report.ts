@@ -41,6 +41,7 @@ export function markdownTable(rows: readonly BandwidthRow[], notes: CellNotes, w
     ...(withAccuracy ? ['accuracy %'] : []),
     'bytes/req',
     'edge mJ/req',
+    'edge CPU ms/req',
     'answered by',
   ];
   const lines = [
@@ -62,6 +63,7 @@ export function markdownTable(rows: readonly BandwidthRow[], notes: CellNotes, w
         ...(withAccuracy ? [num(c.accuracyPct, 2)] : []),
         formatBytes(c.bytesPerRequest),
         num(c.edgeMilliJoules, 2),
+        formatMs(c.edgeCpuMsPerRequest),
         notes[cellKey(row)]?.[s] ?? '',
       ];
       lines.push(`| ${cells.join(' | ')} |`);

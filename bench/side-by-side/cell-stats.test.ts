@@ -13,6 +13,7 @@ const cell = (p50Ms: number, bytesPerRequest = 0): CellSummary => ({
   accuracyPct: null,
   bytesPerRequest,
   edgeMilliJoules: 1,
+  edgeCpuMsPerRequest: 1,
 });
 
 describe('edge energy', () => {
@@ -31,19 +32,32 @@ describe('edge energy', () => {
 describe('summariseCell', () => {
   it('reports percentiles, accuracy and bytes per request', () => {
     const s = summariseCell(
-      { latencyMs: [1, 2, 3, 4], edgeComputeMs: [1, 1, 1, 1], correct: [true, true, false, true], wireBytes: 400 },
+      {
+        latencyMs: [1, 2, 3, 4],
+        edgeComputeMs: [1, 1, 1, 1],
+        correct: [true, true, false, true],
+        wireBytes: 400,
+        edgeCpuMs: 8,
+      },
       10,
     );
-    expect(s).toMatchObject({ n: 4, p50Ms: 2, p95Ms: 4, accuracyPct: 75, bytesPerRequest: 100 });
+    expect(s).toMatchObject({
+      n: 4,
+      p50Ms: 2,
+      p95Ms: 4,
+      accuracyPct: 75,
+      bytesPerRequest: 100,
+      edgeCpuMsPerRequest: 2,
+    });
   });
   it('has no percentiles for a cell without samples', () => {
-    const s = summariseCell({ latencyMs: [], edgeComputeMs: [], correct: null, wireBytes: 0 }, 1);
+    const s = summariseCell({ latencyMs: [], edgeComputeMs: [], correct: null, wireBytes: 0, edgeCpuMs: 0 }, 1);
     expect(s.p50Ms).toBeNaN();
     expect(s.p95Ms).toBeNaN();
   });
   it('leaves accuracy out when it is not measured', () => {
     expect(
-      summariseCell({ latencyMs: [1], edgeComputeMs: [1], correct: null, wireBytes: 0 }, 1).accuracyPct,
+      summariseCell({ latencyMs: [1], edgeComputeMs: [1], correct: null, wireBytes: 0, edgeCpuMs: 0 }, 1).accuracyPct,
     ).toBeNull();
   });
 });

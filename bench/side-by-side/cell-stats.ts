@@ -29,6 +29,8 @@ export interface CellSamples {
   readonly correct: readonly boolean[] | null;
   /** Bytes that crossed the link during the measured requests, both directions. */
   readonly wireBytes: number;
+  /** CPU time the edge process spent over the measured requests (every thread, idle work included), ms. */
+  readonly edgeCpuMs: number;
 }
 
 /** The figures reported per cell. */
@@ -41,6 +43,8 @@ export interface CellSummary {
   readonly bytesPerRequest: number;
   /** Estimated edge energy per request, millijoules. */
   readonly edgeMilliJoules: number;
+  /** CPU time of the edge process per request, ms: what the device's quota had to grant. */
+  readonly edgeCpuMsPerRequest: number;
 }
 
 const mean = (xs: readonly number[]): number => (xs.length === 0 ? 0 : xs.reduce((a, b) => a + b, 0) / xs.length);
@@ -81,6 +85,7 @@ export function summariseCell(samples: CellSamples, mbps: number, power?: PowerM
       mbps,
       power,
     ),
+    edgeCpuMsPerRequest: n === 0 ? 0 : samples.edgeCpuMs / n,
   };
 }
 

@@ -206,7 +206,9 @@ async function run(message: Run): Promise<RunResult> {
     answers: [],
     answeredBy: {},
     messageBytes: 0,
+    cpuMs: 0,
   };
+  const cpuBefore = process.cpuUsage();
   // Labels are classes: they score the primary output's class, so only classifiers are scored against them.
   const scored = m.spec.accuracy && m.finals.task === 'classification';
   for (const image of images) {
@@ -218,6 +220,8 @@ async function run(message: Run): Promise<RunResult> {
     result.answeredBy[r.route] = (result.answeredBy[r.route] ?? 0) + 1;
     result.messageBytes += r.bytes;
   }
+  const cpu = process.cpuUsage(cpuBefore);
+  result.cpuMs = (cpu.user + cpu.system) / 1000;
   return result;
 }
 

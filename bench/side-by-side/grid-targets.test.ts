@@ -10,6 +10,7 @@ const cell = (p50Ms: number): CellSummary => ({
   accuracyPct: null,
   bytesPerRequest: 100,
   edgeMilliJoules: 1,
+  edgeCpuMsPerRequest: 1,
 });
 const row = (device: string, mbps: number, ms: [number, number, number, number, number], predicted?: number) =>
   ({

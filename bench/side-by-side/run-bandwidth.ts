@@ -78,6 +78,7 @@ export async function runBandwidth(
         correct: [] as boolean[],
         answers: [] as RequestAnswer[],
         wireBytes: 0,
+        cpuMs: 0,
         by: {},
       },
     ]),
@@ -89,6 +90,7 @@ export async function runBandwidth(
       correct: boolean[];
       answers: RequestAnswer[];
       wireBytes: number;
+      cpuMs: number;
       by: Record<string, number>;
     }
   >;
@@ -105,6 +107,7 @@ export async function runBandwidth(
       const r = await workers[s].run({ model: plan.model, strategy: s, offset: plan.offset + done[s], n, split });
       const a = acc[s];
       a.wireBytes += link ? link.stats.upBytes + link.stats.downBytes - bytesBefore : 0;
+      a.cpuMs += r.cpuMs;
       a.latencyMs.push(...r.latencyMs);
       a.edgeComputeMs.push(...r.edgeComputeMs);
       a.correct.push(...r.correct);
@@ -126,6 +129,7 @@ export async function runBandwidth(
       edgeComputeMs: a.edgeComputeMs,
       correct: a.correct.length > 0 ? a.correct : null,
       wireBytes: a.wireBytes,
+      edgeCpuMs: a.cpuMs,
     };
     samples[s] = sample;
     cells[s] = summariseCell(sample, plan.mbps);

@@ -59,6 +59,8 @@ export interface RunResult {
   readonly answeredBy: Record<string, number>;
   /** Payload bytes the requests put in messages (up + down), as the sender counted them. */
   messageBytes: number;
+  /** CPU time the worker process (every thread) spent over the timed requests, ms. */
+  cpuMs: number;
 }
 
 /** Worker → parent. */

@@ -147,6 +147,8 @@ export function createEdgeAgent(deps: EdgeAgentDeps): EdgeAgent {
     maxBytes: config.link.probeMaxBytes,
     timeoutMs: config.link.probeTimeoutMs,
     initialMbps: config.control.initialMbps,
+    // Enough confirmations to turn the median (a majority of its window) within a sample's lifetime, no more.
+    confirmations: { probes: Math.ceil(config.link.window / 2), perMs: config.link.maxAgeMs },
     onSample: (sample, before) => onLinkSample(sample, before),
   });
   const heartbeats = createHeartbeatPublisher({

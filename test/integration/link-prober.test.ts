@@ -1,6 +1,7 @@
 // The agent's active link probes through a shaped link: after the link drops from 20 to 0.13 Mbps, a probe sized for
 // the old link cannot finish within its timeout. That timeout must still pull the estimate down (as an upper
-// bound), so the next, smaller probes measure the new link instead of timing out forever.
+// bound), so the next, smaller probes measure the new link instead of timing out forever. And on a link where every
+// sample looks surprising (noise), confirmations stay within their budget instead of chaining into a probe storm.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { createBandwidthEstimator, createLinkProber } from '@cleave/edge-agent';
@@ -50,6 +51,36 @@ describe('link prober', () => {
       );
       // The newest samples are real measurements of the slow link, not only timeout bounds.
       expect(samples.slice(-2).every((mbps) => mbps < 0.5 && mbps > 0.02)).toBe(true);
+    } finally {
+      await prober.close();
+    }
+  });
+
+  it('keeps confirmations of surprising samples within their budget when every sample surprises', async () => {
+    const estimator = createBandwidthEstimator({ window: 5, maxAgeMs: 3000 });
+    let prober: ReturnType<typeof createLinkProber> | undefined = undefined;
+    prober = createLinkProber({
+      subject: `${nats().prefix}.probe.noisy`,
+      estimator,
+      now: () => performance.now(),
+      nats: () => nc,
+      staleMs: 500,
+      targetMs: 2,
+      minBytes: 512,
+      maxBytes: 4096,
+      timeoutMs: 1000,
+      initialMbps: 20,
+      confirmations: { probes: 3, perMs: 3000 },
+      // The agent asks for a confirmation whenever a sample is far from the median: here, after every one.
+      onSample: () => prober?.probeSoon(),
+    });
+    prober.start();
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 2000));
+      // 2 s: the first probe, the stale probes every 500 ms (4), and 3 confirmations. Unbudgeted, each probe
+      // confirmed the one before it back to back: one pair of round trips every ~12 ms on this 5 ms link.
+      expect(prober.probes).toBeGreaterThanOrEqual(4);
+      expect(prober.probes).toBeLessThanOrEqual(1 + 4 + 3);
     } finally {
       await prober.close();
     }
