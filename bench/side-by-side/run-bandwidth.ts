@@ -30,8 +30,8 @@ export interface BandwidthResult {
   readonly answeredBy: Partial<Record<Strategy, Record<string, number>>>;
   /** Every final output of every measured request, in request order (the same images for every strategy). */
   readonly answers: Partial<Record<Strategy, RequestAnswer[]>>;
-  /** The agent's bandwidth and RTT estimates after warm-up and at the end. */
-  readonly agentEstimate: { readonly before: string; readonly after: string };
+  /** The agent's bandwidth and RTT estimates after warm-up and at the end, and the link probes it sent in between. */
+  readonly agentEstimate: { readonly before: string; readonly after: string; readonly probes: number };
 }
 
 /** Longer than the agent's default `link.maxAgeMs` (3 s). */
@@ -56,9 +56,10 @@ export async function runBandwidth(
     const n = Math.min(plan.warmup, Math.max(1, Math.floor(plan.requests[strategy] / 3)));
     await workers[strategy].run({ model: plan.model, strategy, offset: plan.offset + 5000, n, split });
   }
-  const estimate = async (): Promise<string> => {
+  const estimate = async (): Promise<{ text: string; probes: number }> => {
     const s = await workers.cleave.status();
-    return `${s.mbps === null ? '?' : s.mbps.toPrecision(3)} Mbps, RTT ${s.rttMs === null ? '?' : s.rttMs.toFixed(1)} ms`;
+    const text = `${s.mbps === null ? '?' : s.mbps.toPrecision(3)} Mbps, RTT ${s.rttMs === null ? '?' : s.rttMs.toFixed(1)} ms`;
+    return { text, probes: s.probes };
   };
   const before = await estimate();
 
@@ -136,5 +137,11 @@ export async function runBandwidth(
     answeredBy[s] = a.by;
     answers[s] = a.answers;
   }
-  return { cells, samples, answeredBy, answers, agentEstimate: { before, after } };
+  return {
+    cells,
+    samples,
+    answeredBy,
+    answers,
+    agentEstimate: { before: before.text, after: after.text, probes: after.probes - before.probes },
+  };
 }

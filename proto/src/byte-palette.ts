@@ -7,7 +7,12 @@
 //
 // Layout before the entropy stage: one byte per channel (palette size - 1), then each channel's palette as
 // little-endian uint32 deltas of order-preserving keys of the float32 bits (near-constant for an affine map of
-// bytes, so they deflate to a few bytes), then one index byte per element in the tensor's own order.
+// bytes, so they deflate to a few bytes), then one index byte per element. Indices are ranks in the sorted palette,
+// so neighbouring pixels of similar brightness get similar indices. They are stored as PNG stores pixels: the
+// channels of a pixel side by side (NCHW is interleaved), in rows of the image's width filtered as PNG filters its
+// rows (row-filters.ts). Both matter: planes of 50 KB lie beyond DEFLATE's 32 KB window from each other, so the
+// likeness of a pixel's channels is lost unless they sit together.
+import { filteredLength, filterRows, type RowLayout, unfilterRows } from './row-filters.js';
 
 /** Most distinct values per channel that fit an index byte. */
 const MAX_PALETTE = 256;
@@ -37,9 +42,15 @@ export function paletteAxis(dims: readonly number[]): number | undefined {
   return undefined;
 }
 
-/** Bytes the palette form of a tensor of `count` elements in `channels` channels may take at most. */
-export function maxPaletteFormBytes(count: number, channels: number): number {
-  return channels * (1 + 4 * MAX_PALETTE) + count;
+/** The fewest and most bytes the palette form of a tensor of shape `dims` with channel axis `axis` takes. */
+export function paletteFormBounds(
+  dims: readonly number[],
+  axis: number | undefined,
+): { readonly minBytes: number; readonly maxBytes: number } {
+  const count = dims.reduce((a, b) => a * b, 1);
+  const channels = paletteChannels(dims, axis);
+  const indexBytes = filteredLength(count, rowsOf(dims, axis, count));
+  return { minBytes: 5 * channels + indexBytes, maxBytes: channels * (1 + 4 * MAX_PALETTE) + indexBytes };
 }
 
 /** Channels of the palette form of a tensor of shape `dims` with channel axis `axis`. */
@@ -81,7 +92,8 @@ export function toBytePalette(values: Float32Array, dims: readonly number[]): By
   // Sort each palette by value so its deltas are small, and renumber the indices to match.
   const palettes = tables.map((table) => sortedPalette(table));
   const paletteBytes = palettes.reduce((n, p) => n + 4 * p.keys.length, 0);
-  const bytes = new Uint8Array(layout.channels + paletteBytes + values.length);
+  const rows = rowsOf(dims, axis, values.length);
+  const bytes = new Uint8Array(layout.channels + paletteBytes + filteredLength(values.length, rows));
   const view = new DataView(bytes.buffer);
   let at = layout.channels;
   palettes.forEach((p, c) => {
@@ -93,12 +105,17 @@ export function toBytePalette(values: Float32Array, dims: readonly number[]): By
       at += 4;
     }
   });
-  for (let o = 0, i = 0; o < layout.outer; o++) {
-    for (let c = 0; c < layout.channels; c++) {
+  // The ranks, pixel-interleaved as PNG stores pixels: the channels of one pixel side by side.
+  const ranks = new Uint8Array(values.length);
+  const { outer, channels, inner } = layout;
+  for (let o = 0, i = 0; o < outer; o++) {
+    for (let c = 0; c < channels; c++) {
       const rank = palettes[c]!.rank;
-      for (const end = i + layout.inner; i < end; i++) bytes[at + i] = rank[indices[i]!]!;
+      for (let j = 0, to = o * channels * inner + c; j < inner; j++, i++, to += channels)
+        ranks[to] = rank[indices[i]!]!;
     }
   }
+  filterRows(ranks, rows, bytes, at);
   return axis === undefined ? { bytes } : { bytes, axis };
 }
 
@@ -115,7 +132,8 @@ export function fromBytePalette(
   const layout = layoutOf(dims, axis, count);
   if (bytes.byteLength < layout.channels) return `palette form has ${bytes.byteLength} bytes, fewer than its channels`;
   const sizes = Array.from(bytes.subarray(0, layout.channels), (s) => s + 1);
-  const expected = layout.channels + 4 * sizes.reduce((a, b) => a + b, 0) + count;
+  const rows = rowsOf(dims, axis, count);
+  const expected = layout.channels + 4 * sizes.reduce((a, b) => a + b, 0) + filteredLength(count, rows);
   if (bytes.byteLength !== expected) {
     return `palette form has ${bytes.byteLength} bytes but its palettes and dims need ${expected}`;
   }
@@ -130,14 +148,17 @@ export function fromBytePalette(
     }
     return palette;
   });
+  const ranks = unfilterRows(bytes, at, count, rows);
+  if (typeof ranks === 'string') return ranks;
   const out = new Uint32Array(count);
-  for (let o = 0, i = 0; o < layout.outer; o++) {
-    for (let c = 0; c < layout.channels; c++) {
+  const { outer, channels, inner } = layout;
+  for (let o = 0, i = 0; o < outer; o++) {
+    for (let c = 0; c < channels; c++) {
       const palette = palettes[c]!;
-      for (const end = i + layout.inner; i < end; i++) {
-        const value = palette[bytes[at + i]!];
+      for (let j = 0, from = o * channels * inner + c; j < inner; j++, i++, from += channels) {
+        const value = palette[ranks[from]!];
         if (value === undefined)
-          return `element ${i} indexes entry ${bytes[at + i]} of a ${palette.length}-entry palette`;
+          return `element ${i} indexes entry ${ranks[from]} of a ${palette.length}-entry palette`;
         out[i] = value;
       }
     }
@@ -162,6 +183,16 @@ function keyFromBits(bits: number): number {
 
 function bitsFromKey(key: number): number {
   return (key & 0x80000000 ? key & 0x7fffffff : ~key) >>> 0;
+}
+
+// Rows of the pixel-interleaved ranks: the image's width (the last spatial axis) times its channels, whose left
+// neighbour in the same channel is `channels` bytes back.
+function rowsOf(dims: readonly number[], axis: number | undefined, count: number): RowLayout {
+  if (count === 0) return { length: 0, bpp: 1 };
+  const last = dims.length - 1;
+  const channels = paletteChannels(dims, axis);
+  const width = axis !== undefined && axis === last ? (dims[last - 1] ?? 1) : last >= 0 ? dims[last]! : 1;
+  return { length: width * channels, bpp: channels };
 }
 
 function layoutOf(dims: readonly number[], axis: number | undefined, count: number): Layout {

@@ -2,7 +2,7 @@
 // DEFLATE stage. Their size depends on the values, so they are `measured`: the profile records the compressed ÷
 // uncompressed ratio on real inputs and the planner sizes them with it. Decoding inflates with the output bounded by
 // the tensor's dims, so a small message cannot expand past what its dims declare.
-import { fromBytePalette, maxPaletteFormBytes, paletteAxis, paletteChannels, toBytePalette } from './byte-palette.js';
+import { fromBytePalette, paletteAxis, paletteFormBounds, toBytePalette } from './byte-palette.js';
 import type { Codec, CodecProblem, CodecSpec, FixedWidthCodec, UncheckedCodecData } from './codecs.js';
 import { type DeflateLevel, deflateBytes, inflateExactly } from './deflate-stage.js';
 import { ProtocolErrorCode } from './protocol-error.js';
@@ -39,9 +39,8 @@ export function compressedCodecSpecs(
       },
       check: (dims, tensor) => paletteProblem(dims, tensor),
       decode: (tensor, dims) => {
-        const channels = paletteChannels(dims, tensor.axis);
-        const count = dims.reduce((a, b) => a * b, 1);
-        const inflated = inflateExactly(tensor.data, 5 * channels + count, maxPaletteFormBytes(count, channels));
+        const { minBytes, maxBytes } = paletteFormBounds(dims, tensor.axis);
+        const inflated = inflateExactly(tensor.data, minBytes, maxBytes);
         if ('problem' in inflated) return badLength(inflated.problem);
         const values = fromBytePalette(inflated.bytes, dims, tensor.axis);
         return typeof values === 'string' ? badLength(values) : values;
