@@ -7,6 +7,7 @@ import type { FromWorker, RunResult, ToWorker } from './worker-protocol.js';
 /** The parent's handle on the worker. */
 export interface EdgeWorker {
   run(message: Omit<Extract<ToWorker, { type: 'run' }>, 'type' | 'seq'>): Promise<RunResult>;
+  load(message: Omit<Extract<ToWorker, { type: 'load' }>, 'type' | 'seq'>): Promise<void>;
   status(): Promise<Extract<FromWorker, { type: 'status' }>>;
   close(): Promise<void>;
 }
@@ -58,6 +59,11 @@ export async function startEdgeWorker(
       const reply = await call(s, { type: 'run', seq: s, ...message });
       if (reply.type !== 'ran') throw new Error(`unexpected ${reply.type}`);
       return reply.result;
+    },
+    async load(message) {
+      const s = ++seq;
+      const reply = await call(s, { type: 'load', seq: s, ...message });
+      if (reply.type !== 'loaded') throw new Error(`unexpected ${reply.type}`);
     },
     async status() {
       const s = ++seq;

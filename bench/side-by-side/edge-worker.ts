@@ -191,10 +191,21 @@ async function runOne(
   };
 }
 
+// The images a `load` prepared, per model: the runs of a cell take theirs from here.
+const loaded = new Map<string, { offset: number; images: BenchImage[] }>();
+
+async function imagesFor(m: Loaded, offset: number, n: number): Promise<BenchImage[]> {
+  const cached = loaded.get(m.spec.id);
+  if (cached !== undefined && offset >= cached.offset && offset + n <= cached.offset + cached.images.length) {
+    return cached.images.slice(offset - cached.offset, offset - cached.offset + n);
+  }
+  return loadBenchImages(m.spec.kind, offset, n);
+}
+
 async function run(message: Run): Promise<RunResult> {
   const m = models.get(message.model);
   if (m === undefined) throw new Error(`unknown model ${message.model}`);
-  const images = await loadBenchImages(m.spec.kind, message.offset, message.n);
+  const images = await imagesFor(m, message.offset, message.n);
   // Making the images allocates and burns CPU in this device's quota: collect that garbage and let a fresh CFS
   // period begin, so the first timed request pays for neither (they made two identical strategies differ by 17%).
   (globalThis as { gc?: () => void }).gc?.();
@@ -207,7 +218,9 @@ async function run(message: Run): Promise<RunResult> {
     answeredBy: {},
     messageBytes: 0,
     cpuMs: 0,
+    probes: 0,
   };
+  const probesBefore = agent?.agent.status().link.probes ?? 0;
   const cpuBefore = process.cpuUsage();
   // Labels are classes: they score the primary output's class, so only classifiers are scored against them.
   const scored = m.spec.accuracy && m.finals.task === 'classification';
@@ -222,6 +235,7 @@ async function run(message: Run): Promise<RunResult> {
   }
   const cpu = process.cpuUsage(cpuBefore);
   result.cpuMs = (cpu.user + cpu.system) / 1000;
+  result.probes = (agent?.agent.status().link.probes ?? 0) - probesBefore;
   return result;
 }
 
@@ -233,6 +247,14 @@ process.on('message', (raw) => {
       send({ type: 'ready' });
     } else if (message.type === 'run') {
       send({ type: 'ran', seq: message.seq, result: await run(message) });
+    } else if (message.type === 'load') {
+      const m = models.get(message.model);
+      if (m === undefined) throw new Error(`unknown model ${message.model}`);
+      loaded.set(message.model, {
+        offset: message.offset,
+        images: await loadBenchImages(m.spec.kind, message.offset, message.n),
+      });
+      send({ type: 'loaded', seq: message.seq });
     } else if (message.type === 'status') {
       const link = agent?.agent.status().link;
       send({

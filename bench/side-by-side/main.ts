@@ -261,7 +261,7 @@ for (const device of opts.devices) {
       const planned = range === undefined ? 'none' : `${range.candidate}/${range.codec}`;
       r.notes[cellKey(row)] = {
         'static-split': `chose ${plan.staticSplit}; ${routes('static-split')}`,
-        cleave: `plan ${planned}; ${routes('cleave')}; agent estimate ${res.agentEstimate.after}; ${res.agentEstimate.probes} link probes in the cell`,
+        cleave: `plan ${planned}; ${routes('cleave')}; agent estimate ${res.agentEstimate.after}; ${res.agentEstimate.probes} link probes in the cell, ${res.agentEstimate.timedProbes} during its timed requests`,
       };
     }
   }

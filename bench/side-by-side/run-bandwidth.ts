@@ -30,8 +30,16 @@ export interface BandwidthResult {
   readonly answeredBy: Partial<Record<Strategy, Record<string, number>>>;
   /** Every final output of every measured request, in request order (the same images for every strategy). */
   readonly answers: Partial<Record<Strategy, RequestAnswer[]>>;
-  /** The agent's bandwidth and RTT estimates after warm-up and at the end, and the link probes it sent in between. */
-  readonly agentEstimate: { readonly before: string; readonly after: string; readonly probes: number };
+  /**
+   * The agent's bandwidth and RTT estimates after warm-up and at the end, the link probes it sent in between, and
+   * of those the ones sent while its requests were timed.
+   */
+  readonly agentEstimate: {
+    readonly before: string;
+    readonly after: string;
+    readonly probes: number;
+    readonly timedProbes: number;
+  };
 }
 
 /** Longer than the agent's default `link.maxAgeMs` (3 s). */
@@ -55,6 +63,9 @@ export async function runBandwidth(
     // A cell cut for time gets a shorter warm-up too (at least one request).
     const n = Math.min(plan.warmup, Math.max(1, Math.floor(plan.requests[strategy] / 3)));
     await workers[strategy].run({ model: plan.model, strategy, offset: plan.offset + 5000, n, split });
+  }
+  for (const strategy of STRATEGIES) {
+    await workers[strategy].load({ model: plan.model, offset: plan.offset, n: plan.requests[strategy] });
   }
   const estimate = async (): Promise<{ text: string; probes: number }> => {
     const s = await workers.cleave.status();
@@ -80,6 +91,7 @@ export async function runBandwidth(
         answers: [] as RequestAnswer[],
         wireBytes: 0,
         cpuMs: 0,
+        probes: 0,
         by: {},
       },
     ]),
@@ -92,6 +104,7 @@ export async function runBandwidth(
       answers: RequestAnswer[];
       wireBytes: number;
       cpuMs: number;
+      probes: number;
       by: Record<string, number>;
     }
   >;
@@ -109,6 +122,7 @@ export async function runBandwidth(
       const a = acc[s];
       a.wireBytes += link ? link.stats.upBytes + link.stats.downBytes - bytesBefore : 0;
       a.cpuMs += r.cpuMs;
+      a.probes += r.probes;
       a.latencyMs.push(...r.latencyMs);
       a.edgeComputeMs.push(...r.edgeComputeMs);
       a.correct.push(...r.correct);
@@ -142,6 +156,11 @@ export async function runBandwidth(
     samples,
     answeredBy,
     answers,
-    agentEstimate: { before: before.text, after: after.text, probes: after.probes - before.probes },
+    agentEstimate: {
+      before: before.text,
+      after: after.text,
+      probes: after.probes - before.probes,
+      timedProbes: acc.cleave.probes,
+    },
   };
 }

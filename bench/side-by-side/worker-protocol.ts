@@ -45,6 +45,18 @@ export type ToWorker =
       /** The static split's candidate for this bandwidth. */
       readonly split?: string;
     }
+  | {
+      /**
+       * Prepares the images of a cell's measured requests before any is timed, so that the runs spend the device's
+       * quota, and the agent's idle probes spend the link, on requests only: preparing them inside a run put
+       * the agent's background probes into its bytes per request.
+       */
+      readonly type: 'load';
+      readonly seq: number;
+      readonly model: string;
+      readonly offset: number;
+      readonly n: number;
+    }
   | { readonly type: 'status'; readonly seq: number }
   | { readonly type: 'close' };
 
@@ -61,12 +73,15 @@ export interface RunResult {
   messageBytes: number;
   /** CPU time the worker process (every thread) spent over the timed requests, ms. */
   cpuMs: number;
+  /** Link probes Cleave's agent sent during the timed requests (0 for the other strategies). */
+  probes: number;
 }
 
 /** Worker → parent. */
 export type FromWorker =
   | { readonly type: 'ready' }
   | { readonly type: 'ran'; readonly seq: number; readonly result: RunResult }
+  | { readonly type: 'loaded'; readonly seq: number }
   | {
       readonly type: 'status';
       readonly seq: number;
