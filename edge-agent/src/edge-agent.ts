@@ -161,9 +161,7 @@ export function createEdgeAgent(deps: EdgeAgentDeps): EdgeAgent {
   });
 
   // A transfer feeds the estimate. One far from the current median may be the first sign of a new link: confirm
-  // it with a probe now instead of waiting for the next offloads, so the median can turn within a second. Only
-  // when the plan would differ at that rate, though: a device under a CPU quota measures its small transfers
-  // noisily, and confirming every outlier that changes nothing spent its CPU and link on 64 KiB probes.
+  // it with a probe now instead of waiting for the next offloads, so the median can turn within a second.
   function learnLink(outcome: OffloadOutcome): void {
     if (!outcome.ok) return;
     const before = estimator.estimate(now()).mbps;
@@ -178,9 +176,7 @@ export function createEdgeAgent(deps: EdgeAgentDeps): EdgeAgent {
   }
 
   function onLinkSample(sample: number, before: number | undefined): void {
-    if (before !== undefined && Math.abs(Math.log(sample / before)) > Math.LN2 && control.mattersAt(sample)) {
-      prober.probeSoon();
-    }
+    if (before !== undefined && Math.abs(Math.log(sample / before)) > Math.LN2) prober.probeSoon();
     control.tick();
   }
 

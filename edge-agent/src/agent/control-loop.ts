@@ -47,8 +47,6 @@ export interface ControlLoop {
   tick(): void;
   /** The decision for a request on `bundle`: the current one, or a fresh one if the bundle is not current yet. */
   decisionFor(bundle: LoadedBundle): Decision;
-  /** Whether any model would run differently (split, codec or tail placement) were the link `mbps`. */
-  mattersAt(mbps: number): boolean;
   deadlineMs(model: string): number;
   /** Feeds the live estimates with what an answered request on `bundle` measured. */
   observe(bundle: LoadedBundle, result: InferResult): void;
@@ -177,19 +175,6 @@ export function createControlLoop(deps: ControlLoopDeps): ControlLoop {
       if (current !== undefined && current.version === bundle.version) return current;
       const fresh = controller ?? createModelController(bundle.manifest, settingsFor(bundle.model));
       return fresh.preview(bundle.manifest, inputs());
-    },
-    mattersAt(mbps) {
-      const hypothetical = { ...inputs(), mbps };
-      for (const [model, controller] of controllers) {
-        const current = controller.current();
-        const bundle = bundles.get(model);
-        if (current === undefined || bundle === undefined) continue;
-        const other = controller.preview(bundle.manifest, hypothetical);
-        if (other.split !== current.split || other.codec !== current.codec || other.tailOn !== current.tailOn) {
-          return true;
-        }
-      }
-      return false;
     },
     deadlineMs(model) {
       return mergePolicies(model, layers.fleet, layers.agent).deadlineMs ?? config.policy.deadlineMs;
