@@ -158,6 +158,8 @@ export function createEdgeAgent(deps: EdgeAgentDeps): EdgeAgent {
     nats,
     build: heartbeat,
     onError: noteError,
+    onSlowWrite: (ms) =>
+      logger.warn({ event: 'heartbeat', kvWriteMs: Math.round(ms) }, 'heartbeat KV write slower than its interval'),
   });
 
   // A transfer feeds the estimate. One far from the current median may be the first sign of a new link: confirm

@@ -204,8 +204,12 @@ describe.skipIf(kernelMissing !== undefined)('a rollout on kernel-shaped links',
     );
     await Promise.all(loads.map((l) => l.stop()));
 
-    for (const row of rows) {
-      expect(row.longestHeartbeatGapMs, `${row.agent}: longest heartbeat gap`).toBeLessThanOrEqual(2 * HEARTBEAT_MS);
+    for (const [i, row] of rows.entries()) {
+      // The agent's last log lines say why (a slow KV write, a reconnect) if the gap is long.
+      expect(
+        row.longestHeartbeatGapMs,
+        `${row.agent}: longest heartbeat gap; its log ends: ${agents[i]!.process.tail()}`,
+      ).toBeLessThanOrEqual(2 * HEARTBEAT_MS);
       expect(row.offloadsBefore, `${row.agent}: offloads before`).toBeGreaterThan(20);
       expect(row.offloadsDuring, `${row.agent}: offloads during`).toBeGreaterThan(10);
       expect(row.offloadP95DuringMs, `${row.agent}: offload p95 during`).toBeLessThanOrEqual(

@@ -1,5 +1,10 @@
 // Every few seconds the agent writes its state to KV (`{prefix}_heartbeats`, key = agent id) for the console, and
 // publishes the same message on `{prefix}.heartbeat.{agentId}` for anyone listening live.
+//
+// The live publish is the liveness signal and never waits: a KV write needs a JetStream acknowledgement, which a
+// busy server or a congested link can hold back for seconds (up to the 5 s request timeout). While a write is in
+// flight, later heartbeats are still published live, and only the newest of them is written to KV next: the
+// bucket keeps one value per agent, so an older one would be overwritten at once anyway.
 import type { KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { openHeartbeatKv } from '@cleave/node-runtime';
@@ -14,59 +19,80 @@ export interface HeartbeatPublisherDeps {
   /** Builds the heartbeat of the interval that just ended. */
   readonly build: () => Heartbeat;
   readonly onError: (message: string) => void;
+  /** A KV write took longer than the interval (the live heartbeats went on meanwhile). */
+  readonly onSlowWrite?: (ms: number) => void;
+  /** Opens the heartbeat bucket (tests). @default openHeartbeatKv */
+  readonly openKv?: (nc: NatsConnection, prefix: string) => Promise<Pick<KV, 'put'>>;
+  /** Milliseconds, monotonic (tests). */
+  readonly now?: () => number;
 }
 
 /** The running publisher. */
 export interface HeartbeatPublisher extends AsyncDisposable {
   start(): void;
-  /** Publishes one heartbeat now (also used for a last one on shutdown). */
+  /** Publishes one heartbeat now and waits until KV holds it (also used for a last one on shutdown). */
   beat(): Promise<void>;
   close(): Promise<void>;
 }
 
 /** Creates a stopped publisher. */
 export function createHeartbeatPublisher(deps: HeartbeatPublisherDeps): HeartbeatPublisher {
+  const openKv = deps.openKv ?? openHeartbeatKv;
+  const now = deps.now ?? (() => performance.now());
   let timer: NodeJS.Timeout | undefined;
-  let kv: KV | undefined;
+  let kv: Pick<KV, 'put'> | undefined;
   let kvFor: NatsConnection | undefined;
-  let beating: Promise<void> | undefined;
+  // The newest heartbeat not yet written to KV, and the write loop while one runs.
+  let waiting: { nc: NatsConnection; bytes: Uint8Array } | undefined;
+  let writing: Promise<void> | undefined;
 
-  async function bucket(nc: NatsConnection): Promise<KV> {
+  async function bucket(nc: NatsConnection): Promise<Pick<KV, 'put'>> {
     if (kv !== undefined && kvFor === nc) return kv;
     // Created with rollup headers off when missing; see openHeartbeatKv.
-    kv = await openHeartbeatKv(nc, deps.prefix);
+    kv = await openKv(nc, deps.prefix);
     kvFor = nc;
     return kv;
   }
 
-  async function beat(): Promise<void> {
-    const nc = deps.nats();
-    if (nc === undefined || nc.isClosed()) return;
-    const bytes = encodeMessage(deps.build());
-    nc.publish(heartbeatSubject(deps.prefix, deps.agentId), bytes);
-    try {
-      await (await bucket(nc)).put(deps.agentId, bytes);
-    } catch (error) {
-      kv = undefined;
-      deps.onError(`heartbeat not written to KV: ${(error as Error).message}`);
+  async function writeWaiting(): Promise<void> {
+    while (waiting !== undefined) {
+      const { nc, bytes } = waiting;
+      waiting = undefined;
+      if (nc.isClosed()) continue;
+      const started = now();
+      try {
+        await (await bucket(nc)).put(deps.agentId, bytes);
+      } catch (error) {
+        kv = undefined;
+        deps.onError(`heartbeat not written to KV: ${(error as Error).message}`);
+      }
+      const ms = now() - started;
+      if (ms > deps.intervalMs) deps.onSlowWrite?.(ms);
     }
   }
 
-  function beatOnce(): Promise<void> {
-    beating ??= beat().finally(() => (beating = undefined));
-    return beating;
+  /** Publishes live at once; queues the KV write behind any in flight. Resolves when KV is up to date. */
+  function beat(): Promise<void> {
+    const nc = deps.nats();
+    if (nc === undefined || nc.isClosed()) return writing ?? Promise.resolve();
+    const bytes = encodeMessage(deps.build());
+    nc.publish(heartbeatSubject(deps.prefix, deps.agentId), bytes);
+    waiting = { nc, bytes };
+    writing ??= writeWaiting().finally(() => (writing = undefined));
+    return writing;
   }
 
   const close = async (): Promise<void> => {
     clearInterval(timer);
-    await beating;
+    timer = undefined;
+    await writing;
   };
   return {
     start() {
-      timer ??= setInterval(() => void beatOnce(), deps.intervalMs);
+      timer ??= setInterval(() => void beat(), deps.intervalMs);
       timer.unref();
     },
-    beat: beatOnce,
+    beat,
     close,
     [Symbol.asyncDispose]: close,
   };
