@@ -149,6 +149,7 @@ export function createEdgeAgent(deps: EdgeAgentDeps): EdgeAgent {
     initialMbps: config.control.initialMbps,
     // Enough confirmations to turn the median (a majority of its window) within a sample's lifetime, no more.
     confirmations: { probes: Math.ceil(config.link.window / 2), perMs: config.link.maxAgeMs },
+    idle: { afterMs: config.link.probeIdleAfterMs, maxStaleMs: config.link.probeIdleMaxMs },
     onSample: (sample, before) => onLinkSample(sample, before),
   });
   const heartbeats = createHeartbeatPublisher({
@@ -201,6 +202,7 @@ export function createEdgeAgent(deps: EdgeAgentDeps): EdgeAgent {
       throw new EdgeAgentError(EdgeErrorCode.Draining, 'the agent is shutting down and takes no new requests');
     }
     const lease = bundles.acquire(model);
+    prober.active();
     inFlight += 1;
     try {
       const bundle = lease.bundle;

@@ -2,6 +2,7 @@
 // the old link cannot finish within its timeout. That timeout must still pull the estimate down (as an upper
 // bound), so the next, smaller probes measure the new link instead of timing out forever. And on a link where every
 // sample looks surprising (noise), confirmations stay within their budget instead of chaining into a probe storm.
+// An idle agent's probes back off, and the next request brings them back at once.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { createBandwidthEstimator, createLinkProber } from '@cleave/edge-agent';
@@ -81,6 +82,43 @@ describe('link prober', () => {
       // confirmed the one before it back to back: one pair of round trips every ~12 ms on this 5 ms link.
       expect(prober.probes).toBeGreaterThanOrEqual(4);
       expect(prober.probes).toBeLessThanOrEqual(1 + 4 + 3);
+    } finally {
+      await prober.close();
+    }
+  });
+
+  it('backs off while no request comes, and probes again at once when one does', async () => {
+    link.shape({ rateMbps: 20 });
+    const estimator = createBandwidthEstimator({ window: 5, maxAgeMs: 3000 });
+    const prober = createLinkProber({
+      subject: `${nats().prefix}.probe.idle`,
+      estimator,
+      now: () => performance.now(),
+      nats: () => nc,
+      staleMs: 100,
+      targetMs: 2,
+      minBytes: 512,
+      maxBytes: 4096,
+      timeoutMs: 1000,
+      initialMbps: 20,
+      idle: { afterMs: 300, maxStaleMs: 800 },
+      onSample: () => undefined,
+    });
+    prober.start();
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 3000));
+      // Active for 300 ms (about 4 probes at 100 ms), then 200, 400 and 800 ms apart: about 8 in 3 s where the
+      // active pace sends about 30.
+      const idle = prober.probes;
+      expect(idle).toBeGreaterThanOrEqual(5);
+      expect(idle).toBeLessThanOrEqual(11);
+      // Requests every 50 ms for 400 ms: back at the active pace at once, a probe every ~100 ms (idle, the next
+      // would be up to 800 ms away).
+      for (let i = 0; i < 8; i++) {
+        prober.active();
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      expect(prober.probes - idle).toBeGreaterThanOrEqual(3);
     } finally {
       await prober.close();
     }

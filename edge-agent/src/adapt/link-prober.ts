@@ -35,6 +35,15 @@ export interface LinkProberOptions {
    * 1.7×. @default one window's majority per sample lifetime: 3 in 3 s
    */
   readonly confirmations?: { readonly probes: number; readonly perMs: number };
+  /**
+   * Backing off while no request comes ({@link LinkProber.active}). An idle agent has no plan to keep current,
+   * yet probing every `staleMs` cost it 19–24 CPU ms per second (a quarter of a 0.0759-core device) and sent a
+   * probe of `targetMs` at line rate twice a second, 1 Mbit/s of idle traffic on a fast link. After `afterMs`
+   * without a request the stale threshold doubles with every probe, up to `maxStaleMs`; the next request restores
+   * it and probes at once if the estimate is stale. The last estimate stands meanwhile (the estimator keeps its
+   * last median). @default never idle
+   */
+  readonly idle?: { readonly afterMs: number; readonly maxStaleMs: number };
   /** Called after each sized probe with its bandwidth sample and the median before it. */
   readonly onSample: (mbps: number, medianBefore: number | undefined) => void;
 }
@@ -47,6 +56,8 @@ export interface LinkProber extends AsyncDisposable {
    * beyond the confirmation budget.
    */
   probeSoon(): void;
+  /** A request arrived: probe at the active pace again (and now, if the agent was idle and the estimate stale). */
+  active(): void;
   close(): Promise<void>;
   /** Probes sent so far. */
   readonly probes: number;
@@ -65,6 +76,10 @@ export function createLinkProber(options: LinkProberOptions): LinkProber {
   const budget = options.confirmations ?? { probes: 3, perMs: 3000 };
   // When the recent confirmations ran, oldest first.
   let confirmedAt: number[] = [];
+  let activeAt = now();
+  // The stale threshold now: staleMs while requests come, growing while idle.
+  let staleMs = options.staleMs;
+  const idleNow = (at: number) => options.idle !== undefined && at - activeAt >= options.idle.afterMs;
   const mayConfirm = (): boolean => {
     const at = now();
     confirmedAt = confirmedAt.filter((t) => at - t < budget.perMs);
@@ -133,9 +148,11 @@ export function createLinkProber(options: LinkProberOptions): LinkProber {
   }
 
   function tick(): void {
-    const last = estimator.estimate(now()).lastSampleAt ?? Number.NEGATIVE_INFINITY;
-    const quietFor = now() - Math.max(last, lastProbeAt);
-    if (quietFor >= options.staleMs) runProbe();
+    const at = now();
+    const last = estimator.estimate(at).lastSampleAt ?? Number.NEGATIVE_INFINITY;
+    if (at - Math.max(last, lastProbeAt) < staleMs || running !== undefined) return;
+    runProbe();
+    if (idleNow(at)) staleMs = Math.min(options.idle!.maxStaleMs, staleMs * 2);
   }
 
   const close = async (): Promise<void> => {
@@ -154,6 +171,13 @@ export function createLinkProber(options: LinkProberOptions): LinkProber {
       if (running !== undefined) {
         if (!again && mayConfirm()) again = true;
       } else if (now() - lastProbeAt >= options.staleMs / 5 && mayConfirm()) runProbe();
+    },
+    active() {
+      const at = now();
+      const wasIdle = idleNow(at);
+      activeAt = at;
+      staleMs = options.staleMs;
+      if (wasIdle) tick();
     },
     close,
     get probes() {

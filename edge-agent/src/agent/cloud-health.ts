@@ -6,7 +6,7 @@ import type { Decision } from '../adapt/model-controller.js';
 import type { AgentLogger } from '../bundle/bundle-manager.js';
 import type { LoadedBundle } from '../bundle/loaded-bundle.js';
 import type { EdgeConfig } from '../config/edge-config-schema.js';
-import { type CircuitBreaker, createCircuitBreaker } from '../runtime/circuit-breaker.js';
+import { BreakerState, type CircuitBreaker, createCircuitBreaker } from '../runtime/circuit-breaker.js';
 import { finalOutputs } from '../runtime/final-outputs.js';
 import { type FallbackReason, type OffloadOutcome, offloadTail } from '../runtime/offload-client.js';
 import { zeroTensor } from '../runtime/tensor-io.js';
@@ -45,10 +45,26 @@ export function createCloudHealth(deps: CloudHealthDeps): CloudHealth {
     failureThreshold: config.breaker.failureThreshold,
     probeIntervalMs: config.breaker.probeIntervalMs,
     now,
-    onTransition: (t) => logger.info({ event: 'circuit', from: t.from, to: t.to, reason: t.reason }, 'circuit breaker'),
+    onTransition: (t) => {
+      logger.info({ event: 'circuit', from: t.from, to: t.to, reason: t.reason }, 'circuit breaker');
+      followState();
+    },
   });
   let connected = false;
+  let started = false;
   let timer: NodeJS.Timeout | undefined;
+
+  // Probes run only while the circuit is open, so the probe timer runs only then: a timer ticking 10 times a
+  // second on a healthy agent woke it for nothing.
+  function followState(): void {
+    if (started && breaker.state === BreakerState.Open) {
+      timer ??= setInterval(tick, Math.min(100, config.breaker.probeIntervalMs));
+      timer.unref();
+    } else {
+      clearInterval(timer);
+      timer = undefined;
+    }
+  }
   let probing: Promise<void> | undefined;
   let seq = 0;
 
@@ -109,7 +125,8 @@ export function createCloudHealth(deps: CloudHealthDeps): CloudHealth {
   }
 
   const close = async (): Promise<void> => {
-    clearInterval(timer);
+    started = false;
+    followState();
     await probing;
   };
   return {
@@ -133,8 +150,8 @@ export function createCloudHealth(deps: CloudHealthDeps): CloudHealth {
       void follow(nc).catch(() => undefined);
     },
     start() {
-      timer ??= setInterval(tick, Math.min(100, config.breaker.probeIntervalMs));
-      timer.unref();
+      started = true;
+      followState();
     },
     close,
     get connected() {

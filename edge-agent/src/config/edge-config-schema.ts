@@ -140,6 +140,10 @@ export const EdgeConfigSchema = z.strictObject({
       probeMinBytes: positiveInt.default(2048),
       probeMaxBytes: positiveInt.max(4 * 1024 ** 2).default(65_536),
       probeTimeoutMs: positiveInt.default(2000),
+      /** With no request for this long the agent is idle: its probes back off, doubling the stale threshold. */
+      probeIdleAfterMs: positiveInt.default(5000),
+      /** The longest an idle agent goes without a probe. */
+      probeIdleMaxMs: positiveInt.default(30_000),
     })
     .prefault({}),
   breaker: z
@@ -206,6 +210,11 @@ export function crossFieldIssues(raw: unknown): CrossFieldIssue[] {
   const max = link?.['probeMaxBytes'];
   if (typeof min === 'number' && typeof max === 'number' && min > max) {
     issues.push({ path: ['link', 'probeMinBytes'], message: `must not exceed probeMaxBytes (${max})` });
+  }
+  const stale = link?.['probeStaleMs'] ?? 500;
+  const idleMax = link?.['probeIdleMaxMs'];
+  if (typeof stale === 'number' && typeof idleMax === 'number' && idleMax < stale) {
+    issues.push({ path: ['link', 'probeIdleMaxMs'], message: `must not be below probeStaleMs (${stale})` });
   }
   return issues;
 }
