@@ -10,6 +10,9 @@
  * 2. Idle RSS: a nats-server of our own, the example model partitioned and published, then `--runs` times an agent
  *    started with `--entry`, warmed with 50 JSON inferences on its local API, left idle 5 s, and VmRSS sampled
  *    10 × 500 ms (median of the samples, then median of the runs).
+ * 3. Idle CPU of the same agents (utime + stime of /proc/PID/stat, all threads): over the first 5 s after the
+ *    warm-up, while its link probes still run at the active pace, and over `--idle-seconds` from 10 s on, once they
+ *    have backed off (link.probeIdleAfterMs is 5 s). Medians of the runs, with a bare Node process for scale.
  *
  * No @cleave package is imported: the package layout is changing, so only node: modules and subprocesses are used.
  *
@@ -34,6 +37,7 @@ const { values: args } = parseArgs({
     entry: { type: 'string', default: 'node cli/dist/main.js edge' },
     cli: { type: 'string', default: 'node cli/dist/main.js' },
     runs: { type: 'string', default: '3' },
+    'idle-seconds': { type: 'string', default: '20' },
     label: { type: 'string', default: 'current' },
     'bundle-cache': { type: 'string' },
     'skip-install': { type: 'boolean', default: false },
@@ -47,14 +51,17 @@ if (args.help) {
   --entry <cmd>         starts the agent; agent flags are appended (default 'node cli/dist/main.js edge')
   --cli <cmd>           cleave CLI that partitions and publishes the example model (default 'node cli/dist/main.js')
   --runs <n>            agent starts to measure; the median is reported (default 3)
+  --idle-seconds <s>    idle CPU window once the probes have backed off (default 20)
   --label <name>        results go to bench/results/edge-footprint-<label>.json (default current)
   --bundle-cache <dir>  keep the partitioned example bundle here and reuse it (default: a temp dir per invocation)
-  --skip-install, --skip-rss   skip one of the two measurements
+  --skip-install, --skip-rss   skip the install, or the idle RSS and CPU, measurement
 `);
   process.exit(0);
 }
 const runs = Number(args.runs);
 if (!Number.isInteger(runs) || runs < 1) throw new Error(`--runs must be a positive integer, not ${args.runs}`);
+const idleSeconds = Number(args['idle-seconds']);
+if (!(idleSeconds > 0)) throw new Error(`--idle-seconds must be a positive number, not ${args['idle-seconds']}`);
 const root = process.cwd();
 const MiB = 1024 * 1024;
 /** Packages whose presence shows what the edge install drags in from the partitioner and cloud side. */
@@ -247,6 +254,23 @@ interface RssRun {
   rssMiB: number;
   hwmMiB: number;
   samplesMiB: number[];
+  /** CPU ms per second over the first 5 s idle, and over `--idle-seconds` from 10 s on. */
+  cpuFirst5sMsPerS: number;
+  cpuLaterMsPerS: number;
+}
+
+/** CPU time of a live process so far (user + system, every thread), in ms; /proc counts in 1/100 s ticks. */
+async function cpuMs(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+/** CPU ms per second of `pid` over the next `ms`. */
+async function cpuRate(pid: number, ms: number): Promise<number> {
+  const [c0, t0] = [await cpuMs(pid), performance.now()];
+  await sleep(ms);
+  return ((await cpuMs(pid)) - c0) / ((performance.now() - t0) / 1000);
 }
 
 async function measureAgent(natsUrl: string, input: { name: string; dims: number[] }): Promise<RssRun> {
@@ -273,9 +297,12 @@ async function measureAgent(natsUrl: string, input: { name: string; dims: number
       if (!res.ok) throw new Error(`infer answered ${res.status}: ${await res.text()}`);
       await res.arrayBuffer();
     }
-    await sleep(5000);
-    const samplesMiB = await sampleRss(agent.child.pid!);
-    return { readyMs, rssMiB: median(samplesMiB), hwmMiB: (await memory(agent.child.pid!)).hwm, samplesMiB };
+    const pid = agent.child.pid!;
+    const cpuFirst5sMsPerS = await cpuRate(pid, 5000);
+    const samplesMiB = await sampleRss(pid);
+    const cpuLaterMsPerS = await cpuRate(pid, idleSeconds * 1000);
+    const hwmMiB = (await memory(pid)).hwm;
+    return { readyMs, rssMiB: median(samplesMiB), hwmMiB, samplesMiB, cpuFirst5sMsPerS, cpuLaterMsPerS };
   } finally {
     await stop(agent);
   }
@@ -311,15 +338,18 @@ async function measureRss() {
     const bare = start([process.execPath, '-e', 'setInterval(() => {}, 1 << 30)']);
     await sleep(1000);
     const bareNodeMiB = median(await sampleRss(bare.child.pid!));
+    const bareNodeCpuMsPerS = await cpuRate(bare.child.pid!, 5000);
     await stop(bare);
     const results: RssRun[] = [];
     for (let i = 0; i < runs; i++) {
       process.stderr.write(`rss: agent run ${i + 1}/${runs}\n`);
       results.push(await measureAgent(natsUrl, input));
     }
-    const pick = (key: 'rssMiB' | 'hwmMiB' | 'readyMs') => median(results.map((r) => r[key]));
+    const pick = (key: 'rssMiB' | 'hwmMiB' | 'readyMs' | 'cpuFirst5sMsPerS' | 'cpuLaterMsPerS') =>
+      median(results.map((r) => r[key]));
     const medians = { rssMiB: pick('rssMiB'), hwmMiB: pick('hwmMiB'), readyMs: pick('readyMs') };
-    return { entry: args.entry, ...medians, bareNodeMiB, runs: results };
+    const cpu = { cpuFirst5sMsPerS: pick('cpuFirst5sMsPerS'), cpuLaterMsPerS: pick('cpuLaterMsPerS') };
+    return { entry: args.entry, ...medians, ...cpu, bareNodeMiB, bareNodeCpuMsPerS, runs: results };
   } finally {
     await stop(nats);
   }
@@ -351,6 +381,14 @@ try {
     const header = 'label|entry|runs|idle RSS MiB|per run|peak RSS MiB|bare node RSS MiB|spawn→ready ms';
     const ready = Math.round(rss.readyMs);
     out.push(table(header, [args.label, `\`${rss.entry}\``, runs, idle!, perRun, peak!, bare!, ready]));
+    const cpu = [rss.cpuFirst5sMsPerS, rss.cpuLaterMsPerS, rss.bareNodeCpuMsPerS].map((x) => x.toFixed(1));
+    const later = `idle CPU ms/s, ${idleSeconds} s from 10 s on (probes backed off)`;
+    out.push(
+      table(`label|idle CPU ms/s, first 5 s (probes at the active pace)|${later}|bare node CPU ms/s`, [
+        args.label,
+        ...cpu,
+      ]),
+    );
   }
   const file = join(root, 'bench', 'results', `edge-footprint-${args.label}.json`);
   await mkdir(dirname(file), { recursive: true });
