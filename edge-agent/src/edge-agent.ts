@@ -116,8 +116,11 @@ export function createEdgeAgent(deps: EdgeAgentDeps): EdgeAgent {
     onSwap: (bundle) => control.onBundle(bundle),
     onError: noteError,
     // A download takes a share of the live uplink (bytes/s), re-read for every chunk; a floor before any estimate.
-    maxDownloadBytesPerSecond: () =>
-      Math.max(64 * 1024, ((estimator.estimate(now()).mbps ?? 0) * 1e6 * config.bundles.downloadShare) / 8),
+    // A download keeps the probes at the active pace, as requests do: its pace follows the estimate.
+    maxDownloadBytesPerSecond: () => {
+      prober.active();
+      return Math.max(64 * 1024, ((estimator.estimate(now()).mbps ?? 0) * 1e6 * config.bundles.downloadShare) / 8);
+    },
   });
   const cloud = createCloudHealth({
     config,
