@@ -2,7 +2,7 @@
 // the old link cannot finish within its timeout. That timeout must still pull the estimate down (as an upper
 // bound), so the next, smaller probes measure the new link instead of timing out forever. And on a link where every
 // sample looks surprising (noise), confirmations stay within their budget instead of chaining into a probe storm.
-// An idle agent's probes back off, and the next request brings them back at once.
+// Probes run at the active pace only for requests that their own transfers do not measure; otherwise they back off.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { createBandwidthEstimator, createLinkProber } from '@cleave/edge-agent';
@@ -87,7 +87,7 @@ describe('link prober', () => {
     }
   });
 
-  it('backs off while no request comes, and probes again at once when one does', async () => {
+  it('probes at the active pace only for requests their own transfers do not measure, and backs off otherwise', async () => {
     link.shape({ rateMbps: 20 });
     const estimator = createBandwidthEstimator({ window: 5, maxAgeMs: 3000 });
     const prober = createLinkProber({
@@ -104,21 +104,28 @@ describe('link prober', () => {
       idle: { afterMs: 300, maxStaleMs: 800 },
       onSample: () => undefined,
     });
-    prober.start();
-    try {
-      await new Promise((resolve) => setTimeout(resolve, 3000));
-      // Active for 300 ms (about 4 probes at 100 ms), then 200, 400 and 800 ms apart: about 8 in 3 s where the
-      // active pace sends about 30.
-      const idle = prober.probes;
-      expect(idle).toBeGreaterThanOrEqual(5);
-      expect(idle).toBeLessThanOrEqual(11);
-      // Requests every 50 ms for 400 ms: back at the active pace at once, a probe every ~100 ms (idle, the next
-      // would be up to 800 ms away).
-      for (let i = 0; i < 8; i++) {
+    const requests = async (measured: boolean) => {
+      for (let i = 0; i < 20; i++) {
         prober.active();
+        // An offload's reply is a transfer sample, as the agent's learnLink records it.
+        if (measured) estimator.addTransfer({ bytes: 20_000, elapsedMs: 20, serverMs: 1, at: performance.now() });
         await new Promise((resolve) => setTimeout(resolve, 50));
       }
-      expect(prober.probes - idle).toBeGreaterThanOrEqual(3);
+    };
+    prober.start();
+    try {
+      // No request for 3 s: probes 300, 600 and 800 ms apart, where the active pace sends about 30.
+      await new Promise((resolve) => setTimeout(resolve, 3000));
+      const idle = prober.probes;
+      expect(idle).toBeGreaterThanOrEqual(3);
+      expect(idle).toBeLessThanOrEqual(7);
+      // 1 s of requests that each measure the link: at most the one probe the first may ask for after the quiet.
+      await requests(true);
+      const measured = prober.probes - idle;
+      expect(measured).toBeLessThanOrEqual(1);
+      // 1 s of requests that do not (an edge-only plan): a probe every ~100 ms once one has waited that long.
+      await requests(false);
+      expect(prober.probes - idle - measured).toBeGreaterThanOrEqual(5);
     } finally {
       await prober.close();
     }

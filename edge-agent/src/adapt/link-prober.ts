@@ -36,12 +36,14 @@ export interface LinkProberOptions {
    */
   readonly confirmations?: { readonly probes: number; readonly perMs: number };
   /**
-   * Backing off while no request comes ({@link LinkProber.active}). An idle agent has no plan to keep current,
-   * yet probing every `staleMs` cost it 19–24 CPU ms per second (a quarter of a 0.0759-core device) and sent a
-   * probe of `targetMs` at line rate twice a second, 1 Mbit/s of idle traffic on a fast link. After `afterMs`
-   * without a request the stale threshold doubles with every probe, up to `maxStaleMs`; the next request restores
-   * it and probes at once if the estimate is stale. The last estimate stands meanwhile (the estimator keeps its
-   * last median). @default never idle
+   * Probing only where a request needs it ({@link LinkProber.active}). A request that offloads measures the link
+   * itself; probes at the `staleMs` pace are for requests that wait on a measurement their own transfers do not
+   * give (an edge-only plan, exits): they run once a request has gone `staleMs` without one. Otherwise (no request,
+   * or every request measured) the link is probed after `afterMs` of quiet, then at doubling intervals up to
+   * `maxStaleMs`; the last estimate stands meanwhile (the estimator keeps its last median). Probing every
+   * `staleMs` regardless cost an idle agent 19–24 CPU ms per second (a quarter of a 0.0759-core device) and about
+   * 1 Mbit/s of probes on a fast link, and sent a 64 KiB probe into nearly every gap between a bench's bursts of
+   * offloads. @default probe every `staleMs` of quiet, whatever the requests do
    */
   readonly idle?: { readonly afterMs: number; readonly maxStaleMs: number };
   /** Called after each sized probe with its bandwidth sample and the median before it. */
@@ -56,7 +58,10 @@ export interface LinkProber extends AsyncDisposable {
    * beyond the confirmation budget.
    */
   probeSoon(): void;
-  /** A request arrived: probe at the active pace again (and now, if the agent was idle and the estimate stale). */
+  /**
+   * A request arrived. It restarts the back-off; if nothing was measured for `idle.afterMs`, it probes at once (the
+   * base RTT the request's own sample needs may have aged out).
+   */
   active(): void;
   close(): Promise<void>;
   /** Probes sent so far. */
@@ -76,10 +81,12 @@ export function createLinkProber(options: LinkProberOptions): LinkProber {
   const budget = options.confirmations ?? { probes: 3, perMs: 3000 };
   // When the recent confirmations ran, oldest first.
   let confirmedAt: number[] = [];
-  let activeAt = now();
-  // The stale threshold now: staleMs while requests come, growing while idle.
-  let staleMs = options.staleMs;
-  const idleNow = (at: number) => options.idle !== undefined && at - activeAt >= options.idle.afterMs;
+  // The first request since the last measurement, while none followed it; and the quiet before the next probe
+  // while no request waits (it doubles with each such probe).
+  let waitingSince: number | undefined;
+  let backoffMs = options.idle?.afterMs ?? options.staleMs;
+  const lastMeasuredAt = (at: number) =>
+    Math.max(estimator.estimate(at).lastSampleAt ?? Number.NEGATIVE_INFINITY, lastProbeAt);
   const mayConfirm = (): boolean => {
     const at = now();
     confirmedAt = confirmedAt.filter((t) => at - t < budget.perMs);
@@ -148,11 +155,20 @@ export function createLinkProber(options: LinkProberOptions): LinkProber {
   }
 
   function tick(): void {
+    if (running !== undefined) return;
     const at = now();
-    const last = estimator.estimate(at).lastSampleAt ?? Number.NEGATIVE_INFINITY;
-    if (at - Math.max(last, lastProbeAt) < staleMs || running !== undefined) return;
-    runProbe();
-    if (idleNow(at)) staleMs = Math.min(options.idle!.maxStaleMs, staleMs * 2);
+    const quietFor = at - lastMeasuredAt(at);
+    if (options.idle === undefined) {
+      if (quietFor >= options.staleMs) runProbe();
+      return;
+    }
+    if (waitingSince !== undefined && waitingSince <= at - quietFor) waitingSince = undefined; // measured since
+    if (waitingSince !== undefined && at - waitingSince >= options.staleMs && quietFor >= options.staleMs) {
+      runProbe();
+    } else if (quietFor >= backoffMs) {
+      runProbe();
+      backoffMs = Math.min(options.idle.maxStaleMs, backoffMs * 2);
+    }
   }
 
   const close = async (): Promise<void> => {
@@ -173,11 +189,11 @@ export function createLinkProber(options: LinkProberOptions): LinkProber {
       } else if (now() - lastProbeAt >= options.staleMs / 5 && mayConfirm()) runProbe();
     },
     active() {
+      if (options.idle === undefined) return;
       const at = now();
-      const wasIdle = idleNow(at);
-      activeAt = at;
-      staleMs = options.staleMs;
-      if (wasIdle) tick();
+      waitingSince ??= at;
+      backoffMs = options.idle.afterMs;
+      if (running === undefined && at - lastMeasuredAt(at) >= options.idle.afterMs) runProbe();
     },
     close,
     get probes() {

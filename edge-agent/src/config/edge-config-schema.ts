@@ -133,16 +133,19 @@ export const EdgeConfigSchema = z.strictObject({
       window: positiveInt.max(64).default(5),
       /** Transfers older than this leave the window. */
       maxAgeMs: positiveInt.default(3000),
-      /** Send an active probe when no transfer was measured for this long. */
+      /** Probe when a request has gone this long without any transfer measured. */
       probeStaleMs: positiveInt.default(500),
       /** Size probes to take about this long at the last measured bandwidth. */
       probeTargetMs: z.number().positive().default(10),
       probeMinBytes: positiveInt.default(2048),
       probeMaxBytes: positiveInt.max(4 * 1024 ** 2).default(65_536),
       probeTimeoutMs: positiveInt.default(2000),
-      /** With no request for this long the agent is idle: its probes back off, doubling the stale threshold. */
+      /**
+       * While no request waits on a measurement (none came, or each measured the link by offloading), probe after
+       * this much quiet, then at doubling intervals.
+       */
       probeIdleAfterMs: positiveInt.default(5000),
-      /** The longest an idle agent goes without a probe. */
+      /** The longest the link goes unprobed. */
       probeIdleMaxMs: positiveInt.default(30_000),
     })
     .prefault({}),
