@@ -42,8 +42,9 @@ export function createHeartbeatPublisher(deps: HeartbeatPublisherDeps): Heartbea
   let timer: NodeJS.Timeout | undefined;
   let kv: Pick<KV, 'put'> | undefined;
   let kvFor: NatsConnection | undefined;
-  // The newest heartbeat not yet written to KV, and the write loop while one runs.
-  let waiting: { nc: NatsConnection; bytes: Uint8Array } | undefined;
+  // The newest heartbeat not yet written to KV, with the callers waiting on it or on one it superseded; and the
+  // write loop while one runs.
+  let waiting: { nc: NatsConnection; bytes: Uint8Array; done: (() => void)[] } | undefined;
   let writing: Promise<void> | undefined;
 
   async function bucket(nc: NatsConnection): Promise<Pick<KV, 'put'>> {
@@ -56,36 +57,51 @@ export function createHeartbeatPublisher(deps: HeartbeatPublisherDeps): Heartbea
 
   async function writeWaiting(): Promise<void> {
     while (waiting !== undefined) {
-      const { nc, bytes } = waiting;
+      const { nc, bytes, done } = waiting;
       waiting = undefined;
-      if (nc.isClosed()) continue;
       const started = now();
       try {
-        await (await bucket(nc)).put(deps.agentId, bytes);
+        if (!nc.isClosed()) await (await bucket(nc)).put(deps.agentId, bytes);
       } catch (error) {
         kv = undefined;
         deps.onError(`heartbeat not written to KV: ${(error as Error).message}`);
+      } finally {
+        for (const resolve of done) resolve();
       }
       const ms = now() - started;
       if (ms > deps.intervalMs) deps.onSlowWrite?.(ms);
     }
   }
 
-  /** Publishes live at once; queues the KV write behind any in flight. Resolves when KV is up to date. */
+  // A beat queued after the loop's last check but before it settled is picked up by a new loop.
+  function startWriting(): void {
+    writing ??= writeWaiting().finally(() => {
+      writing = undefined;
+      if (waiting !== undefined) startWriting();
+    });
+  }
+
+  /**
+   * Publishes live at once; queues the KV write behind any in flight. Resolves once this heartbeat (or a newer
+   * one) was written or failed: not when the loop drains, which the interval may keep feeding (a shutdown's last
+   * beat waited forever for that while every put timed out).
+   */
   function beat(): Promise<void> {
     const nc = deps.nats();
-    if (nc === undefined || nc.isClosed()) return writing ?? Promise.resolve();
+    if (nc === undefined || nc.isClosed()) return Promise.resolve();
     const bytes = encodeMessage(deps.build());
     nc.publish(heartbeatSubject(deps.prefix, deps.agentId), bytes);
-    waiting = { nc, bytes };
-    writing ??= writeWaiting().finally(() => (writing = undefined));
-    return writing;
+    return new Promise<void>((resolve) => {
+      const done = [...(waiting?.done ?? []), resolve];
+      waiting = { nc, bytes, done };
+      startWriting();
+    });
   }
 
   const close = async (): Promise<void> => {
     clearInterval(timer);
     timer = undefined;
-    await writing;
+    while (writing !== undefined) await writing;
   };
   return {
     start() {
