@@ -181,8 +181,12 @@ export function createEdgeAgent(deps: EdgeAgentDeps): EdgeAgent {
     if (sample !== undefined) onLinkSample(sample, before);
   }
 
+  // A sample whose throttle correction is as large as the transfer time it leaves is no surprise worth a probe:
+  // its value says more about the correction than the link. On a CPU-starved device the throttled time can cover
+  // a whole exchange (the quota went to other threads meanwhile), and such samples set off most confirmations.
   function onLinkSample(sample: number, before: number | undefined): void {
-    if (before !== undefined && Math.abs(Math.log(sample / before)) > Math.LN2) prober.probeSoon();
+    const surprising = before !== undefined && Math.abs(Math.log(sample / before)) > Math.LN2;
+    if (surprising && estimator.estimate(now()).latestResolved) prober.probeSoon();
     control.tick();
   }
 

@@ -69,10 +69,34 @@ describe('bandwidth estimator', () => {
     expect(e.estimate(5000).mbps).toBeCloseTo(5, 6);
   });
 
+  it('keeps the last base RTT once every RTT sample aged out, instead of counting the round trip as transfer', () => {
+    const e = createBandwidthEstimator({ rttWindowMs: 1000 });
+    e.addRtt(20, 0);
+    // Ten seconds of offloads and no probe: 10 kB at 8 Mbit/s (10 ms) over a 20 ms round trip still reads 8 Mbit/s.
+    const sample = e.addTransfer(transfer(10_000, 8, 10_000, 0, 20));
+    expect(sample).toBeCloseTo(8, 6);
+    expect(e.estimate(10_000).baseRttMs).toBe(20);
+    // A newer probe replaces it.
+    e.addRtt(30, 10_001);
+    expect(e.estimate(10_001).baseRttMs).toBe(30);
+  });
+
+  it('marks a sample unresolved when the throttled time taken off it is at least the transfer time it leaves', () => {
+    const e = createBandwidthEstimator();
+    e.addRtt(20, 0);
+    // 40 ms of a 52 ms exchange throttled: the 20 ms RTT and at most 12 ms of transfer are left, or none at all.
+    e.addTransfer({ bytes: 10_000, elapsedMs: 52, serverMs: 0, throttledMs: 40, at: 1 });
+    expect(e.estimate(1).latestResolved).toBe(false);
+    e.addTransfer({ bytes: 10_000, elapsedMs: 52, serverMs: 0, throttledMs: 5, at: 2 });
+    expect(e.estimate(2).latestResolved).toBe(true);
+  });
+
   it('clamps tiny transfer times instead of reporting infinite bandwidth', () => {
     const e = createBandwidthEstimator({ minTransferMs: 0.25, maxMbps: 10_000 });
     const sample = e.addTransfer({ bytes: 1000, elapsedMs: 0.1, serverMs: 0.2, at: 0 });
     expect(sample).toBeCloseTo((1000 * 8) / 250, 6);
+    // Without a throttle correction even a clamped sample is a measurement (a lower bound).
+    expect(e.estimate(0).latestResolved).toBe(true);
     expect(e.addTransfer({ bytes: 0, elapsedMs: 1, serverMs: 0, at: 1 })).toBeUndefined();
     expect(e.addTransfer({ bytes: 10, elapsedMs: Number.NaN, serverMs: 0, at: 1 })).toBeUndefined();
   });

@@ -17,7 +17,12 @@ export interface BandwidthEstimatorOptions {
   readonly minTransferMs?: number;
   /** The estimate never exceeds this. @default 10000 */
   readonly maxMbps?: number;
-  /** How long the base-RTT minimum filter remembers a sample. @default 10000 */
+  /**
+   * How long the base-RTT minimum filter remembers a sample. When every sample has aged out, the last minimum
+   * stands (as the median does): offloads keep measuring transfers while the prober backs off, and without it each
+   * of their samples counted the whole round trip as transfer time (a 100 Mbps link with 20 ms RTT read as 3-4
+   * Mbps). @default 10000
+   */
   readonly rttWindowMs?: number;
   /**
    * A probe pair's empty round trip is subtracted only while it is at most this far above the base RTT. Local
@@ -59,7 +64,7 @@ export interface LinkEstimate {
   readonly mbps: number | undefined;
   /** The newest sample, even when it is an outlier. */
   readonly latestMbps: number | undefined;
-  /** Smallest recent round trip of a near-empty message: latency without serialisation. */
+  /** Smallest recent round trip of a near-empty message (the last one known once all aged out). */
   readonly baseRttMs: number | undefined;
   /** Smoothed round trip of near-empty messages, for heartbeats. */
   readonly rttMs: number | undefined;
@@ -67,6 +72,11 @@ export interface LinkEstimate {
   readonly samples: number;
   /** Time of the newest transfer sample. */
   readonly lastSampleAt: number | undefined;
+  /**
+   * False when the throttled time taken off the newest sample was at least the transfer time it left: its value
+   * then says more about the correction than about the link.
+   */
+  readonly latestResolved: boolean;
 }
 
 /** A bandwidth and RTT estimator fed by {@link BandwidthEstimator.addTransfer} and {@link BandwidthEstimator.addRtt}. */
@@ -97,10 +107,13 @@ export function createBandwidthEstimator(options: BandwidthEstimatorOptions = {}
   let latest: number | undefined;
   let lastAt: number | undefined;
   let lastMedian: number | undefined;
+  let lastBase: number | undefined;
+  let latestResolved = false;
 
   function baseRtt(now: number): number | undefined {
     rtts = rtts.filter((r) => now - r.at <= rttWindowMs);
-    return rtts.length === 0 ? undefined : Math.min(...rtts.map((r) => r.ms));
+    if (rtts.length > 0) lastBase = Math.min(...rtts.map((r) => r.ms));
+    return lastBase;
   }
 
   return {
@@ -110,6 +123,7 @@ export function createBandwidthEstimator(options: BandwidthEstimatorOptions = {}
       // Keep the filter small: the oldest entries can never be the minimum of a younger window for long.
       if (rtts.length > 64) rtts.shift();
       smoothedRtt = smoothedRtt === undefined ? ms : 0.8 * smoothedRtt + 0.2 * ms;
+      baseRtt(at);
     },
     addTransfer({ bytes, elapsedMs, serverMs, at, pairedRttMs, throttledMs }) {
       if (!(bytes > 0) || !(elapsedMs > 0) || !Number.isFinite(elapsedMs)) return undefined;
@@ -119,6 +133,10 @@ export function createBandwidthEstimator(options: BandwidthEstimatorOptions = {}
       const rtt = paired ? Math.max(base, pairedRttMs) : base;
       const onLink = elapsedMs - Math.max(0, serverMs);
       const held = throttledMs !== undefined && throttledMs > 0 ? Math.min(throttledMs, Math.max(0, onLink)) : 0;
+      // Under a CPU quota the throttled time can cover most of an exchange even when the reply was not late (the
+      // quota went to other threads while the request was on the link), so a correction as large as what remains
+      // leaves the sample anywhere between "as measured" and "infinitely fast".
+      latestResolved = !(held > 0 && held >= onLink - held - rtt);
       const transferMs = Math.max(minTransferMs, onLink - held - rtt);
       const mbps = Math.min(maxMbps, (bytes * 8) / (transferMs * 1000));
       samples.push({ mbps, at });
@@ -139,6 +157,7 @@ export function createBandwidthEstimator(options: BandwidthEstimatorOptions = {}
         rttMs: smoothedRtt,
         samples: samples.length,
         lastSampleAt: lastAt,
+        latestResolved,
       };
     },
   };

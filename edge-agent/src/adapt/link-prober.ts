@@ -96,13 +96,16 @@ export function createLinkProber(options: LinkProberOptions): LinkProber {
   };
 
   /**
-   * Milliseconds of the round trip less the time the agent was throttled in it, 'timeout', or undefined when it
+   * The round trip's milliseconds and the time the agent was throttled in it, 'timeout', or undefined when it
    * measured nothing (closed, other errors).
    */
-  async function roundTrip(nc: NatsConnection, payload: Uint8Array): Promise<number | 'timeout' | undefined> {
+  async function roundTrip(
+    nc: NatsConnection,
+    payload: Uint8Array,
+  ): Promise<{ ms: number; heldMs: number } | 'timeout' | undefined> {
     const mark = options.throttle?.mark();
     const started = now();
-    const took = () => Math.max(0, now() - started - (mark === undefined ? 0 : options.throttle!.since(mark)));
+    const took = () => ({ ms: now() - started, heldMs: mark === undefined ? 0 : options.throttle!.since(mark) });
     try {
       await nc.request(options.subject, payload, { timeout: options.timeoutMs });
     } catch (error) {
@@ -118,8 +121,9 @@ export function createLinkProber(options: LinkProberOptions): LinkProber {
     if (nc === undefined || nc.isClosed() || closed) return;
     probes += 1;
     lastProbeAt = now();
-    const rtt = await roundTrip(nc, Empty);
-    if (typeof rtt !== 'number' || closed) return;
+    const empty = await roundTrip(nc, Empty);
+    if (typeof empty !== 'object' || closed) return;
+    const rtt = Math.max(0, empty.ms - empty.heldMs);
     estimator.addRtt(rtt, now());
     const mbps = estimator.estimate(now()).latestMbps ?? options.initialMbps;
     // Never larger than the server accepts (a probe over max_payload would be refused, not measured).
@@ -131,11 +135,13 @@ export function createLinkProber(options: LinkProberOptions): LinkProber {
     // A probe that did not get through in timeoutMs still says something: the link is slower than bytes/timeout.
     // Recording that upper bound pulls the estimate (and the next probe's size) down; without it, a probe sized
     // for the old, faster link would time out again and again after a drop, and the estimate would never move.
+    // The estimator takes the throttled time off itself, so it can tell when that correction dominates.
     const sample = estimator.addTransfer({
       bytes,
-      elapsedMs: elapsed === 'timeout' ? options.timeoutMs : elapsed,
+      elapsedMs: elapsed === 'timeout' ? options.timeoutMs : elapsed.ms,
       serverMs: 0,
       pairedRttMs: rtt,
+      ...(elapsed === 'timeout' ? {} : { throttledMs: elapsed.heldMs }),
       at: now(),
     });
     if (sample !== undefined) options.onSample(sample, before);
