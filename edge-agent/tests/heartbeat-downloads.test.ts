@@ -8,7 +8,7 @@ const roundTrip = (heartbeat: Heartbeat) => decodeMessage(encodeMessage(heartbea
 const base: HeartbeatInputs = {
   agentId: 'edge-1',
   intervalMs: 5000,
-  link: { mbps: 2, latestMbps: 2, baseRttMs: 10, rttMs: 12, samples: 3, lastSampleAt: 0 },
+  link: { mbps: 2, latestMbps: 2, baseRttMs: 10, rttMs: 12, samples: 3, lastSampleAt: 0, latestResolved: true },
   power: { level: undefined, charging: false } as unknown as HeartbeatInputs['power'],
   models: [],
   lastError: undefined,

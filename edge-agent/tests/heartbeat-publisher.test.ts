@@ -10,7 +10,7 @@ import { createHeartbeatPublisher } from '../src/telemetry/heartbeat-publisher.j
 const inputs: HeartbeatInputs = {
   agentId: 'edge-1',
   intervalMs: 1000,
-  link: { mbps: 2, latestMbps: 2, baseRttMs: 10, rttMs: 12, samples: 3, lastSampleAt: 0 },
+  link: { mbps: 2, latestMbps: 2, baseRttMs: 10, rttMs: 12, samples: 3, lastSampleAt: 0, latestResolved: true },
   power: { level: undefined, charging: false } as unknown as HeartbeatInputs['power'],
   models: [],
   lastError: undefined,
