@@ -186,7 +186,7 @@ export function createEdgeAgent(deps: EdgeAgentDeps): EdgeAgent {
   // a whole exchange (the quota went to other threads meanwhile), and such samples set off most confirmations.
   function onLinkSample(sample: number, before: number | undefined): void {
     const surprising = before !== undefined && Math.abs(Math.log(sample / before)) > Math.LN2;
-    if (surprising && estimator.estimate(now()).latestResolved) prober.probeSoon();
+    if (surprising && estimator.estimate(now()).latestResolved) prober.probeSoon(sample > before ? 'up' : 'down');
     control.tick();
   }
 

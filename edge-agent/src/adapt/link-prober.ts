@@ -7,6 +7,7 @@
 // Probes are sized to take about `targetMs` at the last measured bandwidth, so they stay cheap on slow links.
 import { Empty, type NatsConnection, RequestError, TimeoutError } from '@nats-io/transport-node';
 import type { BandwidthEstimator } from './bandwidth-estimator.js';
+import { createConfirmationBudget, type SurpriseDirection } from './confirmation-budget.js';
 import type { ThrottleClock } from './cpu-throttle.js';
 
 /** Settings of {@link createLinkProber}. */
@@ -32,7 +33,8 @@ export interface LinkProberOptions {
    * a few confirmations turn the median at once; on a noisy link (small transfers on a fast link, a device under
    * a CPU quota) nearly every sample is "surprising", and unbudgeted confirmations chained into a probe storm: 117
    * probes of 64 KiB in 200 requests on a 0.0759-core device, which took 40% of its CPU and slowed every request
-   * 1.7×. @default one window's majority per sample lifetime: 3 in 3 s
+   * 1.7×. A surprise that agrees in direction with the last refused one may draw on a second budget of the same
+   * size (see confirmation-budget.ts). @default one window's majority per sample lifetime: 3 in 3 s
    */
   readonly confirmations?: { readonly probes: number; readonly perMs: number };
   /**
@@ -54,10 +56,10 @@ export interface LinkProberOptions {
 export interface LinkProber extends AsyncDisposable {
   start(): void;
   /**
-   * Probes as soon as possible (e.g. to confirm a surprising sample), but not more than every staleMs / 5, nor
-   * beyond the confirmation budget.
+   * Probes as soon as possible (e.g. to confirm a sample that surprised in `direction`), but not more than every
+   * staleMs / 5, nor beyond the confirmation budget.
    */
-  probeSoon(): void;
+  probeSoon(direction?: SurpriseDirection): void;
   /**
    * A request arrived. It restarts the back-off; if nothing was measured for `idle.afterMs`, it probes at once (the
    * base RTT the request's own sample needs may have aged out).
@@ -78,22 +80,13 @@ export function createLinkProber(options: LinkProberOptions): LinkProber {
   let lastProbeAt = Number.NEGATIVE_INFINITY;
   // A confirmation asked for while a probe runs (often by that very probe's sample) runs right after it.
   let again = false;
-  const budget = options.confirmations ?? { probes: 3, perMs: 3000 };
-  // When the recent confirmations ran, oldest first.
-  let confirmedAt: number[] = [];
+  const budget = createConfirmationBudget(options.confirmations ?? { probes: 3, perMs: 3000 });
   // The first request since the last measurement, while none followed it; and the quiet before the next probe
   // while no request waits (it doubles with each such probe).
   let waitingSince: number | undefined;
   let backoffMs = options.idle?.afterMs ?? options.staleMs;
   const lastMeasuredAt = (at: number) =>
     Math.max(estimator.estimate(at).lastSampleAt ?? Number.NEGATIVE_INFINITY, lastProbeAt);
-  const mayConfirm = (): boolean => {
-    const at = now();
-    confirmedAt = confirmedAt.filter((t) => at - t < budget.perMs);
-    if (confirmedAt.length >= budget.probes) return false;
-    confirmedAt.push(at);
-    return true;
-  };
 
   /**
    * The round trip's milliseconds and the time the agent was throttled in it, 'timeout', or undefined when it
@@ -189,10 +182,10 @@ export function createLinkProber(options: LinkProberOptions): LinkProber {
       timer.unref();
       tick();
     },
-    probeSoon() {
+    probeSoon(direction) {
       if (running !== undefined) {
-        if (!again && mayConfirm()) again = true;
-      } else if (now() - lastProbeAt >= options.staleMs / 5 && mayConfirm()) runProbe();
+        if (!again && budget.allow(now(), direction)) again = true;
+      } else if (now() - lastProbeAt >= options.staleMs / 5 && budget.allow(now(), direction)) runProbe();
     },
     active() {
       if (options.idle === undefined) return;
