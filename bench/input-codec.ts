@@ -22,7 +22,7 @@ const program = new Command('npm run bench:input-codec --')
   .showHelpAfterError();
 const { images: count } = program.parse().opts<{ images: number }>();
 
-const KINDS: readonly InputKind[] = ['gray28', 'gray96', 'rgb224'];
+const KINDS: readonly InputKind[] = ['gray28', 'gray96', 'rgb224', 'rgb256'];
 const CODECS = ['u8-deflate', 'int8', 'f32'] as const;
 const ROUNDS = 3;
 

@@ -29,6 +29,8 @@ export interface BundleSpec {
   readonly calibrate: boolean;
   /** `--calib-resize`: the calibration images' size when the model wants them larger than 28×28. */
   readonly calibResize?: number;
+  /** `--input-shape` entries, for both the profile and the partition (they must agree). */
+  readonly inputShapes?: readonly string[];
   readonly rttMs: number;
   readonly maxPayloadBytes: number;
   readonly runs: number;
@@ -41,7 +43,8 @@ export async function buildBenchBundle(edge: CpuQuotaGroup, spec: BundleSpec, di
     : [];
   const edgeProfile = `${dir}.edge-profile.json`;
   const runs = ['--runs', String(spec.runs)];
-  await profileInQuota(edge, [spec.modelPath, '--out', edgeProfile, ...runs, ...calib], {
+  const shapes = (spec.inputShapes ?? []).flatMap((s) => ['--input-shape', s]);
+  await profileInQuota(edge, [spec.modelPath, '--out', edgeProfile, ...runs, ...shapes, ...calib], {
     ...process.env,
     CLEAVE_LOG_LEVEL: 'warn',
   });
@@ -62,6 +65,7 @@ export async function buildBenchBundle(edge: CpuQuotaGroup, spec: BundleSpec, di
     '--codecs',
     'f32,f16,int8,u8-deflate,f16-deflate,int8-deflate',
     ...runs,
+    ...shapes,
     ...calib,
     '--force',
   ];

@@ -1,15 +1,22 @@
 /**
  * The requests every strategy sends: real Fashion-MNIST t10k images, as the example model's 28×28 input, upscaled
- * to the heavier example's 96×96 grey input, or to a 224×224 RGB input for mobilenet_v2 (random weights: only
- * latency and bytes matter there). Upscaled images are rounded to 8 bits, as a camera of that resolution delivers
- * them. Each image also exists as a PNG file's bytes, which is what an application would send to a cloud-only
- * service.
+ * to the heavier example's 96×96 grey input, or to a square RGB input for the random-weight and pretrained models
+ * (mobilenet_v2 at 224, the PP-OCRv4 text detector at 256: only latency and bytes matter there). Upscaled images
+ * are rounded to 8 bits, as a camera of that resolution delivers them. Each image also exists as a PNG file's
+ * bytes, which is what an application would send to a cloud-only service.
  */
 import { PNG } from 'pngjs';
 import { imageTarget, loadMnistSplit, preprocessImage, type LabelledImages } from '@cleave/partitioner';
 
-/** How a model wants its input. `gray28` is the example model, `gray96` the heavier one; `rgb224` is ImageNet-sized. */
-export type InputKind = 'gray28' | 'gray96' | 'rgb224';
+/** Side and channels of each input kind: `gray28` is the example model, `gray96` the heavier one. */
+const KINDS = {
+  gray28: { side: 28, channels: 1 },
+  gray96: { side: 96, channels: 1 },
+  rgb224: { side: 224, channels: 3 },
+  rgb256: { side: 256, channels: 3 },
+} as const;
+/** How a model wants its input. */
+export type InputKind = keyof typeof KINDS;
 
 /** One request's input. */
 export interface BenchImage {
@@ -23,12 +30,12 @@ let t10k: Promise<LabelledImages> | undefined;
 
 /** Side of the square image for a kind. */
 export function sideOf(kind: InputKind): number {
-  return kind === 'gray28' ? 28 : kind === 'gray96' ? 96 : 224;
+  return KINDS[kind].side;
 }
 
 /** Channels of the image for a kind. */
 export function channelsOf(kind: InputKind): number {
-  return kind === 'rgb224' ? 3 : 1;
+  return KINDS[kind].channels;
 }
 
 /** 8-bit pixels (HWC) of t10k image `index` for `kind`: the original, or a bilinear upscale (grey or RGB). */

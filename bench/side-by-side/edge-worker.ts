@@ -51,13 +51,28 @@ function session(model: Loaded, path: string): Promise<ort.InferenceSession> {
   return s;
 }
 
+/**
+ * The final outputs' specs with every dim a number: the cloud-only reply carries no dims, and a model with dynamic
+ * spatial dims (paddle2onnx's text detector) declares its outputs' symbolically even when its input is fixed. One
+ * run of the full model on the first image tells them; a fully declared model needs none.
+ */
+async function concreteSpecs(m: Loaded): Promise<readonly TensorSpec[]> {
+  const concrete = (spec: TensorSpec) => spec.shape.every((d, i) => i === 0 || typeof d === 'number');
+  if (m.finalSpecs.every(concrete)) return m.finalSpecs;
+  const [image] = await loadBenchImages(m.spec.kind, 0, 1);
+  const s = await session(m, m.spec.backbone);
+  const out = await s.run({ [m.spec.inputName]: new ort.Tensor('float32', image!.tensor, image!.dims) });
+  return m.finalSpecs.map((spec) => ({ ...spec, shape: [...out[spec.name]!.dims] }));
+}
+
 async function setUp(message: Init): Promise<void> {
   init = message;
   for (const spec of message.models) {
     const manifest = parseBundleManifest(JSON.parse(await readFile(join(spec.bundleDir, 'manifest.json'), 'utf8')));
     const finals = benchFinals(manifest);
-    const finalSpecs = finals.names.map((n) => manifest.model.outputs.find((o) => o.name === n)!);
-    models.set(spec.id, { spec, manifest, finals, finalSpecs, sessions: new Map() });
+    const declared = finals.names.map((n) => manifest.model.outputs.find((o) => o.name === n)!);
+    const loadedModel: Loaded = { spec, manifest, finals, finalSpecs: declared, sessions: new Map() };
+    models.set(spec.id, { ...loadedModel, finalSpecs: await concreteSpecs(loadedModel) });
   }
   const s = message.strategy;
   if (s === 'cloud-raw' || s === 'cloud-png' || s === 'static-split') {
@@ -238,6 +253,9 @@ async function run(message: Run): Promise<RunResult> {
   result.probes = (agent?.agent.status().link.probes ?? 0) - probesBefore;
   return result;
 }
+
+// A bench that crashed or was killed must not leave its devices running (and holding its output pipe open).
+process.on('disconnect', () => process.exit(1));
 
 process.on('message', (raw) => {
   const message = raw as ToWorker;

