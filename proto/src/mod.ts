@@ -178,6 +178,7 @@ export {
   type MapSize,
 } from './exit-evaluator.js';
 export { median, quantile, quantileOrNaN } from './quantiles.js';
+export { OUTPUT_AGREEMENT_TOLERANCE, OUTPUT_SCALE_FLOOR, outputDeviation } from './output-agreement.js';
 export { seededRandom } from './seeded-random.js';
 
 export {

@@ -9,12 +9,16 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { EdgeClient } from '@cleave/edge-agent';
 import { publishBundle, signBundleDir } from '@cleave/node-runtime';
 import { partitionModel } from '@cleave/partitioner';
-import { type BundleManifest, parseBundleManifest, type TensorSpec } from '@cleave/proto';
+import {
+  type BundleManifest,
+  OUTPUT_AGREEMENT_TOLERANCE,
+  outputDeviation,
+  parseBundleManifest,
+  type TensorSpec,
+} from '@cleave/proto';
 import { testPublisher } from './bundle-signing.js';
 import { startTestReplica, testServiceSettings } from './cloud-fixtures.js';
 import { type EdgeBundle, startTestAgent } from './edge-fixtures.js';
-
-const TOLERANCE = 1e-4;
 
 /** An input or output tensor as the edge client takes and gives it. */
 export interface ServingTensor {
@@ -106,18 +110,11 @@ export async function fullModelOutputs(
   }
 }
 
-/** Largest |a − b| over the largest |a| (1 for integer tensors that differ anywhere, 0 when equal). */
+/** proto's outputDeviation for float32 (the partitioner's measure); 1 for integer tensors that differ anywhere. */
 export function relativeDifference(expected: ServingTensor, actual: ServingTensor): number {
   if (expected.dims.join('x') !== actual.dims.join('x') || expected.data.length !== actual.data.length) return Infinity;
-  let diff = 0;
-  let scale = 1e-12;
-  for (let i = 0; i < expected.data.length; i++) {
-    const a = Number(expected.data[i]);
-    const b = Number(actual.data[i]);
-    diff = Math.max(diff, Math.abs(a - b));
-    scale = Math.max(scale, Math.abs(a));
-  }
-  return expected.dtype === 'float32' ? diff / scale : diff === 0 ? 0 : 1;
+  const deviation = outputDeviation(expected.data, actual.data);
+  return expected.dtype === 'float32' ? deviation : deviation === 0 ? 0 : 1;
 }
 
 /** Checks every output of `answer` against the full model's, by name, dtype, dims and value. */
@@ -130,7 +127,7 @@ export function expectSameOutputs(
   for (const [name, ref] of Object.entries(reference)) {
     expect(answer[name]!.dtype, `${path}: ${name} dtype`).toBe(ref.dtype);
     expect(answer[name]!.dims, `${path}: ${name} dims`).toEqual(ref.dims);
-    expect(relativeDifference(ref, answer[name]!), `${path}: ${name}`).toBeLessThan(TOLERANCE);
+    expect(relativeDifference(ref, answer[name]!), `${path}: ${name}`).toBeLessThan(OUTPUT_AGREEMENT_TOLERANCE);
   }
 }
 

@@ -3,6 +3,7 @@ import type { Candidate } from '../graph/candidates.js';
 import type { OnnxModel, TensorSpec } from '../onnx/onnx-model.js';
 import { OnnxModelError, OnnxModelErrorCode } from '../onnx/onnx-errors.js';
 import { concreteDims, syntheticInput } from '../runtime/ort-tensors.js';
+import { OUTPUT_AGREEMENT_TOLERANCE, outputDeviation } from '@cleave/proto';
 
 /** onnxruntime graph optimization levels Cleave may run a model at, most optimized first. */
 export const OPTIMIZATION_LEVELS = ['all', 'extended', 'basic', 'disabled'] as const;
@@ -13,7 +14,7 @@ export type OptimizationLevel = (typeof OPTIMIZATION_LEVELS)[number];
 export interface PathConsistencyOptions {
   /** Levels to try, in order; the first at which every path agrees wins. @default OPTIMIZATION_LEVELS */
   readonly levels?: readonly OptimizationLevel[];
-  /** Largest accepted max |a - b| / max |a| per output. @default 1e-4 */
+  /** Largest accepted deviation per output (proto's outputDeviation). @default OUTPUT_AGREEMENT_TOLERANCE */
   readonly tolerance?: number;
   /** Batch of the deterministic input. @default 2 */
   readonly batch?: number;
@@ -52,24 +53,10 @@ function consistencyInput(spec: TensorSpec, batch: number, source: string): ort.
   return syntheticInput(spec, batch, source);
 }
 
-/** max |a - b| / max |a| for one output; NaN in the same places matches, elsewhere it is an infinite error. */
+/** The shared deviation measure (proto's outputDeviation); outputs of other dims deviate infinitely. */
 function relativeError(reference: ort.Tensor, got: ort.Tensor): number {
   if (reference.dims.join() !== got.dims.join()) return Number.POSITIVE_INFINITY;
-  const a = reference.data as ArrayLike<number | bigint>;
-  const b = got.data as ArrayLike<number | bigint>;
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < a.length; i++) {
-    const x = Number(a[i]);
-    const y = Number(b[i]);
-    if (Number.isNaN(x) || Number.isNaN(y)) {
-      if (Number.isNaN(x) !== Number.isNaN(y)) return Number.POSITIVE_INFINITY;
-      continue;
-    }
-    diff = Math.max(diff, Math.abs(x - y));
-    scale = Math.max(scale, Math.abs(x));
-  }
-  return diff === 0 ? 0 : diff / Math.max(scale, 1e-12);
+  return outputDeviation(reference.data as ArrayLike<number | bigint>, got.data as ArrayLike<number | bigint>);
 }
 
 async function createSession(bytes: Uint8Array, level: OptimizationLevel, what: string): Promise<ort.InferenceSession> {
@@ -160,7 +147,7 @@ export async function checkPathConsistency(
   options: PathConsistencyOptions = {},
 ): Promise<PathConsistency> {
   const levels = options.levels ?? OPTIMIZATION_LEVELS;
-  const tolerance = options.tolerance ?? 1e-4;
+  const tolerance = options.tolerance ?? OUTPUT_AGREEMENT_TOLERANCE;
   const batch = options.batch ?? 2;
   const feeds = Object.fromEntries(model.inputs.map((i) => [i.name, consistencyInput(i, batch, model.source)]));
   const splits = candidates.filter((c) => c.kind === 'split' && c.head !== null && c.tail !== null);
